@@ -1,0 +1,14 @@
+"""skmatgp: uncertainty-aware graph neural network surrogates for materials, in scikit-learn."""
+
+from ._encoder import CrystalGraphEncoder
+from ._graphs import CrystalGraphTransformer
+from ._regressor import GNNGPRegressor
+from ._structures import as_structure_array
+
+__all__ = [
+    "CrystalGraphEncoder",
+    "CrystalGraphTransformer",
+    "GNNGPRegressor",
+    "as_structure_array",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,137 @@
+"""The Gaussian process head: GPyTorch hyperparameter fitting and an exact float64 posterior.
+
+GPyTorch fits the kernel and noise by marginal likelihood. Prediction uses an explicit
+Cholesky factor that we own, so that new labelled points can be appended by a rank-1 row
+update (active learning) instead of refactorising.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gpytorch
+import torch
+
+logger = logging.getLogger(__name__)
+
+MAX_JITTER = 1e-2
+
+
+class _ExactGPModel(gpytorch.models.ExactGP):
+    def __init__(self, train_x, train_y, likelihood, nu: float):
+        super().__init__(train_x, train_y, likelihood)
+        self.mean_module = gpytorch.means.ConstantMean()
+        self.covar_module = gpytorch.kernels.ScaleKernel(
+            gpytorch.kernels.MaternKernel(nu=nu, ard_num_dims=train_x.shape[1])
+        )
+
+    def forward(self, x):
+        return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+
+
+def fit_gp_hyperparameters(
+    Z: torch.Tensor, y: torch.Tensor, *, nu: float, iterations: int, lr: float
+) -> tuple[gpytorch.kernels.Kernel, float, float]:
+    """Fit a Matérn GP by exact marginal likelihood (Adam); return (kernel, mean, noise).
+
+    ``Z`` and ``y`` in float64; the Cholesky stays exact at any size (no CG fallback).
+    """
+    likelihood = gpytorch.likelihoods.GaussianLikelihood(
+        noise_constraint=gpytorch.constraints.GreaterThan(1e-6)
+    ).to(Z)
+    model = _ExactGPModel(Z, y, likelihood, nu).to(Z)
+    model.train()
+    likelihood.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    mll = gpytorch.mlls.ExactMarginalLogLikelihood(likelihood, model)
+    with gpytorch.settings.max_cholesky_size(10**7), gpytorch.settings.cholesky_jitter(
+        float_value=1e-6, double_value=1e-8
+    ):
+        for _ in range(iterations):
+            optimizer.zero_grad()
+            loss = -mll(model(Z), y)
+            loss.backward()
+            optimizer.step()
+    kernel = model.covar_module.eval()
+    for parameter in kernel.parameters():
+        parameter.requires_grad_(False)
+    return kernel, float(model.mean_module.constant.detach()), float(likelihood.noise.detach())
+
+
+def stable_cholesky(K: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor of K, adding growing jitter to the diagonal if K is not numerically PD."""
+    L, info = torch.linalg.cholesky_ex(K)
+    if info.item() == 0:
+        return L
+    scale = K.diagonal().mean().item()
+    jitter = 1e-10 * scale
+    while jitter <= MAX_JITTER * scale:
+        L, info = torch.linalg.cholesky_ex(K + jitter * torch.eye(len(K), dtype=K.dtype, device=K.device))
+        if info.item() == 0:
+            logger.warning("Kernel matrix was ill-conditioned; added jitter %.3g.", jitter)
+            return L
+        jitter *= 10
+    raise RuntimeError(
+        "The GP kernel matrix is not positive definite even with jitter "
+        f"{MAX_JITTER:g} x its mean diagonal: the training embeddings are probably "
+        "degenerate (many identical structures?). Remove duplicates or raise gp noise."
+    )
+
+
+class ExactGPPosterior:
+    """The GP posterior given training embeddings, with fixed hyperparameters.
+
+    Holds ``L`` (Cholesky factor of K + noise I) and ``alpha`` = (K + noise I)^-1 (y - mean).
+    ``add_points`` appends new labelled points in O(n^2) each.
+    """
+
+    def __init__(self, kernel, mean: float, noise: float, Z: torch.Tensor, y: torch.Tensor):
+        self.kernel = kernel
+        self.mean = mean
+        self.noise = noise
+        self.Z = Z
+        self.y = y
+        K = self._k(Z, Z) + noise * torch.eye(len(Z), dtype=Z.dtype, device=Z.device)
+        self.L = stable_cholesky(K)
+        self._solve()
+
+    def _k(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.kernel(A, B).to_dense()
+
+    def prior_variance(self, Z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.kernel(Z, diag=True)
+
+    def _solve(self) -> None:
+        r = (self.y - self.mean)[:, None]
+        self.alpha = torch.cholesky_solve(r, self.L).squeeze(-1)
+
+    def predict_latent(self, Zs: torch.Tensor, chunk: int = 4096):
+        """Posterior mean and variance of f at Zs (no observation noise)."""
+        means, variances = [], []
+        for start in range(0, len(Zs), chunk):
+            part = Zs[start : start + chunk]
+            Ks = self._k(self.Z, part)
+            A = torch.linalg.solve_triangular(self.L, Ks, upper=False)
+            means.append(self.mean + Ks.T @ self.alpha)
+            variances.append((self.prior_variance(part) - (A**2).sum(0)).clamp_min(1e-12))
+        return torch.cat(means), torch.cat(variances)
+
+    def add_points(self, Z_new: torch.Tensor, y_new: torch.Tensor) -> None:
+        """Condition on new labelled points, one Cholesky row at a time (O(n^2) per point)."""
+        for z, y in zip(Z_new, y_new):
+            z = z[None, :]
+            k = self._k(self.Z, z).squeeze(-1)
+            c = torch.linalg.solve_triangular(self.L, k[:, None], upper=False).squeeze(-1)
+            d2 = self.prior_variance(z).squeeze() + self.noise - c @ c
+            d = torch.sqrt(d2.clamp_min(1e-12 * self.noise))
+            n = len(self.L)
+            L = torch.zeros((n + 1, n + 1), dtype=self.L.dtype, device=self.L.device)
+            L[:n, :n] = self.L
+            L[n, :n] = c
+            L[n, n] = d
+            self.L = L
+            self.Z = torch.cat([self.Z, z])
+            self.y = torch.cat([self.y, y.reshape(1)])
+        self._solve()

@@ -1,0 +1,412 @@
+"""GNNGPRegressor: a crystal graph encoder with a Gaussian process head, as a scikit-learn regressor."""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import torch
+from pymatgen.core import Structure
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from torch_geometric.data import Batch, Data
+from tqdm.auto import tqdm
+
+from ._encoder import CrystalGraphEncoder
+from ._gp import ExactGPPosterior, fit_gp_hyperparameters
+from ._graphs import parse_graph_settings
+
+logger = logging.getLogger(__name__)
+
+_MIN_VALIDATION = 5  # fewer held-out graphs than this: no early stopping
+
+
+class GNNGPRegressor(RegressorMixin, BaseEstimator):
+    """Graph neural network encoder with a Gaussian process head on its embeddings.
+
+    Training follows Allotey, Butler and Thiyagalingam (J. Chem. Phys. 155, 174116, 2021):
+    the encoder (:class:`CrystalGraphEncoder`, CGCNN-style) is trained on the standardised
+    targets with early stopping on a validation split of the training data; its embeddings are
+    min-max scaled; an exact GP with a Matérn kernel and learned noise is fitted on them by
+    marginal likelihood (GPyTorch, float64). ``predict(X, return_std=True)`` gives the GP's
+    predictive mean and the predictive standard deviation of y (noise included).
+
+    Parameters
+    ----------
+    hidden_channels : int, default=64
+        Width of the atom features inside the convolutions.
+    n_conv : int, default=3
+        Number of crystal graph convolutions.
+    embedding_dim : int, default=32
+        Size of the structure embedding the GP works on (the paper used 32).
+    atom_features : {"properties", "embedding"}, default="properties"
+        Start atoms from a fixed chemistry table (see ``skmatgp._atom_features``), or from a
+        learned embedding by atomic number.
+    epochs : int, default=150
+        Maximum encoder training epochs.
+    batch_size : int, default=64
+        Graphs per minibatch.
+    learning_rate : float, default=2e-3
+        Adam learning rate for the encoder.
+    weight_decay : float, default=1e-5
+        Adam weight decay for the encoder.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping of the encoder (0 disables).
+    patience : int, default=25
+        Epochs without validation improvement before training stops.
+    gp_nu : {0.5, 1.5, 2.5}, default=0.5
+        Smoothness of the Matérn kernel (0.5, the paper's choice, is the exponential kernel).
+    gp_iterations : int, default=100
+        Adam steps on the GP marginal likelihood.
+    gp_learning_rate : float, default=0.1
+        Adam learning rate for the GP hyperparameters.
+    calibrate_std : bool, default=True
+        Scale the predictive std so that it is calibrated on the validation split (see
+        ``_fit_gp``). Without it the std of an encoder-trained embedding is overconfident.
+    device : str, default="auto"
+        "auto" uses CUDA when available, else the CPU; or any torch device string.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split. The caller's global
+        torch RNG is left untouched. Same seed, same predictions on the CPU.
+    verbose : int, default=0
+        Show a progress bar over epochs when > 0.
+    warm_start : bool, default=False
+        Continue training the current encoder on the next ``fit`` instead of starting over.
+
+    Attributes
+    ----------
+    encoder_ : CrystalGraphEncoder
+    posterior_ : ExactGPPosterior
+    graph_settings_ : str
+        The crystal graph settings the model was trained on; other graphs are refused.
+    std_scale_ : float
+        Factor applied to the GP's predictive std (1.0 without calibration).
+    n_epochs_ : int
+        Epochs the encoder trained in the last fit.
+    device_ : torch.device
+    """
+
+    def __init__(
+        self,
+        hidden_channels: int = 64,
+        n_conv: int = 3,
+        embedding_dim: int = 32,
+        atom_features: str = "properties",
+        epochs: int = 150,
+        batch_size: int = 64,
+        learning_rate: float = 2e-3,
+        weight_decay: float = 1e-5,
+        validation_fraction: float = 0.1,
+        patience: int = 25,
+        gp_nu: float = 0.5,
+        gp_iterations: int = 100,
+        gp_learning_rate: float = 0.1,
+        calibrate_std: bool = True,
+        device: str = "auto",
+        random_state=None,
+        verbose: int = 0,
+        warm_start: bool = False,
+    ):
+        self.hidden_channels = hidden_channels
+        self.n_conv = n_conv
+        self.embedding_dim = embedding_dim
+        self.atom_features = atom_features
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.gp_nu = gp_nu
+        self.gp_iterations = gp_iterations
+        self.gp_learning_rate = gp_learning_rate
+        self.calibrate_std = calibrate_std
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "posterior_")
+
+    # ---------------------------------------------------------------- validation
+    def _validate_params(self) -> None:
+        if self.atom_features not in ("properties", "embedding"):
+            raise ValueError(
+                f"atom_features must be 'properties' or 'embedding', got {self.atom_features!r}."
+            )
+        if self.gp_nu not in (0.5, 1.5, 2.5):
+            raise ValueError(f"gp_nu must be 0.5, 1.5 or 2.5, got {self.gp_nu!r}.")
+        for name in ("hidden_channels", "n_conv", "embedding_dim", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, np.integer)) and value > 0):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}."
+            )
+
+    def _check_graphs(self, X, *, fitting: bool) -> np.ndarray:
+        if isinstance(X, np.ndarray) and X.ndim == 1:
+            graphs = X
+        elif isinstance(X, (list, tuple)):
+            graphs = np.empty(len(X), dtype=object)
+            graphs[:] = list(X)
+        else:
+            raise TypeError(
+                "GNNGPRegressor takes a 1-D array or list of crystal graphs, got "
+                f"{type(X).__name__}. Put a CrystalGraphTransformer before it: "
+                "make_pipeline(CrystalGraphTransformer(), GNNGPRegressor())."
+            )
+        if len(graphs) == 0:
+            raise ValueError("Got an empty input; pass at least one crystal graph.")
+        for i, graph in enumerate(graphs):
+            if not isinstance(graph, Data):
+                hint = (
+                    " It is a pymatgen Structure: transform the structures first with "
+                    "CrystalGraphTransformer, or use make_pipeline(CrystalGraphTransformer(), "
+                    "GNNGPRegressor())."
+                    if isinstance(graph, Structure)
+                    else ""
+                )
+                raise TypeError(
+                    f"Item at index {i} is a {type(graph).__name__}, not a crystal graph.{hint}"
+                )
+        settings = {graph.graph_settings for graph in graphs}
+        if len(settings) > 1:
+            raise ValueError(
+                f"The graphs were built with different settings: {sorted(settings)}. Build "
+                "them all with one CrystalGraphTransformer."
+            )
+        (setting,) = settings
+        expected = getattr(self, "graph_settings_", None)
+        if expected is not None and setting != expected and not (fitting and not self.warm_start):
+            raise ValueError(
+                f"These graphs were built with {setting}, but the model was trained on graphs "
+                f"built with {expected}. Build them with the same CrystalGraphTransformer "
+                "settings as the training graphs."
+            )
+        return graphs
+
+    @staticmethod
+    def _check_targets(y, n: int) -> np.ndarray:
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one target per structure), got shape {y.shape}.")
+        if len(y) != n:
+            raise ValueError(f"X has {n} items but y has {len(y)} targets; they must match.")
+        bad = np.flatnonzero(~np.isfinite(y))
+        if len(bad):
+            raise ValueError(
+                f"y has {len(bad)} NaN or infinite value(s), first at index {bad[0]}; "
+                "remove those structures or fix their labels."
+            )
+        return y
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, X, y):
+        """Train the encoder on (X, y), then fit the GP on its embeddings.
+
+        Parameters
+        ----------
+        X : array of shape (n,) of crystal graphs (from CrystalGraphTransformer)
+        y : array of shape (n,)
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        graphs = self._check_graphs(X, fitting=True)
+        y = self._check_targets(y, len(graphs))
+        if len(graphs) < 3:
+            raise ValueError(f"Need at least 3 training structures, got {len(graphs)}.")
+        rng = check_random_state(self.random_state)
+        self.device_ = _resolve_device(self.device)
+        self.graph_settings_ = graphs[0].graph_settings
+        continue_training = self.warm_start and hasattr(self, "encoder_")
+        if not continue_training:
+            self.y_mean_ = float(y.mean())
+            self.y_scale_ = float(y.std()) or 1.0
+        y_std = (y - self.y_mean_) / self.y_scale_
+
+        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+            if not continue_training:
+                settings = parse_graph_settings(self.graph_settings_)
+                self.encoder_ = CrystalGraphEncoder(
+                    radius=settings["radius"],
+                    gaussian_step=settings["step"],
+                    hidden_channels=self.hidden_channels,
+                    n_conv=self.n_conv,
+                    embedding_dim=self.embedding_dim,
+                    atom_features=self.atom_features,
+                )
+            self.encoder_.to(self.device_)
+            val_idx = self._train_encoder(graphs, y_std, rng)
+            self._fit_gp(graphs, y_std, val_idx)
+        return self
+
+    def _train_encoder(self, graphs: np.ndarray, y_std: np.ndarray, rng) -> np.ndarray:
+        """Train with early stopping on a validation split; return the validation indices."""
+        n = len(graphs)
+        n_val = int(round(self.validation_fraction * n))
+        order = rng.permutation(n)
+        if n_val >= _MIN_VALIDATION and n - n_val >= 2:
+            val_idx, train_idx = order[:n_val], order[n_val:]
+        else:
+            val_idx, train_idx = order[:0], order
+        targets = torch.as_tensor(y_std, dtype=torch.float32)
+        encoder = self.encoder_
+        optimizer = torch.optim.Adam(
+            encoder.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        best_loss, best_state, stale = np.inf, None, 0
+        epochs = tqdm(range(self.epochs), desc="encoder", unit="epoch", disable=not self.verbose)
+        self.n_epochs_ = 0
+        for _ in epochs:
+            encoder.train()
+            shuffled = train_idx[torch.randperm(len(train_idx)).numpy()]
+            train_loss = 0.0
+            for batch_idx in _minibatches(shuffled, self.batch_size, drop_singleton=True):
+                batch = _collate(graphs[batch_idx], self.device_)
+                optimizer.zero_grad()
+                loss = torch.nn.functional.mse_loss(
+                    encoder(batch), targets[batch_idx].to(self.device_)
+                )
+                loss.backward()
+                optimizer.step()
+                train_loss += loss.item() * len(batch_idx)
+            self.n_epochs_ += 1
+            postfix = {"train_mse": train_loss / len(train_idx)}
+            if len(val_idx):
+                predictions = self._encoder_outputs(graphs[val_idx], head=True)
+                val_loss = float(np.mean((predictions - y_std[val_idx]) ** 2))
+                postfix["val_mse"] = val_loss
+                if val_loss < best_loss:
+                    best_loss, stale = val_loss, 0
+                    best_state = copy.deepcopy(encoder.state_dict())
+                else:
+                    stale += 1
+            epochs.set_postfix(postfix, refresh=False)
+            if len(val_idx) and stale >= self.patience:
+                break
+        if best_state is not None:
+            encoder.load_state_dict(best_state)
+        encoder.eval()
+        return val_idx
+
+    def _fit_gp(self, graphs: np.ndarray, y_std: np.ndarray, val_idx: np.ndarray) -> None:
+        """Fit the GP on the embeddings, and calibrate its std on the validation split.
+
+        The encoder was trained to fit its training labels, so the GP sees residuals on
+        training embeddings that are smaller than on new structures and its std comes out
+        too small. With a validation split, the hyperparameters are fitted on the other
+        points, the validation points are predicted, and the std is scaled by the factor
+        that maximises their Gaussian likelihood (sqrt of the mean squared z-score). The
+        final posterior conditions on all points with the same hyperparameters.
+        """
+        Z = torch.as_tensor(self._encoder_outputs(graphs), dtype=torch.float64)
+        self.embedding_min_ = Z.min(0).values
+        self.embedding_range_ = (Z.max(0).values - self.embedding_min_).clamp_min(1e-8)
+        Z = self._scale(Z).to(self.device_)
+        y = torch.as_tensor(y_std, dtype=torch.float64, device=self.device_)
+        fit_idx = np.setdiff1d(np.arange(len(y)), val_idx)
+        kernel, mean, noise = fit_gp_hyperparameters(
+            Z[fit_idx], y[fit_idx], nu=self.gp_nu, iterations=self.gp_iterations,
+            lr=self.gp_learning_rate,
+        )
+        self.std_scale_ = 1.0
+        if self.calibrate_std and len(val_idx):
+            held_out = ExactGPPosterior(kernel, mean, noise, Z[fit_idx], y[fit_idx])
+            val_mean, val_var = held_out.predict_latent(Z[val_idx])
+            z_scores = (y[val_idx] - val_mean) / torch.sqrt(val_var + noise)
+            self.std_scale_ = float(torch.sqrt(torch.mean(z_scores**2)))
+        self.posterior_ = ExactGPPosterior(kernel, mean, noise, Z, y)
+
+    def _scale(self, Z: torch.Tensor) -> torch.Tensor:
+        return (Z - self.embedding_min_) / self.embedding_range_
+
+    @torch.no_grad()
+    def _encoder_outputs(self, graphs: np.ndarray, head: bool = False) -> np.ndarray:
+        """Embeddings (or head predictions) in evaluation mode, batch by batch."""
+        encoder = self.encoder_
+        was_training = encoder.training
+        encoder.eval()
+        parts = []
+        for batch_idx in _minibatches(np.arange(len(graphs)), 512):
+            batch = _collate(graphs[batch_idx], self.device_)
+            out = encoder(batch) if head else encoder.embed(batch)
+            parts.append(out.cpu().numpy())
+        encoder.train(was_training)
+        return np.concatenate(parts)
+
+    # ---------------------------------------------------------------- prediction
+    def embed(self, X) -> np.ndarray:
+        """Min-max scaled embeddings the GP sees, shape (n, embedding_dim)."""
+        check_is_fitted(self)
+        graphs = self._check_graphs(X, fitting=False)
+        Z = torch.as_tensor(self._encoder_outputs(graphs), dtype=torch.float64)
+        return self._scale(Z).numpy()
+
+    def predict(self, X, return_std: bool = False):
+        """Predictive mean, and with ``return_std=True`` the predictive std of y.
+
+        Returns
+        -------
+        mean : ndarray of shape (n,)
+        std : ndarray of shape (n,), only with ``return_std=True``
+        """
+        Z = torch.as_tensor(self.embed(X), device=self.device_)
+        mean, variance = self.posterior_.predict_latent(Z)
+        mean = mean.cpu().numpy() * self.y_scale_ + self.y_mean_
+        if not return_std:
+            return mean
+        std = np.sqrt(variance.cpu().numpy() + self.posterior_.noise)
+        return mean, std * self.std_scale_ * self.y_scale_
+
+    def update(self, X, y):
+        """Condition the GP on new labelled graphs without retraining anything.
+
+        The encoder and the GP hyperparameters stay fixed; each new point costs O(n^2)
+        (a Cholesky row). Refit with ``fit`` to let the encoder learn from new labels.
+        """
+        check_is_fitted(self)
+        graphs = self._check_graphs(X, fitting=False)
+        y = self._check_targets(y, len(graphs))
+        Z = torch.as_tensor(self.embed(graphs), device=self.device_)
+        y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
+        self.posterior_.add_points(Z, y_std)
+        return self
+
+
+def _resolve_device(device) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available here.")
+    return resolved
+
+
+def _minibatches(indices: np.ndarray, size: int, drop_singleton: bool = False):
+    for start in range(0, len(indices), size):
+        part = indices[start : start + size]
+        if drop_singleton and len(part) == 1 and len(indices) > 1:
+            continue  # batch norm cannot train on a single graph
+        yield part
+
+
+def _collate(graphs, device) -> Batch:
+    return Batch.from_data_list(list(graphs), exclude_keys=["graph_settings"]).to(device)

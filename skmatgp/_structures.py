@@ -1,0 +1,90 @@
+"""Input coercion: turn what users hold into a 1-D object array of pymatgen Structures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from pymatgen.core import Structure
+
+
+def as_structure_array(structures: Iterable) -> np.ndarray:
+    """Build a 1-D object array of structures, the input every skmatgp estimator takes.
+
+    ``np.array(list_of_structures)`` is wrong: a Structure is iterable, so numpy builds an
+    array of sites (or raises). This helper allocates the object array first and fills it.
+
+    Parameters
+    ----------
+    structures : iterable of pymatgen Structure or Structure dicts
+        Dicts (``Structure.as_dict()`` output) are converted with ``Structure.from_dict``.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n,), dtype object
+    """
+    if isinstance(structures, Structure):
+        raise TypeError(
+            "as_structure_array got a single Structure; pass a list of structures, "
+            "e.g. as_structure_array([structure])."
+        )
+    items = list(structures)
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = _coerce_one(item, i)
+    return out
+
+
+def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
+    """Validate estimator input and return it as a 1-D object array of Structures.
+
+    Raises a ``TypeError`` or ``ValueError`` that names the offending index.
+    """
+    if isinstance(X, Structure):
+        raise TypeError(
+            "Expected a sequence of structures, got a single Structure. "
+            "Wrap it in a list: [structure]."
+        )
+    if isinstance(X, np.ndarray):
+        if X.ndim != 1:
+            raise ValueError(
+                f"Expected a 1-D array of structures, got an array of shape {X.shape}. "
+                "Build the input with skmatgp.as_structure_array(list_of_structures)."
+            )
+        items = X
+    elif isinstance(X, (str, bytes, Mapping)) or not isinstance(X, Iterable):
+        raise TypeError(
+            f"Expected a list or 1-D object array of pymatgen Structures, got {type(X).__name__}."
+        )
+    else:
+        items = list(X)
+    if len(items) == 0 and not allow_empty:
+        raise ValueError("Got an empty list of structures; pass at least one Structure.")
+    if isinstance(items, np.ndarray) and items.dtype == object and all(
+        isinstance(s, Structure) for s in items
+    ):
+        out = items
+    else:
+        out = np.empty(len(items), dtype=object)
+        for i, item in enumerate(items):
+            out[i] = _coerce_one(item, i)
+    for i, s in enumerate(out):
+        if len(s) == 0:
+            raise ValueError(f"Structure at index {i} has no sites; remove it from the input.")
+    return out
+
+
+def _coerce_one(item, index: int) -> Structure:
+    if isinstance(item, Structure):
+        return item
+    if isinstance(item, Mapping):
+        try:
+            return Structure.from_dict(item)
+        except Exception as exc:  # pymatgen raises many types for bad dicts
+            raise ValueError(
+                f"Item at index {index} is a dict that Structure.from_dict cannot read: {exc}"
+            ) from exc
+    raise TypeError(
+        f"Item at index {index} is a {type(item).__name__}, not a pymatgen Structure. "
+        "Pass Structure objects (or Structure.as_dict() dicts)."
+    )

@@ -1,0 +1,138 @@
+"""What each known dataset is: its file, checksum, targets, source, licence and citation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target column, optionally transformed (e.g. log10 of a modulus)."""
+
+    column: str
+    transform: str | None = None  # None or "log10"
+    unit: str = ""
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        if self.transform == "log10":
+            return np.log10(values)
+        return values
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    filename: str
+    sha256: str
+    n_rows: int
+    targets: dict[str, Target]
+    default_target: str
+    source: str
+    licence: str
+    citation: str
+    bundled: bool = False
+    contains_element: str | None = None  # a filtered view of another file
+    notes: str = field(default="")
+
+
+_MP_TARGETS = {
+    "formation_energy_per_atom": Target("formation_energy_per_atom", unit="eV/atom"),
+    "band_gap": Target("band_gap", unit="eV (PBE)"),
+}
+_MP_SOURCE = (
+    "A Materials Project snapshot (queried about 2018-2020) published with the MT-CGCNN code."
+)
+_MP_CITATION = "Jain et al., APL Mater. 1, 011002 (2013)."
+
+DATASETS: dict[str, DatasetInfo] = {
+    "elastic_tensor_2015": DatasetInfo(
+        name="elastic_tensor_2015",
+        filename="elastic_tensor_2015.jsonl.gz",
+        sha256="7f9ae44f72c47c222ef71887db4516e88179dbdf6abbde0cc7a3c6391232aae1",
+        n_rows=1181,
+        targets={
+            "log10_G_VRH": Target("G_VRH", "log10", "log10(GPa)"),
+            "log10_K_VRH": Target("K_VRH", "log10", "log10(GPa)"),
+            "G_VRH": Target("G_VRH", unit="GPa"),
+            "K_VRH": Target("K_VRH", unit="GPa"),
+        },
+        default_target="log10_G_VRH",
+        source="matminer/datasets/elastic_tensor.csv in the matminer 0.4.0 source distribution.",
+        licence="CC BY 4.0 (Materials Project).",
+        citation="de Jong et al., Sci. Data 2, 150009 (2015).",
+        bundled=True,
+        notes="log10_G_VRH is Matbench's log_gvrh target; log10_K_VRH is log_kvrh.",
+    ),
+    "matbench_dielectric": DatasetInfo(
+        name="matbench_dielectric",
+        filename="matbench_dielectric.jsonl.gz",
+        sha256="223ba38175ab91f3c38e06099c20e4152c1f63b6b75ab188b40c31930f0e17e7",
+        n_rows=4764,
+        targets={"n": Target("n", unit="refractive index")},
+        default_target="n",
+        source="Matbench v0.1 matbench_dielectric; ids mb-dielectric-NNNN follow the row order.",
+        licence="Matbench MIT; data CC BY 4.0.",
+        citation=(
+            "Petousis et al., Sci. Data 4, 160134 (2017); "
+            "Dunn et al., npj Comput. Mater. 6, 138 (2020)."
+        ),
+    ),
+    "castelli_perovskites_7k": DatasetInfo(
+        name="castelli_perovskites_7k",
+        filename="castelli_perovskites_7k.jsonl.gz",
+        sha256="a833f81a30635208b7b6d87f48c5320d12f27175604b0617d4c5e457b7dce325",
+        n_rows=7572,
+        targets={
+            "e_form": Target("e_form", unit="eV per 5-atom cell"),
+            "dir_gap": Target("dir_gap", unit="eV (GLLB-SC)"),
+            "ind_gap": Target("ind_gap", unit="eV (GLLB-SC)"),
+        },
+        default_target="e_form",
+        source="Validation and test parts of the Perov-5 set (Castelli perovskites).",
+        licence="See the original publication.",
+        citation="Castelli et al., Energy Environ. Sci. 5, 9034 (2012).",
+    ),
+    "mp_2020": DatasetInfo(
+        name="mp_2020",
+        filename="mp_2020.jsonl.gz",
+        sha256="71b8e5787b678642760b352c77fa21c934890cd7b06779efa4312e0cf5bd5c0f",
+        n_rows=36738,
+        targets=_MP_TARGETS,
+        default_target="formation_energy_per_atom",
+        source=_MP_SOURCE,
+        licence="CC BY 4.0 (Materials Project).",
+        citation=_MP_CITATION,
+    ),
+    "mp_2020_oxides": DatasetInfo(
+        name="mp_2020_oxides",
+        filename="mp_2020.jsonl.gz",
+        sha256="71b8e5787b678642760b352c77fa21c934890cd7b06779efa4312e0cf5bd5c0f",
+        n_rows=16994,
+        targets=_MP_TARGETS,
+        default_target="formation_energy_per_atom",
+        source=_MP_SOURCE + " Only the structures that contain oxygen.",
+        licence="CC BY 4.0 (Materials Project).",
+        citation=_MP_CITATION,
+        contains_element="O",
+        notes=(
+            "The closest public stand-in for the data of Allotey, Butler and "
+            "Thiyagalingam, J. Chem. Phys. 155, 174116 (2021), which was never published."
+        ),
+    ),
+}
+
+
+def describe(info: DatasetInfo, target: str) -> str:
+    """The DESCR text of a loaded dataset."""
+    lines = [
+        f"{info.name}: {info.n_rows} structures; target {target} ({info.targets[target].unit}).",
+        f"Targets available: {', '.join(info.targets)}.",
+        f"Source: {info.source}",
+        f"Licence: {info.licence}",
+        f"Cite: {info.citation}",
+    ]
+    if info.notes:
+        lines.append(info.notes)
+    return "\n".join(lines)
