@@ -261,7 +261,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     def _train_encoder(self, graphs: np.ndarray, y_std: np.ndarray, rng) -> np.ndarray:
         """Train with early stopping on a validation split; return the validation indices."""
         n = len(graphs)
-        n_val = int(round(self.validation_fraction * n))
+        n_val = round(self.validation_fraction * n)
         order = rng.permutation(n)
         if n_val >= _MIN_VALIDATION and n - n_val >= 2:
             val_idx, train_idx = order[:n_val], order[n_val:]

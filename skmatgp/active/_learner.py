@@ -1,0 +1,74 @@
+"""A modAL ActiveLearner that works on current scikit-learn and over crystal structures.
+
+modAL 0.4.2.1 validates with ``check_X_y(..., force_all_finite=...)``; scikit-learn 1.8
+removed that keyword, so ``fit`` and ``teach`` fail (modAL issue #196). This subclass does
+the same bookkeeping with a check that works on every scikit-learn and on 1-D object arrays
+of Structures or graphs. Use it wherever you would use ``modAL.models.ActiveLearner``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from modAL.models import ActiveLearner as _ModalActiveLearner
+from modAL.utils.data import data_vstack
+from sklearn.pipeline import Pipeline
+
+
+def _check_X_y(X, y) -> None:
+    n_x = X.shape[0] if hasattr(X, "shape") else len(X)
+    y = np.asarray(y)
+    if n_x != y.shape[0]:
+        raise ValueError(f"X has {n_x} samples but y has {y.shape[0]}; they must match.")
+    if np.issubdtype(y.dtype, np.number) and not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinite labels; fix or drop them before teaching.")
+
+
+class ActiveLearner(_ModalActiveLearner):
+    """``modAL.models.ActiveLearner`` with input checks that work on scikit-learn >= 1.8.
+
+    ``teach(X, y, only_new=True)`` adds the labels and calls the estimator's ``update``
+    (for a Pipeline, its last step's, after the other steps transform X): a cheap GP
+    conditioning, no retraining. Estimators without ``update`` are fitted on the new
+    labels only, as in modAL. With ``only_new=False`` (modAL's default)
+    the estimator is refitted on all labels seen so far.
+    """
+
+    def _add_training_data(self, X, y) -> None:
+        _check_X_y(X, y)
+        if self.X_training is None:
+            self.X_training, self.y_training = X, y
+        else:
+            self.X_training = data_vstack((self.X_training, X))
+            self.y_training = data_vstack((self.y_training, y))
+
+    def fit(self, X, y, bootstrap: bool = False, **fit_kwargs):
+        _check_X_y(X, y)
+        self.X_training, self.y_training = X, y
+        return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
+
+    def teach(self, X, y, bootstrap: bool = False, only_new: bool = False, **fit_kwargs) -> None:
+        if not only_new:
+            self._add_training_data(X, y)
+            self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
+            return
+        self._add_training_data(X, y)
+        if not update_estimator(self.estimator, X, y):
+            self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
+
+
+def update_estimator(estimator, X, y) -> bool:
+    """Call ``update(X, y)`` on the estimator, or on a Pipeline's last step after the
+    earlier steps transform X. Return False when there is no ``update`` to call."""
+    if isinstance(estimator, Pipeline):
+        final = estimator.steps[-1][1]
+        if not hasattr(final, "update"):
+            return False
+        for _, step in estimator.steps[:-1]:
+            if step is not None and step != "passthrough":
+                X = step.transform(X)
+        final.update(X, y)
+        return True
+    if hasattr(estimator, "update"):
+        estimator.update(X, y)
+        return True
+    return False

@@ -1,0 +1,41 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if "SKMATGP_DATA" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["SKMATGP_DATA"] = str(SHARED_DATA)
+
+TINY = dict(
+    hidden_channels=8,
+    n_conv=1,
+    embedding_dim=4,
+    epochs=3,
+    batch_size=16,
+    gp_iterations=10,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="session")
+def elastic():
+    from skmatgp.datasets import load_dataset
+
+    return load_dataset("elastic_tensor_2015")
+
+
+@pytest.fixture(scope="session")
+def small(elastic):
+    """60 real structures (the smallest ones, to keep tests fast) and their log10 G_VRH."""
+    sizes = np.array([len(s) for s in elastic.structures])
+    idx = np.argsort(sizes, kind="stable")[:60]
+    return elastic.structures[idx], elastic.target[idx]
+
+
+@pytest.fixture(scope="session")
+def small_graphs(small):
+    from skmatgp import CrystalGraphTransformer
+
+    return CrystalGraphTransformer().fit_transform(small[0]), small[1]

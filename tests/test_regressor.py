@@ -1,0 +1,197 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.utils import estimator_checks as checks
+
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from tests.conftest import TINY
+
+DATA_FREE_CHECKS = [
+    "check_estimator_repr",
+    "check_no_attributes_set_in_init",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_parameters_default_constructible",
+    "check_do_not_raise_errors_in_init_or_set_params",
+    "check_mixin_order",
+    "check_valid_tag_types",
+    "check_estimator_tags_renamed",
+]
+
+
+@pytest.mark.parametrize("estimator", [CrystalGraphTransformer(), GNNGPRegressor()], ids=repr)
+@pytest.mark.parametrize("check_name", DATA_FREE_CHECKS)
+def test_data_free_sklearn_checks(estimator, check_name):
+    check = getattr(checks, check_name, None)
+    if check is None:
+        pytest.skip(f"{check_name} is not in this scikit-learn")
+    check(type(estimator).__name__, clone(estimator))
+
+
+@checks.parametrize_with_checks([CrystalGraphTransformer(), GNNGPRegressor()])
+def test_parametrize_with_checks(estimator, check):
+    check(estimator)
+
+
+def test_tags_say_input_is_not_a_2d_array():
+    for estimator in (CrystalGraphTransformer(), GNNGPRegressor()):
+        assert estimator.__sklearn_tags__().input_tags.two_d_array is False
+
+
+def test_pipeline_predicts_mean_and_std(small):
+    X, y = small
+    pipe = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY))
+    pipe.fit(X[:45], y[:45])
+    mean = pipe.predict(X[45:])
+    assert mean.shape == (15,)
+    mean2, std = pipe.predict(X[45:], return_std=True)
+    assert np.allclose(mean, mean2) and std.shape == (15,)
+    assert np.all(std > 0) and np.all(np.isfinite(mean))
+
+
+def test_clone_and_params():
+    model = GNNGPRegressor(n_conv=2, random_state=3)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    copy.set_params(n_conv=1)
+    assert copy.n_conv == 1 and model.n_conv == 2
+
+
+def test_not_fitted_error(small_graphs):
+    graphs, _ = small_graphs
+    with pytest.raises(NotFittedError):
+        GNNGPRegressor().predict(graphs)
+
+
+def test_seed_reproduces_and_leaves_global_rng_alone(small_graphs):
+    graphs, y = small_graphs
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40]).predict(graphs[40:], return_std=True)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    b = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40]).predict(graphs[40:], return_std=True)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    other = {**TINY, "random_state": 1}
+    c = GNNGPRegressor(**other).fit(graphs[:40], y[:40]).predict(graphs[40:])
+    assert not np.array_equal(a[0], c)
+
+
+def test_second_fit_starts_over_and_warm_start_continues(small_graphs):
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40])
+    first = model.predict(graphs[40:])
+    model.fit(graphs[:40], y[:40])
+    assert np.array_equal(model.predict(graphs[40:]), first)  # same seed, started over
+    warm = GNNGPRegressor(**TINY, warm_start=True).fit(graphs[:40], y[:40])
+    encoder = warm.encoder_
+    warm.fit(graphs[:40], y[:40])
+    assert warm.encoder_ is encoder  # kept and trained further
+    assert not np.array_equal(warm.predict(graphs[40:]), first)
+
+
+def test_pickle_and_joblib_round_trips(small_graphs, tmp_path):
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40])
+    mean, std = model.predict(graphs[40:], return_std=True)
+    restored = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(restored.predict(graphs[40:]), mean)
+    joblib.dump(model, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    mean2, std2 = loaded.predict(graphs[40:], return_std=True)
+    assert np.array_equal(mean2, mean) and np.array_equal(std2, std)
+
+
+def test_grid_search_over_encoder_parameter_in_parallel(small):
+    X, y = small
+    pipe = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY))
+    search = GridSearchCV(
+        pipe,
+        {"gnngpregressor__hidden_channels": [4, 8]},
+        cv=KFold(2, shuffle=True, random_state=0),
+        scoring="neg_mean_absolute_error",
+        n_jobs=2,
+    )
+    search.fit(X, y)
+    assert search.best_params_["gnngpregressor__hidden_channels"] in (4, 8)
+    mean, std = search.best_estimator_.predict(X[:5], return_std=True)
+    assert std.shape == (5,)
+
+
+def test_cross_val_score(small):
+    X, y = small
+    pipe = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY))
+    scores = cross_val_score(pipe, X, y, cv=3, scoring="neg_mean_absolute_error")
+    assert scores.shape == (3,) and np.all(np.isfinite(scores)) and np.all(scores < 0)
+
+
+def test_learns_better_than_the_mean(elastic):
+    """A small but real model on 400 real structures beats predicting the training mean."""
+    X, y = elastic.structures[:500], elastic.target[:500]
+    graphs = CrystalGraphTransformer().fit_transform(X)
+    model = GNNGPRegressor(hidden_channels=16, n_conv=2, embedding_dim=8, epochs=15,
+                           gp_iterations=50, random_state=0)
+    model.fit(graphs[:400], y[:400])
+    mean, std = model.predict(graphs[400:], return_std=True)
+    mae = np.abs(mean - y[400:]).mean()
+    assert mae < 0.8 * np.abs(y[:400].mean() - y[400:]).mean()
+    coverage = np.mean(np.abs(mean - y[400:]) <= 1.96 * std)
+    assert 0.75 <= coverage <= 1.0
+
+
+def test_update_conditions_without_retraining(small_graphs):
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40])
+    state = {k: v.clone() for k, v in model.encoder_.state_dict().items()}
+    _, std_before = model.predict(graphs[40:45], return_std=True)
+    model.update(graphs[40:45], y[40:45])
+    _, std_after = model.predict(graphs[40:45], return_std=True)
+    assert np.all(std_after < std_before)
+    assert len(model.posterior_.y) == 45
+    for key, value in model.encoder_.state_dict().items():
+        assert torch.equal(value, state[key])
+
+
+def test_input_errors_are_clear(small, small_graphs):
+    structures, _ = small
+    graphs, y = small_graphs
+    with pytest.raises(TypeError, match="CrystalGraphTransformer"):
+        GNNGPRegressor(**TINY).fit(structures[:10], y[:10])
+    with pytest.raises(ValueError, match="10 items but y has 9"):
+        GNNGPRegressor(**TINY).fit(graphs[:10], y[:9])
+    bad = y[:10].copy()
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="index 3"):
+        GNNGPRegressor(**TINY).fit(graphs[:10], bad)
+    with pytest.raises(ValueError, match="empty"):
+        GNNGPRegressor(**TINY).fit([], [])
+    with pytest.raises(ValueError, match="atom_features"):
+        GNNGPRegressor(atom_features="onehot").fit(graphs[:10], y[:10])
+
+
+def test_graphs_with_other_settings_are_refused(small, small_graphs):
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40])
+    other = CrystalGraphTransformer(radius=6.0).fit_transform(small[0][40:])
+    with pytest.raises(ValueError, match="radius=6.0.*radius=8.0"):
+        model.predict(other)
+
+
+def test_learned_element_embedding_option(small_graphs):
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY, atom_features="embedding").fit(graphs[:40], y[:40])
+    assert np.all(np.isfinite(model.predict(graphs[40:])))
+
+
+def test_duplicate_structures_do_not_crash(small_graphs):
+    graphs, y = small_graphs
+    repeated = np.concatenate([graphs[:10]] * 4)
+    model = GNNGPRegressor(**TINY).fit(repeated, np.tile(y[:10], 4))
+    mean, std = model.predict(graphs[:10], return_std=True)
+    assert np.all(np.isfinite(mean)) and np.all(std > 0)

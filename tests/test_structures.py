@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from skmatgp import as_structure_array
+from skmatgp._structures import check_structures
+
+
+def nacl():
+    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def test_as_structure_array_keeps_structures_whole():
+    structures = [nacl(), nacl()]
+    X = as_structure_array(structures)
+    assert X.shape == (2,) and X.dtype == object
+    assert all(isinstance(s, Structure) for s in X)
+    # the pitfall this helper exists for: numpy turns structures into arrays of sites
+    with pytest.raises(Exception):
+        bad = np.array(structures)
+        assert bad.shape == (2,)
+
+
+def test_dicts_are_converted():
+    X = as_structure_array([nacl().as_dict()])
+    assert isinstance(X[0], Structure) and len(X[0]) == 8
+
+
+def test_errors_name_the_index():
+    with pytest.raises(TypeError, match="index 1"):
+        check_structures([nacl(), "NaCl"])
+    with pytest.raises(TypeError, match="single Structure"):
+        check_structures(nacl())
+    with pytest.raises(ValueError, match="empty"):
+        check_structures([])
+    with pytest.raises(ValueError, match="index 0 has no sites"):
+        check_structures([Structure(Lattice.cubic(3), [], [])])
+    with pytest.raises(ValueError, match="1-D"):
+        check_structures(np.empty((2, 2), dtype=object))
