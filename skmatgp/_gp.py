@@ -135,3 +135,46 @@ class ExactGPPosterior:
             self.Z = torch.cat([self.Z, z])
             self.y = torch.cat([self.y, y.reshape(1)])
         self._solve()
+
+
+class PoolVariance:
+    """Posterior variances of a fixed pool, kept current as points join the training set.
+
+    With the hyperparameters fixed, the GP posterior variance does not depend on labels, so
+    conditioning on a pool point needs no label. We keep ``A = L^-1 K(train, pool)`` and the
+    latent variances ``v = diag K(pool) - sum(A^2)``; adding pool point q appends the row
+    ``c / l`` to A, with ``c = K(pool, q) - A^T A[:, q]`` and ``l = sqrt(v[q] + noise)``, and
+    subtracts ``c^2 / l^2`` from v: O(n m) per point instead of a new factorisation.
+    """
+
+    def __init__(self, posterior: ExactGPPosterior, Z_pool: torch.Tensor, capacity: int = 0):
+        self.posterior = posterior
+        self.Z_pool = Z_pool
+        n = len(posterior.Z)
+        self.A = torch.empty((n + capacity, len(Z_pool)), dtype=Z_pool.dtype, device=Z_pool.device)
+        self.n_rows = n
+        self.variance = posterior.prior_variance(Z_pool).clone()
+        for start in range(0, len(Z_pool), 4096):
+            part = slice(start, start + 4096)
+            Ks = posterior._k(posterior.Z, Z_pool[part])
+            self.A[:n, part] = torch.linalg.solve_triangular(posterior.L, Ks, upper=False)
+            self.variance[part] -= (self.A[:n, part] ** 2).sum(0)
+        self.variance.clamp_min_(1e-12)
+
+    def predictive_variance(self) -> torch.Tensor:
+        """Variance of y (latent variance plus noise) for every pool point."""
+        return self.variance + self.posterior.noise
+
+    def condition_on(self, index: int) -> None:
+        """Add pool point ``index`` to the conditioning set (its label is not needed)."""
+        if self.n_rows == len(self.A):  # grow the buffer
+            extra = torch.empty_like(self.A[: max(16, len(self.A) // 4)])
+            self.A = torch.cat([self.A, extra])
+        A = self.A[: self.n_rows]
+        k = self.posterior._k(self.Z_pool, self.Z_pool[index : index + 1]).squeeze(-1)
+        c = k - A.T @ A[:, index]
+        length = torch.sqrt(self.variance[index] + self.posterior.noise)
+        row = c / length
+        self.A[self.n_rows] = row
+        self.n_rows += 1
+        self.variance = (self.variance - row**2).clamp_min_(1e-12)

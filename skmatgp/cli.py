@@ -19,8 +19,11 @@ def _cross_validate(args) -> int:
     from .metrics import regression_report
 
     data = load_dataset(args.dataset, data_home=args.data_home, target=args.target)
+    if args.max_samples:
+        keep = np.random.default_rng(args.seed).permutation(len(data.target))[: args.max_samples]
+        data.structures, data.target = data.structures[keep], data.target[keep]
     print(f"{args.dataset}: {len(data.target)} structures, target {data.target_name}")
-    print(data.DESCR.splitlines()[-2] if "Cite" in data.DESCR else "")
+    print(next(line for line in data.DESCR.splitlines() if line.startswith("Cite")))
     folds = KFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
     reports = []
     for fold, (train, test) in enumerate(folds.split(data.target)):
@@ -69,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--folds", type=int, default=5)
     cv.add_argument("--epochs", type=int, default=150, help="maximum encoder epochs")
     cv.add_argument("--seed", type=int, default=0)
+    cv.add_argument("--max-samples", type=int, default=None,
+                    help="use a random subset of this many structures (quick checks)")
     cv.add_argument("--output", default=None, help="write the per-fold metrics to this JSON")
     cv.add_argument("--verbose", type=int, default=0)
     cv.set_defaults(run=_cross_validate)

@@ -1,5 +1,18 @@
-"""Active learning: a modAL learner fixed for current scikit-learn, and query strategies."""
+"""Active learning: query strategies, a modAL learner fixed for current scikit-learn, campaigns."""
 
-from ._learner import ActiveLearner
+from ._learner import ActiveLearner, update_estimator
+from ._strategies import (
+    batch_entropy_sampling,
+    gaussian_entropy,
+    max_entropy_sampling,
+    random_sampling,
+)
 
-__all__ = ["ActiveLearner"]
+__all__ = [
+    "ActiveLearner",
+    "batch_entropy_sampling",
+    "gaussian_entropy",
+    "max_entropy_sampling",
+    "random_sampling",
+    "update_estimator",
+]

@@ -1,0 +1,112 @@
+"""Query strategies with modAL's signature: ``strategy(learner, X_pool, n_instances)``.
+
+Each returns ``(indices, scores)``, the positions in ``X_pool`` to label next and their
+scores, so ``learner.query(X_pool, n_instances=k)`` works with a modAL ``ActiveLearner``
+(use :class:`skmatgp.active.ActiveLearner` on scikit-learn >= 1.8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_random_state
+
+from .._gp import PoolVariance
+
+
+def gaussian_entropy(std: np.ndarray) -> np.ndarray:
+    """Differential entropy of N(mu, std^2): 0.5 log(2 pi e std^2)."""
+    return 0.5 * np.log(2 * np.pi * np.e * np.asarray(std) ** 2)
+
+
+def _check_n_instances(n_instances: int, n_pool: int) -> None:
+    if not 1 <= n_instances <= n_pool:
+        raise ValueError(
+            f"Asked for {n_instances} queries from a pool of {n_pool}; "
+            f"n_instances must be between 1 and the pool size."
+        )
+
+
+def _pool_size(X) -> int:
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _estimator(learner):
+    """The estimator inside a modAL learner (or the estimator itself)."""
+    return getattr(learner, "estimator", learner)
+
+
+def max_entropy_sampling(learner, X_pool, n_instances: int = 1):
+    """The ``n_instances`` pool points of largest Gaussian predictive entropy.
+
+    Works with any regressor whose ``predict`` accepts ``return_std=True``. For a Gaussian
+    the entropy grows with the std, so this is max-std sampling with entropies as scores.
+    The top points are taken independently: they may be near-duplicates (see
+    :func:`batch_entropy_sampling`).
+    """
+    _check_n_instances(n_instances, _pool_size(X_pool))
+    _, std = _estimator(learner).predict(X_pool, return_std=True)
+    entropy = gaussian_entropy(std)
+    chosen = np.argsort(-entropy, kind="stable")[:n_instances]
+    return chosen, entropy[chosen]
+
+
+def random_sampling(learner, X_pool, n_instances: int = 1, random_state=None):
+    """``n_instances`` pool points drawn uniformly without replacement: the baseline."""
+    _check_n_instances(n_instances, _pool_size(X_pool))
+    rng = check_random_state(random_state)
+    chosen = rng.choice(_pool_size(X_pool), size=n_instances, replace=False)
+    return chosen, np.zeros(n_instances)
+
+
+def _gp_and_pool_embeddings(estimator, X_pool):
+    """The GNNGPRegressor inside ``estimator`` and the pool's scaled embeddings."""
+    regressor = estimator
+    if isinstance(estimator, Pipeline):
+        regressor = estimator.steps[-1][1]
+        for _, step in estimator.steps[:-1]:
+            if step is not None and step != "passthrough":
+                X_pool = step.transform(X_pool)
+    if not hasattr(regressor, "posterior_"):
+        raise TypeError(
+            "batch_entropy_sampling needs a fitted GNNGPRegressor (alone or as the last step "
+            f"of a Pipeline); got {type(regressor).__name__}."
+        )
+    Z = torch.as_tensor(regressor.embed(X_pool), device=regressor.device_)
+    return regressor, Z
+
+
+def greedy_joint_entropy(pool: PoolVariance, n_instances: int, exclude=None) -> tuple[list, list]:
+    """Pick points one by one, each of largest variance given the GP conditioned on the
+    points picked before it (no labels needed). The joint entropy of the chosen set is
+    0.5 log det(2 pi e S), and log det S grows by log var(x | chosen) with each pick, so
+    this greedily maximises it. ``pool`` is conditioned on the picks in place."""
+    blocked = torch.zeros(len(pool.Z_pool), dtype=torch.bool, device=pool.Z_pool.device)
+    if exclude is not None:
+        blocked[torch.as_tensor(exclude, dtype=torch.long, device=blocked.device)] = True
+    chosen, entropies = [], []
+    for _ in range(n_instances):
+        variance = pool.predictive_variance().masked_fill(blocked, -np.inf)
+        index = int(torch.argmax(variance))
+        chosen.append(index)
+        entropies.append(0.5 * float(np.log(2 * np.pi * np.e * variance[index].item())))
+        blocked[index] = True
+        pool.condition_on(index)
+    return chosen, entropies
+
+
+def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
+    """``n_instances`` pool points chosen jointly to maximise the GP's joint entropy.
+
+    Greedy log-determinant maximisation: take the largest predictive variance, condition the
+    GP on that point (label unknown; only variances change), repeat. Points close to an
+    earlier pick lose variance, so a batch spreads out instead of holding n near-duplicates.
+    Scores are the conditional entropies at the time of each pick. Needs a fitted
+    :class:`~skmatgp.GNNGPRegressor` (alone or last in a Pipeline).
+    """
+    _check_n_instances(n_instances, _pool_size(X_pool))
+    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances)
+    chosen, entropies = greedy_joint_entropy(pool, n_instances)
+    return np.array(chosen), np.array(entropies) + np.log(regressor.y_scale_ * regressor.std_scale_)

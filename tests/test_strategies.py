@@ -1,0 +1,85 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sklearn.pipeline import make_pipeline
+
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from skmatgp._gp import PoolVariance
+from skmatgp.active import (
+    ActiveLearner,
+    batch_entropy_sampling,
+    gaussian_entropy,
+    max_entropy_sampling,
+    random_sampling,
+)
+from tests.conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def fitted(small_graphs):
+    graphs, y = small_graphs
+    return GNNGPRegressor(**TINY).fit(graphs[:30], y[:30]), graphs[30:], y[30:]
+
+
+def test_pool_variance_matches_conditioning_from_scratch(fitted):
+    model, pool, y = fitted
+    Z = torch.as_tensor(model.embed(pool))
+    tracker = PoolVariance(model.posterior_, Z, capacity=2)
+    _, latent = model.posterior_.predict_latent(Z)
+    assert torch.allclose(tracker.variance, latent, atol=1e-10)
+    for index in (3, 7, 11):  # past the capacity: the buffer grows
+        tracker.condition_on(index)
+    scratch = copy.deepcopy(model.posterior_)
+    scratch.add_points(Z[[3, 7, 11]], torch.zeros(3, dtype=torch.float64))  # labels irrelevant
+    _, expected = scratch.predict_latent(Z)
+    assert torch.allclose(tracker.variance, expected, atol=1e-9)
+
+
+def test_max_entropy_picks_the_largest_std(fitted):
+    model, pool, _ = fitted
+    _, std = model.predict(pool, return_std=True)
+    chosen, scores = max_entropy_sampling(model, pool, n_instances=3)
+    assert list(chosen) == list(np.argsort(-std)[:3])
+    assert np.allclose(scores, gaussian_entropy(std[chosen]))
+
+
+def test_batch_entropy_spreads_out_over_duplicates(fitted):
+    model, pool, _ = fitted
+    top, _ = max_entropy_sampling(model, pool, n_instances=1)
+    # a pool holding three copies of the most uncertain structure
+    pool_with_copies = np.concatenate([pool, pool[top], pool[top]])
+    copies = {int(top[0]), len(pool), len(pool) + 1}
+    greedy_top, _ = max_entropy_sampling(model, pool_with_copies, n_instances=3)
+    assert set(greedy_top) == copies  # independent top-k wastes the batch on duplicates
+    batch, scores = batch_entropy_sampling(model, pool_with_copies, n_instances=3)
+    assert batch[0] in copies and len(copies & set(batch)) == 1
+    assert scores[0] >= scores[1] >= scores[2]
+
+
+def test_random_sampling_is_seeded_and_without_replacement(fitted):
+    model, pool, _ = fitted
+    a, _ = random_sampling(model, pool, 10, random_state=0)
+    b, _ = random_sampling(model, pool, 10, random_state=0)
+    assert np.array_equal(a, b) and len(set(a)) == 10
+
+
+def test_too_many_queries_is_refused(fitted):
+    model, pool, _ = fitted
+    for strategy in (max_entropy_sampling, batch_entropy_sampling, random_sampling):
+        with pytest.raises(ValueError, match="pool of 30"):
+            strategy(model, pool, n_instances=31)
+
+
+def test_strategies_drive_a_modal_learner_over_a_pipeline(small):
+    X, y = small
+    for strategy in (max_entropy_sampling, batch_entropy_sampling, random_sampling):
+        learner = ActiveLearner(
+            estimator=make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY)),
+            query_strategy=strategy, X_training=X[:20], y_training=y[:20],
+        )
+        idx, chosen = learner.query(X[20:], n_instances=3)
+        assert len(set(idx)) == 3 and all(c is X[20:][i] for c, i in zip(chosen, idx))
+        learner.teach(X[20:][idx], y[20:][idx], only_new=True)
+        assert len(learner.estimator[-1].posterior_.y) == 23
