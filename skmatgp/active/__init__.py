@@ -1,6 +1,9 @@
 """Active learning: query strategies, a modAL learner fixed for current scikit-learn, campaigns."""
 
+from ._campaign import Campaign
 from ._learner import ActiveLearner, update_estimator
+from ._oracles import FileOracle, TableOracle
+from ._runner import labels_ratio, run_campaigns, split_test_pool
 from ._strategies import (
     batch_entropy_sampling,
     gaussian_entropy,
@@ -10,6 +13,12 @@ from ._strategies import (
 
 __all__ = [
     "ActiveLearner",
+    "Campaign",
+    "FileOracle",
+    "TableOracle",
+    "labels_ratio",
+    "run_campaigns",
+    "split_test_pool",
     "batch_entropy_sampling",
     "gaussian_entropy",
     "max_entropy_sampling",

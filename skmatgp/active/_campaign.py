@@ -1,0 +1,359 @@
+"""A persisted active-learning campaign: label, update, query, repeat; resumable after any crash.
+
+The model at every step is a deterministic function of the labelled ids in the order they
+arrived, the refit schedule and the seed. So the saved state is small (ids, labels, which
+batches arrived when, the metrics so far) and a restarted campaign rebuilds the model by
+refitting at the last refit point and replaying the GP updates batch by batch, bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._gp import PoolVariance
+from .._graphs import CrystalGraphTransformer
+from .._regressor import GNNGPRegressor
+from .._structures import check_structures
+from ..metrics import regression_report
+from ._strategies import greedy_joint_entropy
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES = ("entropy", "batch_entropy", "random")
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON so that a crash at any moment leaves either the old or the new file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as fh:
+        json.dump(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Campaign:
+    """One active-learning run over a pool of structures.
+
+    Parameters
+    ----------
+    pool : sequence of Structure
+        Candidates to label. Never contains the test structures.
+    pool_ids : sequence of str
+        A unique id per pool structure (labels are asked for and saved by id).
+    oracle : callable
+        ``oracle(ids, structures) -> labels``; returning ``None`` means "not yet" (see
+        :class:`FileOracle`): the campaign saves its state and stops with status "waiting".
+    test : (structures, targets), optional
+        The fixed held-out test set the metrics are measured on.
+    pool_targets : array, optional
+        Known pool labels (benchmarks only): adds the paper's measure, MAE on the
+        remaining pool, beside the test metrics.
+    strategy : {"entropy", "batch_entropy", "random"}
+        Max predictive entropy (top-k), greedy joint entropy of the batch, or uniform.
+    n_initial : int
+        Labels drawn at random before the first model is fitted.
+    budget : int
+        Labels to query after the initial set.
+    batch_size : int
+        Labels queried per step.
+    refit_every : int or None
+        Refit the encoder and GP hyperparameters each time this many new labels have
+        arrived since the last refit; None keeps the first model's encoder and hyperparameters
+        (the paper's protocol) and only conditions the GP on new labels.
+    estimator_params : dict, optional
+        Parameters of the GNNGPRegressor (random_state is set by the campaign).
+    graph_params : dict, optional
+        Parameters of the CrystalGraphTransformer.
+    random_state : int
+        Seeds the initial set, random queries and every model fit.
+    state_dir : path, optional
+        Where the state is saved after every step; rerunning with the same arguments and
+        folder resumes.
+    model_cache : dict, optional
+        Shared between campaigns that start alike (same seed, initial set and settings,
+        different strategies) so that their first model is trained once.
+    eval_every : int, optional
+        Measure the test (and pool) metrics only when the label count reaches a multiple of
+        this, and at the start and end; every step when None. Saves time on long runs of
+        single queries.
+    verbose : int
+        Progress bar over steps when > 0.
+    """
+
+    def __init__(
+        self,
+        pool,
+        pool_ids,
+        oracle,
+        *,
+        test=None,
+        pool_targets=None,
+        strategy: str = "entropy",
+        n_initial: int = 50,
+        budget: int = 100,
+        batch_size: int = 1,
+        refit_every: int | None = None,
+        estimator_params: dict | None = None,
+        graph_params: dict | None = None,
+        random_state: int = 0,
+        state_dir=None,
+        model_cache: dict | None = None,
+        eval_every: int | None = None,
+        verbose: int = 0,
+    ):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+        self.pool = check_structures(pool)
+        self.pool_ids = [str(i) for i in pool_ids]
+        if len(self.pool_ids) != len(self.pool):
+            raise ValueError(
+                f"pool has {len(self.pool)} structures but pool_ids has {len(self.pool_ids)}."
+            )
+        if len(set(self.pool_ids)) != len(self.pool_ids):
+            raise ValueError("pool_ids must be unique; each id names one structure to label.")
+        if n_initial < 3 or n_initial + budget > len(self.pool):
+            raise ValueError(
+                f"n_initial ({n_initial}) must be >= 3 and n_initial + budget "
+                f"({n_initial + budget}) at most the pool size ({len(self.pool)})."
+            )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.oracle = oracle
+        self.test = test
+        self.pool_targets = None if pool_targets is None else np.asarray(pool_targets, float)
+        self.strategy = strategy
+        self.n_initial = n_initial
+        self.budget = budget
+        self.batch_size = batch_size
+        self.refit_every = refit_every
+        self.estimator_params = dict(estimator_params or {})
+        self.graph_params = dict(graph_params or {})
+        self.random_state = random_state
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self.model_cache = model_cache
+        self.eval_every = eval_every
+        self.verbose = verbose
+        self._index = {structure_id: i for i, structure_id in enumerate(self.pool_ids)}
+
+    # ------------------------------------------------------------------ state
+    def _config(self) -> dict:
+        return {
+            "pool_ids_sha256": hashlib.sha256("\n".join(self.pool_ids).encode()).hexdigest(),
+            "strategy": self.strategy,
+            "n_initial": self.n_initial,
+            "budget": self.budget,
+            "batch_size": self.batch_size,
+            "refit_every": self.refit_every,
+            "estimator_params": self.estimator_params,
+            "graph_params": self.graph_params,
+            "random_state": self.random_state,
+            "eval_every": self.eval_every,
+        }
+
+    def _load_state(self) -> dict:
+        fresh = {"config": self._config(), "batches": [], "labels": {}, "pending": None,
+                 "refits": [], "history": [], "status": "running"}
+        if self.state_dir is None:
+            return fresh
+        path = self.state_dir / "state.json"
+        if not path.is_file():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            return fresh
+        state = json.loads(path.read_text())
+        if state["config"] != json.loads(json.dumps(self._config())):
+            raise ValueError(
+                f"{path} belongs to a campaign with other settings; use another state_dir "
+                "or the same arguments as the campaign that wrote it."
+            )
+        return state
+
+    def _save(self, state: dict) -> None:
+        if self.state_dir is not None:
+            write_json_atomic(self.state_dir / "state.json", state)
+
+    def _rng(self, step: int) -> np.random.Generator:
+        return np.random.default_rng([self.random_state, step])
+
+    # ------------------------------------------------------------------ model
+    def _fit(self, labelled: list[int], y: np.ndarray, n_refit: int) -> None:
+        params = {**self.estimator_params,
+                  "random_state": int(self._rng(10**6 + n_refit).integers(2**31 - 1))}
+        key = json.dumps([self.pool_ids[i] for i in labelled] + [params, self.graph_params],
+                         sort_keys=True, default=str)
+        if self.model_cache is not None and key in self.model_cache:
+            self.model_ = copy.deepcopy(self.model_cache[key])
+        else:
+            self.model_ = GNNGPRegressor(**params).fit(self.graphs_[labelled], y)
+            if self.model_cache is not None:
+                self.model_cache[key] = copy.deepcopy(self.model_)
+        device = self.model_.device_
+        self.pool_Z_ = torch.as_tensor(self.model_.embed(self.graphs_), device=device)
+        self.test_Z_ = (
+            torch.as_tensor(self.model_.embed(self.test_graphs_), device=device)
+            if self.test is not None else None
+        )
+        self.tracker_ = PoolVariance(self.model_.posterior_, self.pool_Z_, capacity=self.budget)
+
+    def _update(self, indices: list[int], y: np.ndarray, conditioned: bool) -> None:
+        """Condition the GP on new labels; the pool tracker too unless the query did it."""
+        model = self.model_
+        y_std = torch.as_tensor((y - model.y_mean_) / model.y_scale_, device=model.device_)
+        model.posterior_.add_points(self.pool_Z_[indices], y_std)
+        if not conditioned:
+            for index in indices:
+                self.tracker_.condition_on(index)
+
+    def _rebuild(self, state: dict) -> None:
+        """Recreate the model from the saved state: the last refit, then the GP updates."""
+        order = [i for batch in state["batches"] for i in batch]
+        last_refit = state["refits"][-1]
+        labelled = [self._index[i] for i in order[:last_refit]]
+        self._fit(labelled, np.array([state["labels"][i] for i in order[:last_refit]]),
+                  len(state["refits"]) - 1)
+        seen = 0
+        for batch in state["batches"]:
+            if seen >= last_refit:
+                self._update([self._index[i] for i in batch],
+                             np.array([state["labels"][i] for i in batch]), conditioned=False)
+            seen += len(batch)
+        pending = state["pending"]
+        if pending is not None and pending["conditioned"]:
+            for structure_id in pending["ids"]:  # as the greedy query did before the crash
+                self.tracker_.condition_on(self._index[structure_id])
+
+    # ------------------------------------------------------------------ steps
+    def _query(self, state: dict, step: int) -> tuple[list[int], bool]:
+        labelled = {self._index[i] for batch in state["batches"] for i in batch}
+        remaining = self.budget + self.n_initial - len(labelled)
+        k = min(self.batch_size, remaining)
+        if self.strategy == "random":
+            candidates = np.array(sorted(set(range(len(self.pool))) - labelled))
+            return [int(i) for i in self._rng(step).choice(candidates, k, replace=False)], False
+        if self.strategy == "batch_entropy":
+            chosen, _ = greedy_joint_entropy(self.tracker_, k, exclude=sorted(labelled))
+            return chosen, True
+        variance = self.tracker_.predictive_variance().clone()
+        variance[sorted(labelled)] = -np.inf
+        return [int(i) for i in torch.argsort(variance, descending=True, stable=True)[:k]], False
+
+    def _due(self, n_before: int, n_after: int) -> bool:
+        if self.eval_every is None or n_before == 0 or n_after >= self.n_initial + self.budget:
+            return True
+        return n_after // self.eval_every > n_before // self.eval_every
+
+    def _evaluate(self, state: dict, step: int, timings: dict, measure: bool) -> dict:
+        start = time.perf_counter()
+        model = self.model_
+        n_labels = sum(len(b) for b in state["batches"])
+        record = {"step": step, "n_labels": n_labels, "strategy": self.strategy,
+                  "seed": self.random_state, "chosen_ids": state["batches"][-1], **timings}
+        if not measure:
+            return record
+        if self.test is not None:
+            mean, var = model.posterior_.predict_latent(self.test_Z_)
+            std = torch.sqrt(var + model.posterior_.noise) * model.std_scale_ * model.y_scale_
+            mean = mean * model.y_scale_ + model.y_mean_
+            report = regression_report(self.test[1], mean.cpu().numpy(), std.cpu().numpy())
+            record.update({f"test_{k}": v for k, v in report.items()})
+        if self.pool_targets is not None:
+            labelled = {self._index[i] for batch in state["batches"] for i in batch}
+            rest = np.array(sorted(set(range(len(self.pool))) - labelled))
+            if len(rest):
+                mean, _ = model.posterior_.predict_latent(self.pool_Z_[rest])
+                mean = mean.cpu().numpy() * model.y_scale_ + model.y_mean_
+                record["pool_mae"] = float(np.mean(np.abs(mean - self.pool_targets[rest])))
+        record["eval_s"] = time.perf_counter() - start
+        return record
+
+    def _ask(self, state: dict, indices: list[int]):
+        ids = [self.pool_ids[i] for i in indices]
+        labels = self.oracle(ids, self.pool[indices])
+        if labels is None:
+            return None
+        labels = np.asarray(labels, dtype=float).reshape(-1)
+        if len(labels) != len(ids) or not np.all(np.isfinite(labels)):
+            raise ValueError(
+                f"The oracle returned {labels!r} for ids {ids}: it must return one finite "
+                "number per id."
+            )
+        return labels
+
+    def run(self) -> dict:
+        """Run (or resume) until the budget is spent or the oracle has no labels yet.
+
+        Returns the state: ``status`` ("done" or "waiting"), ``history`` (one record per
+        step: test metrics, pool MAE, chosen ids, timings), ``labels`` by id.
+        """
+        state = self._load_state()
+        if state["status"] == "done":
+            return state
+        self.graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(self.pool)
+        if self.test is not None:
+            self.test_graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(
+                check_structures(self.test[0]))
+        if state["refits"]:
+            self._rebuild(state)
+        total = self.n_initial + self.budget
+        bar = tqdm(total=total, initial=len(state["labels"]), unit="label",
+                   desc=f"{self.strategy} seed {self.random_state}", disable=not self.verbose)
+        while True:
+            step = len(state["batches"])
+            n_labels = sum(len(b) for b in state["batches"])
+            timings = {}
+            if state["pending"] is None:
+                if n_labels >= total:
+                    break
+                start = time.perf_counter()
+                if step == 0:
+                    chosen = self._rng(0).choice(len(self.pool), self.n_initial, replace=False)
+                    chosen, conditioned = [int(i) for i in chosen], True
+                else:
+                    chosen, conditioned = self._query(state, step)
+                timings["query_s"] = time.perf_counter() - start
+                state["pending"] = {"ids": [self.pool_ids[i] for i in chosen],
+                                    "conditioned": conditioned, "timings": timings}
+                self._save(state)
+            pending = state["pending"]
+            indices = [self._index[i] for i in pending["ids"]]
+            start = time.perf_counter()
+            labels = self._ask(state, indices)
+            if labels is None:
+                state["status"] = "waiting"
+                self._save(state)
+                bar.close()
+                return state
+            timings = {**pending["timings"], "label_s": time.perf_counter() - start}
+            state["labels"].update(zip(pending["ids"], labels.tolist()))
+            state["batches"].append(pending["ids"])
+            start = time.perf_counter()
+            since_refit = n_labels + len(indices) - (state["refits"][-1] if state["refits"] else 0)
+            if not state["refits"] or (self.refit_every and since_refit >= self.refit_every):
+                order = [self._index[i] for b in state["batches"] for i in b]
+                self._fit(order, np.array([state["labels"][self.pool_ids[i]] for i in order]),
+                          len(state["refits"]))
+                state["refits"].append(len(order))
+                timings["refit_s"] = time.perf_counter() - start
+            else:
+                # the query already conditioned the tracker on these points (batch entropy)
+                self._update(indices, labels, conditioned=pending["conditioned"])
+                timings["update_s"] = time.perf_counter() - start
+            measure = self._due(n_labels, n_labels + len(indices))
+            state["history"].append(self._evaluate(state, step, timings, measure))
+            state["pending"] = None
+            self._save(state)
+            bar.update(len(indices))
+        bar.close()
+        state["status"] = "done"
+        self._save(state)
+        return state

@@ -1,0 +1,147 @@
+"""Campaigns side by side: strategies x seeds on one dataset, a fixed test set, files and a plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ._campaign import Campaign
+from ._oracles import TableOracle
+
+logger = logging.getLogger(__name__)
+
+
+def split_test_pool(n: int, n_test: int, n_pool: int | None, seed: int, test_seed: int = 0):
+    """A test set fixed by ``test_seed`` (the same for every seed and strategy) and a pool
+    drawn from the rest by ``seed`` (all of the rest when ``n_pool`` is None)."""
+    if n_test >= n:
+        raise ValueError(f"n_test ({n_test}) must be smaller than the dataset ({n}).")
+    order = np.random.default_rng(test_seed).permutation(n)
+    test, rest = np.sort(order[:n_test]), order[n_test:]
+    if n_pool is not None:
+        if n_pool > len(rest):
+            raise ValueError(f"n_pool ({n_pool}) exceeds the {len(rest)} structures left.")
+        rest = np.random.default_rng([test_seed, seed]).choice(rest, n_pool, replace=False)
+    return test, np.sort(rest)
+
+
+def labels_ratio(records, strategy: str, baseline: str = "random", metric: str = "test_mae"):
+    """Queries the baseline makes to reach its final ``metric`` (its whole budget) divided by
+    the queries ``strategy`` needs to first reach that value, from the seed-mean curves.
+
+    Returns ``(ratio, queries_needed)``; ``(None, None)`` if the strategy never gets there
+    (then it needs more labels than the baseline).
+    """
+    def mean_curve(name):
+        rows = [r for r in records if r["strategy"] == name and metric in r]
+        n_labels = sorted({r["n_labels"] for r in rows})
+        return n_labels, [np.mean([r[metric] for r in rows if r["n_labels"] == n]) for n in n_labels]
+
+    base_n, base_curve = mean_curve(baseline)
+    n, curve = mean_curve(strategy)
+    if not base_n or not n:
+        return None, None
+    n_initial, target = base_n[0], base_curve[-1]
+    budget = base_n[-1] - n_initial
+    for labels, value in zip(n, curve):
+        if value <= target and labels > n_initial:
+            needed = labels - n_initial
+            return budget / needed, needed
+    return None, None
+
+
+def run_campaigns(
+    structures,
+    targets,
+    ids,
+    *,
+    strategies=("entropy", "batch_entropy", "random"),
+    seeds=(0, 1, 2),
+    n_test: int = 200,
+    n_pool: int | None = None,
+    n_initial: int = 50,
+    budget: int = 200,
+    batch_size: int | dict = 10,
+    eval_every: int | None = None,
+    refit_every: int | None = None,
+    estimator_params: dict | None = None,
+    out_dir="skmatgp-results",
+    title: str | None = None,
+    verbose: int = 0,
+) -> dict:
+    """Run every strategy for every seed on a fixed test set; write the results.
+
+    Writes ``history.csv`` and ``history.json`` (one row per step: strategy, seed, labels,
+    test MAE / RMSE / NLL / 95% coverage, remaining-pool MAE, chosen ids, timings),
+    ``summary.json`` (final metrics and labels ratios) and ``learning_curve.png`` into
+    ``out_dir``. ``batch_size`` may be a dict by strategy. Each campaign's state lives in ``out_dir/state/<strategy>-seed<seed>`` so an
+    interrupted run resumes.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    targets = np.asarray(targets, dtype=float)
+    ids = [str(i) for i in ids]
+    records = []
+    for seed in seeds:
+        test, pool = split_test_pool(len(targets), n_test, n_pool, seed)
+        cache: dict = {}
+        for strategy in strategies:
+            campaign = Campaign(
+                structures[pool], [ids[i] for i in pool], TableOracle(ids, targets),
+                test=(structures[test], targets[test]), pool_targets=targets[pool],
+                strategy=strategy, n_initial=n_initial, budget=budget,
+                batch_size=batch_size[strategy] if isinstance(batch_size, dict) else batch_size,
+                refit_every=refit_every, estimator_params=estimator_params, random_state=seed,
+                state_dir=out / "state" / f"{strategy}-seed{seed}", model_cache=cache,
+                eval_every=eval_every, verbose=verbose,
+            )
+            state = campaign.run()
+            records.extend(state["history"])
+            last = state["history"][-1]
+            logger.info("%s seed %d: test MAE %.4f", strategy, seed, last["test_mae"])
+    summary = summarise(records, strategies, seeds)
+    _write(out, records, summary, title)
+    return {"records": records, "summary": summary}
+
+
+def summarise(records, strategies, seeds) -> dict:
+    final = {}
+    for strategy in strategies:
+        rows = [r for r in records if r["strategy"] == strategy and "test_mae" in r]
+        last_n = max(r["n_labels"] for r in rows)
+        ends = [r for r in rows if r["n_labels"] == last_n]
+        final[strategy] = {
+            key: {"mean": float(np.mean([r[key] for r in ends])),
+                  "std": float(np.std([r[key] for r in ends])),
+                  "per_seed": [r[key] for r in ends]}
+            for key in ("test_mae", "test_coverage95", "test_nll", "pool_mae") if key in ends[0]
+        }
+    ratios = {}
+    if "random" in strategies:
+        for strategy in strategies:
+            if strategy == "random":
+                continue
+            test_ratio, needed = labels_ratio(records, strategy)
+            pool_ratio, pool_needed = labels_ratio(records, strategy, metric="pool_mae")
+            ratios[strategy] = {"labels_ratio_test": test_ratio, "queries_needed_test": needed,
+                                "labels_ratio_pool": pool_ratio, "queries_needed_pool": pool_needed}
+    return {"seeds": list(seeds), "final": final, "labels_ratio": ratios}
+
+
+def _write(out: Path, records, summary, title) -> None:
+    from ..plotting import plot_learning_curves
+
+    (out / "history.json").write_text(json.dumps(records, indent=1))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    columns = sorted({k for r in records for k in r}, key=lambda k: (k != "strategy", k))
+    with (out / "history.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        for r in records:
+            writer.writerow({**r, "chosen_ids": " ".join(r["chosen_ids"])})
+    fig = plot_learning_curves(records, title=title)
+    fig.savefig(out / "learning_curve.png", dpi=120)

@@ -1,0 +1,170 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skmatgp.active import Campaign, FileOracle, TableOracle, labels_ratio, run_campaigns
+from skmatgp.cli import main
+from tests.campaign_worker import TINY, make_campaign
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _order(state):
+    return [i for batch in state["batches"] for i in batch]
+
+
+@pytest.mark.parametrize("strategy", ["entropy", "batch_entropy", "random"])
+def test_campaign_labels_its_budget_once_each(tmp_path, strategy):
+    state = make_campaign(tmp_path, strategy).run()
+    order = _order(state)
+    assert state["status"] == "done" and len(order) == 34 and len(set(order)) == 34
+    measured = [r for r in state["history"] if "test_mae" in r]
+    assert measured[0]["n_labels"] == 10 and measured[-1]["n_labels"] == 34
+    assert all(0 <= r["test_coverage95"] <= 1 and r["pool_mae"] > 0 for r in measured)
+    refits = [r for r in state["history"] if "refit_s" in r]
+    assert [r["n_labels"] for r in refits] == [10, 22, 34]  # refit every 12 new labels
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert _order(saved) == order and saved["status"] == "done"
+
+
+def test_resume_after_an_exception_makes_the_same_choices(tmp_path):
+    reference = make_campaign(tmp_path / "ref").run()
+    crashing = make_campaign(tmp_path / "crash")
+    calls = {"n": 0}
+    oracle = crashing.oracle
+
+    def flaky(ids, structures):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("the DFT cluster went down")
+        return oracle(ids, structures)
+
+    crashing.oracle = flaky
+    with pytest.raises(RuntimeError):
+        crashing.run()
+    resumed = make_campaign(tmp_path / "crash").run()
+    assert _order(resumed) == _order(reference)
+    assert resumed["history"] == [
+        {**r, **{k: v for k, v in r2.items() if k.endswith("_s")}}
+        for r, r2 in zip(reference["history"], resumed["history"])
+    ]
+
+
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
+    reference = make_campaign(tmp_path / "ref", "batch_entropy").run()
+    state_dir = tmp_path / "killed"
+    rng = np.random.default_rng(0)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, str(ROOT / "tests" / "campaign_worker.py"), str(state_dir),
+               "batch_entropy", "0.3"]
+    kills = 0
+    for _ in range(3):
+        process = subprocess.Popen(command, env=env)
+        time.sleep(rng.uniform(3.0, 6.0))  # startup (imports, first fit) takes a few seconds
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+    subprocess.run(command, env=env, check=True, timeout=300)
+    assert kills >= 1
+    state = json.loads((state_dir / "state.json").read_text())
+    assert state["status"] == "done"
+    order = _order(state)
+    assert len(order) == len(set(order)) == 34
+    assert order == _order(reference)
+    assert set(state["labels"]) == set(order)
+    final = [r for r in state["history"] if "test_mae" in r][-1]
+    assert final["test_mae"] == pytest.approx(reference["history"][-1]["test_mae"], rel=1e-9)
+
+
+def test_file_oracle_waits_for_labels_and_resumes(tmp_path, elastic):
+    X, y, ids = elastic.structures[:40], elastic.target[:40], list(elastic.ids[:40])
+    truth = dict(zip(ids, y))
+    oracle = FileOracle(tmp_path / "labels")
+
+    def campaign():
+        return Campaign(X, ids, oracle, n_initial=8, budget=6, batch_size=3,
+                        estimator_params=TINY, state_dir=tmp_path / "state")
+
+    rounds = 0
+    while True:
+        state = campaign().run()
+        if state["status"] == "done":
+            break
+        rounds += 1
+        with oracle.requests_path.open() as fh:
+            requested = [row["id"] for row in csv.DictReader(fh)]
+        assert requested == state["pending"]["ids"]
+        with oracle.labels_path.open("a") as fh:  # the person types in the values
+            fh.writelines(f"{i},{truth[i]}\n" for i in requested)
+    assert rounds == 3  # the initial set, then two batches of 3
+    assert len(state["labels"]) == 14
+    assert all(state["labels"][i] == pytest.approx(truth[i]) for i in state["labels"])
+
+
+def test_settings_change_is_refused_on_resume(tmp_path):
+    make_campaign(tmp_path, "random").run()
+    with pytest.raises(ValueError, match="other settings"):
+        make_campaign(tmp_path, "entropy").run()
+
+
+def test_bad_arguments(elastic):
+    X, ids = elastic.structures[:20], list(elastic.ids[:20])
+    oracle = TableOracle(ids, elastic.target[:20])
+    with pytest.raises(ValueError, match="strategy"):
+        Campaign(X, ids, oracle, strategy="uncertainty")
+    with pytest.raises(ValueError, match="pool size"):
+        Campaign(X, ids, oracle, n_initial=10, budget=11)
+    with pytest.raises(ValueError, match="unique"):
+        Campaign(X, ids[:19] + ids[:1], oracle, n_initial=5, budget=5)
+
+
+def test_run_campaigns_writes_results_and_keeps_test_out_of_pool(tmp_path, elastic):
+    X, y, ids = elastic.structures[:120], elastic.target[:120], elastic.ids[:120]
+    result = run_campaigns(X, y, ids, seeds=(0, 1), n_test=30, n_initial=20, budget=20,
+                           batch_size={"entropy": 5, "batch_entropy": 10, "random": 5},
+                           estimator_params=TINY, out_dir=tmp_path)
+    for name in ("history.csv", "history.json", "summary.json", "learning_curve.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    records = result["records"]
+    chosen = {i for r in records for i in r["chosen_ids"]}
+    assert len(chosen) > 0
+    summary = result["summary"]
+    assert set(summary["final"]) == {"entropy", "batch_entropy", "random"}
+    assert len(summary["final"]["random"]["test_mae"]["per_seed"]) == 2
+    # the same fixed test set for every seed: its ids never appear among the chosen ones
+    from skmatgp.active import split_test_pool
+
+    test0, pool0 = split_test_pool(120, 30, None, seed=0)
+    test1, _ = split_test_pool(120, 30, None, seed=1)
+    assert np.array_equal(test0, test1) and not set(test0) & set(pool0)
+    assert not chosen & {str(ids[i]) for i in test0}
+
+
+def test_labels_ratio_by_hand():
+    def rows(strategy, maes):
+        return [{"strategy": strategy, "seed": 0, "n_labels": 100 + 10 * i, "test_mae": m}
+                for i, m in enumerate(maes)]
+
+    records = rows("random", [1.0, 0.9, 0.8, 0.7, 0.6]) + rows("entropy", [1.0, 0.8, 0.6, 0.5, 0.4])
+    assert labels_ratio(records, "entropy") == (2.0, 20)  # random needs 40, entropy 20
+    slow = rows("random", [1.0, 0.9, 0.8, 0.7, 0.6]) + rows("entropy", [1.0, 1.0, 0.9, 0.9, 0.9])
+    assert labels_ratio(slow, "entropy") == (None, None)
+
+
+def test_campaign_command(tmp_path, capsys):
+    code = main(["campaign", "--n-test", "200", "--n-pool", "60", "--n-initial", "20",
+                 "--budget", "10", "--batch-size", "5", "--seeds", "0", "--epochs", "2",
+                 "--out", str(tmp_path), "--verbose", "0"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test MAE" in printed and "labels ratio" in printed
+    assert (tmp_path / "learning_curve.png").is_file()
