@@ -8,15 +8,15 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "SKMATGP_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["SKMATGP_DATA"] = str(SHARED_DATA)
 
-TINY = dict(
-    hidden_channels=8,
-    n_conv=1,
-    embedding_dim=4,
-    epochs=3,
-    batch_size=16,
-    gp_iterations=10,
-    random_state=0,
-)
+TINY = {
+    "hidden_channels": 8,
+    "n_conv": 1,
+    "embedding_dim": 4,
+    "epochs": 3,
+    "batch_size": 16,
+    "gp_iterations": 10,
+    "random_state": 0,
+}
 
 
 @pytest.fixture(scope="session")
