@@ -168,3 +168,33 @@ def test_campaign_command(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "test MAE" in printed and "labels ratio" in printed
     assert (tmp_path / "learning_curve.png").is_file()
+
+
+def _crash_at(campaign, n):
+    oracle, calls = campaign.oracle, {"n": 0}
+
+    def flaky(ids, structures):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise RuntimeError("stopped")
+        return oracle(ids, structures)
+
+    campaign.oracle = flaky
+    with pytest.raises(RuntimeError):
+        campaign.run()
+
+
+def test_refit_on_request_is_saved_and_replayed(tmp_path):
+    first = make_campaign(tmp_path / "a", "entropy")
+    _crash_at(first, 3)
+    state = make_campaign(tmp_path / "a", "entropy").refit()
+    assert state["refits"][-1] == len(_order(state)) == 13  # 10 initial + 1 batch of 3
+    done = make_campaign(tmp_path / "a", "entropy").run()
+
+    second = make_campaign(tmp_path / "b", "entropy")
+    _crash_at(second, 3)
+    make_campaign(tmp_path / "b", "entropy").refit()
+    _crash_at(make_campaign(tmp_path / "b", "entropy"), 3)  # crash again after the refit
+    replayed = make_campaign(tmp_path / "b", "entropy").run()
+    assert _order(replayed) == _order(done)
+    assert 13 in replayed["refits"]

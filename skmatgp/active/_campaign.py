@@ -289,6 +289,36 @@ class Campaign:
             )
         return labels
 
+    def _prepare(self, state: dict) -> None:
+        self.graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(self.pool)
+        if self.test is not None:
+            self.test_graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(
+                check_structures(self.test[0]))
+        if state["refits"]:
+            self._rebuild(state)
+
+    def refit(self) -> dict:
+        """Refit the encoder and GP hyperparameters on every label so far, now.
+
+        The refit is saved in the state, so later runs (and rebuilds after a crash) start from
+        it. Use it between runs, e.g. while waiting for labels, or after a batch of outside
+        labels that changed what the model should learn.
+        """
+        state = self._load_state()
+        if not state["batches"]:
+            raise ValueError("Nothing to refit on yet: run the campaign to get labels first.")
+        if state["pending"] is not None and state["pending"]["conditioned"]:
+            raise ValueError(
+                "A batch-entropy query is waiting for labels; refit after they arrive."
+            )
+        self._prepare({**state, "refits": []})
+        order = [self._index[i] for batch in state["batches"] for i in batch]
+        self._fit(order, np.array([state["labels"][self.pool_ids[i]] for i in order]),
+                  len(state["refits"]))
+        state["refits"].append(len(order))
+        self._save(state)
+        return state
+
     def run(self) -> dict:
         """Run (or resume) until the budget is spent or the oracle has no labels yet.
 
@@ -298,12 +328,7 @@ class Campaign:
         state = self._load_state()
         if state["status"] == "done":
             return state
-        self.graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(self.pool)
-        if self.test is not None:
-            self.test_graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(
-                check_structures(self.test[0]))
-        if state["refits"]:
-            self._rebuild(state)
+        self._prepare(state)
         total = self.n_initial + self.budget
         bar = tqdm(total=total, initial=len(state["labels"]), unit="label",
                    desc=f"{self.strategy} seed {self.random_state}", disable=not self.verbose)
