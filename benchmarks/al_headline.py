@@ -19,6 +19,8 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from skmatgp.active import labels_ratio, run_campaigns
 from skmatgp.datasets import load_dataset
 
@@ -50,7 +52,7 @@ def main() -> None:
         batch_sizes["batch_entropy"] = 25
     data = load_dataset(protocol["dataset"])
     work = WORK / (args.name + ("_quick" if args.quick else ""))
-    shutil.rmtree(work, ignore_errors=True)
+    # an interrupted run resumes from work/; delete that folder to start over
     start = time.perf_counter()
     result = run_campaigns(
         data.structures, data.target, data.ids,
@@ -81,8 +83,8 @@ def main() -> None:
         "final_mae_std": {k: v["test_mae"]["std"] for k, v in final.items()},
         "final_pool_mae": {k: v["pool_mae"]["mean"] for k, v in final.items()},
         "coverage95": {k: v["test_coverage95"]["mean"] for k, v in final.items()},
-        "initial_mae": {k: min(r["test_mae"] for r in records
-                               if r["strategy"] == k and r["n_labels"] == protocol["n_initial"])
+        "initial_mae": {k: float(np.mean([r["test_mae"] for r in records if r["strategy"] == k
+                                          and r["n_labels"] == protocol["n_initial"]]))
                         for k in final},
         "seeds": args.seeds,
         "protocol": {**protocol, "batch_sizes": batch_sizes, "encoder": "trained on the "

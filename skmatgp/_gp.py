@@ -7,6 +7,7 @@ update (active learning) instead of refactorising.
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import gpytorch
@@ -94,6 +95,14 @@ class ExactGPPosterior:
         K = self._k(Z, Z) + noise * torch.eye(len(Z), dtype=Z.dtype, device=Z.device)
         self.L = stable_cholesky(K)
         self._solve()
+
+    def to(self, device) -> ExactGPPosterior:
+        """A copy on ``device``."""
+        out = copy.copy(self)
+        out.kernel = copy.deepcopy(self.kernel).to(device)
+        for name in ("Z", "y", "L", "alpha"):
+            setattr(out, name, getattr(self, name).to(device))
+        return out
 
     def _k(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -137,6 +137,19 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "posterior_")
 
+    def __getstate__(self):
+        """Pickle with every tensor on the CPU, so a model fitted on a GPU loads anywhere."""
+        state = self.__dict__.copy()
+        device = state.get("device_")
+        if device is not None and device.type != "cpu":
+            cpu = torch.device("cpu")
+            state["encoder_"] = copy.deepcopy(self.encoder_).to(cpu)
+            state["posterior_"] = self.posterior_.to(cpu)
+            for name in ("embedding_min_", "embedding_range_"):
+                state[name] = state[name].to(cpu)
+            state["device_"] = cpu
+        return state
+
     # ---------------------------------------------------------------- validation
     def _validate_params(self) -> None:
         if self.atom_features not in ("properties", "embedding"):
@@ -153,6 +166,14 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}."
             )
+        for name in ("patience", "gp_iterations"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, np.integer)) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
+        for name in ("learning_rate", "gp_learning_rate"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}.")
 
     def _check_graphs(self, X, *, fitting: bool) -> np.ndarray:
         if isinstance(X, np.ndarray) and X.ndim == 1:
@@ -267,6 +288,12 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             val_idx, train_idx = order[:n_val], order[n_val:]
         else:
             val_idx, train_idx = order[:0], order
+            if self.validation_fraction > 0:
+                logger.warning(
+                    "Only %d training structures: too few for a validation split of %d or "
+                    "more, so no early stopping and no std calibration (std_scale_=1); the "
+                    "std is then likely too small.", n, _MIN_VALIDATION,
+                )
         targets = torch.as_tensor(y_std, dtype=torch.float32)
         encoder = self.encoder_
         optimizer = torch.optim.Adam(

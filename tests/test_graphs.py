@@ -83,3 +83,11 @@ def test_gaussian_expansion_defaults():
     features = gaussian_expansion(torch.tensor([0.0, 4.0, 8.0]), 8.0, 0.2)
     assert features.shape == (3, 41)
     assert features[1].argmax() == 20 and features[1].max() == pytest.approx(1.0)
+
+
+def test_refuses_dummy_species():
+    from pymatgen.core import DummySpecies
+
+    dummy = Structure(Lattice.cubic(4.0), [DummySpecies("X")], [[0, 0, 0]])
+    with pytest.raises(ValueError, match="index 0 contains X"):
+        CrystalGraphTransformer().fit_transform([dummy])

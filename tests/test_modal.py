@@ -56,3 +56,11 @@ def test_plain_modal_teach_fails_on_current_sklearn(small):
     learner = modAL.models.ActiveLearner(estimator=_pipeline(), query_strategy=max_std_sampling)
     with pytest.raises(TypeError, match="force_all_finite"):
         learner.teach(X[:10], y[:10])
+
+
+def test_lists_of_structures_are_stacked_as_objects(small):
+    X, y = small
+    learner = ActiveLearner(estimator=_pipeline(), query_strategy=max_std_sampling,
+                            X_training=list(X[:20]), y_training=y[:20])
+    learner.teach(list(X[20:23]), y[20:23])
+    assert learner.X_training.dtype == object and learner.X_training.shape == (23,)

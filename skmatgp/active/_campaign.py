@@ -42,6 +42,10 @@ def write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj).encode()).hexdigest()
+
+
 class Campaign:
     """One active-learning run over a pool of structures.
 
@@ -159,6 +163,14 @@ class Campaign:
             "graph_params": self.graph_params,
             "random_state": self.random_state,
             "eval_every": self.eval_every,
+            "test_sha256": _digest(
+                None if self.test is None
+                else [s.composition.formula for s in check_structures(self.test[0])]
+                + [float(v) for v in self.test[1]]
+            ),
+            "pool_targets_sha256": _digest(
+                None if self.pool_targets is None else self.pool_targets.tolist()
+            ),
         }
 
     def _load_state(self) -> dict:
@@ -328,6 +340,7 @@ class Campaign:
         state = self._load_state()
         if state["status"] == "done":
             return state
+        state["status"] = "running"
         self._prepare(state)
         total = self.n_initial + self.budget
         bar = tqdm(total=total, initial=len(state["labels"]), unit="label",

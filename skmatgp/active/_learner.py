@@ -14,6 +14,15 @@ from modAL.utils.data import data_vstack
 from sklearn.pipeline import Pipeline
 
 
+def _as_object_array(X):
+    """Lists of structures or graphs as 1-D object arrays (modAL's stacking needs arrays)."""
+    if isinstance(X, (list, tuple)):
+        out = np.empty(len(X), dtype=object)
+        out[:] = list(X)
+        return out
+    return X
+
+
 def _check_X_y(X, y) -> None:
     n_x = X.shape[0] if hasattr(X, "shape") else len(X)
     y = np.asarray(y)
@@ -33,8 +42,16 @@ class ActiveLearner(_ModalActiveLearner):
     the estimator is refitted on all labels seen so far.
     """
 
+    def __init__(self, estimator, query_strategy=None, X_training=None, y_training=None,
+                 bootstrap_init: bool = False, on_transformed: bool = False, **fit_kwargs):
+        if query_strategy is None:
+            from ._strategies import max_entropy_sampling as query_strategy
+        super().__init__(estimator, query_strategy, _as_object_array(X_training), y_training,
+                         bootstrap_init, on_transformed, **fit_kwargs)
+
     def _add_training_data(self, X, y) -> None:
         _check_X_y(X, y)
+        X = _as_object_array(X)
         if self.X_training is None:
             self.X_training, self.y_training = X, y
         else:
@@ -43,7 +60,7 @@ class ActiveLearner(_ModalActiveLearner):
 
     def fit(self, X, y, bootstrap: bool = False, **fit_kwargs):
         _check_X_y(X, y)
-        self.X_training, self.y_training = X, y
+        self.X_training, self.y_training = _as_object_array(X), y
         return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
     def teach(self, X, y, bootstrap: bool = False, only_new: bool = False, **fit_kwargs) -> None:

@@ -16,6 +16,9 @@ class TableOracle:
         self.labels = dict(zip(map(str, ids), map(float, labels)))
 
     def __call__(self, ids, structures=None):
+        unknown = [i for i in ids if i not in self.labels]
+        if unknown:
+            raise KeyError(f"No label for id(s) {unknown[:5]}; the table has {len(self.labels)} ids.")
         return np.array([self.labels[i] for i in ids])
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._structures import check_structures
 from ._campaign import Campaign
 from ._oracles import TableOracle
 
@@ -81,6 +82,7 @@ def run_campaigns(
     ``out_dir``. ``batch_size`` may be a dict by strategy. Each campaign's state lives in ``out_dir/state/<strategy>-seed<seed>`` so an
     interrupted run resumes.
     """
+    structures = check_structures(structures)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     targets = np.asarray(targets, dtype=float)

@@ -49,7 +49,8 @@ def load_dataset(
     name : str, default="elastic_tensor_2015"
         One of ``elastic_tensor_2015`` (bundled), ``matbench_dielectric``,
         ``castelli_perovskites_7k``, ``mp_2020`` and ``mp_2020_oxides`` (mp_2020's
-        16,994 oxygen-containing structures, the paper's data).
+        16,994 oxygen-containing structures, the closest public stand-in for the paper's
+        unpublished data).
     data_home : path, optional
         Folder holding the dataset files; see :func:`get_data_home`. Not needed for the
         bundled ``elastic_tensor_2015``.
@@ -58,7 +59,8 @@ def load_dataset(
     return_X_y : bool, default=False
         Return ``(structures, target)`` instead of a Bunch.
     contains_element : str, optional
-        Keep only the structures that contain this element (e.g. ``"O"``).
+        Keep only the structures that contain this element (e.g. ``"O"``); on
+        ``mp_2020_oxides`` it keeps the oxides that also contain it.
 
     Returns
     -------
@@ -73,14 +75,14 @@ def load_dataset(
         raise ValueError(
             f"Dataset {name!r} has no target {target!r}; choose one of {list(info.targets)}."
         )
-    element = contains_element or info.contains_element
+    elements = [e for e in (info.contains_element, contains_element) if e]
 
     if info.bundled:
         raw = resources.files("skmatgp.datasets").joinpath("data", info.filename).read_bytes()
     else:
         raw = _read_verified(info.filename, info.sha256, data_home)
     rows = [orjson.loads(line) for line in gzip.decompress(raw).splitlines() if line]
-    if element is not None:
+    for element in elements:
         rows = [row for row in rows if _contains(row["structure"], element)]
 
     spec = info.targets[target]
@@ -91,7 +93,7 @@ def load_dataset(
         ids=np.array([row["id"] for row in rows], dtype=object),
         formulas=np.array([row["formula"] for row in rows], dtype=object),
         target_name=target,
-        DESCR=describe(info, target),
+        DESCR=describe(info, target, len(rows), contains_element),
     )
     if return_X_y:
         return bunch.structures, bunch.target

@@ -124,10 +124,12 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
-def describe(info: DatasetInfo, target: str) -> str:
+def describe(info: DatasetInfo, target: str, n_rows: int, element: str | None = None) -> str:
     """The DESCR text of a loaded dataset."""
+    subset = f" (those containing {element})" if element else ""
     lines = [
-        f"{info.name}: {info.n_rows} structures; target {target} ({info.targets[target].unit}).",
+        f"{info.name}: {n_rows} structures{subset}; target {target} "
+        f"({info.targets[target].unit}).",
         f"Targets available: {', '.join(info.targets)}.",
         f"Source: {info.source}",
         f"Licence: {info.licence}",
