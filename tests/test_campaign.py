@@ -218,3 +218,22 @@ def test_sequential_max_entropy_equals_greedy_batches_when_frozen(tmp_path, elas
     assert _order(single) == _order(batched)
     assert len(single["batches"]) == 13 and len(batched["batches"]) == 3
     assert _order(top_k) != _order(batched)  # independent top-k is a different choice
+
+
+def test_warm_started_refits_resume_identically(tmp_path, elastic):
+    X, y, ids = elastic.structures[:60], elastic.target[:60], list(elastic.ids[:60])
+
+    def campaign(folder, oracle):
+        return Campaign(X, ids, oracle, strategy="entropy", n_initial=12, budget=18,
+                        batch_size=3, refit_every=6, warm_start=True, estimator_params=TINY,
+                        test=(elastic.structures[60:80], elastic.target[60:80]),
+                        state_dir=tmp_path / folder)
+
+    table = TableOracle(ids, y)
+    reference = campaign("ref", table).run()
+    assert reference["refits"] == [12, 18, 24, 30]
+    interrupted = campaign("cut", table)
+    _crash_at(interrupted, 5)  # after two warm refits
+    resumed = campaign("cut", table).run()
+    assert _order(resumed) == _order(reference)
+    assert resumed["history"][-1]["test_mae"] == reference["history"][-1]["test_mae"]

@@ -75,6 +75,9 @@ class Campaign:
         Refit the encoder and GP hyperparameters each time this many new labels have
         arrived since the last refit; None keeps the first model's encoder and hyperparameters
         (the paper's protocol) and only conditions the GP on new labels.
+    warm_start : bool
+        Refits continue training the current encoder (cheaper: fewer epochs to converge)
+        instead of starting from new weights. A resumed campaign replays every refit.
     estimator_params : dict, optional
         Parameters of the GNNGPRegressor (random_state is set by the campaign).
     graph_params : dict, optional
@@ -108,6 +111,7 @@ class Campaign:
         budget: int = 100,
         batch_size: int = 1,
         refit_every: int | None = None,
+        warm_start: bool = False,
         estimator_params: dict | None = None,
         graph_params: dict | None = None,
         random_state: int = 0,
@@ -141,6 +145,7 @@ class Campaign:
         self.budget = budget
         self.batch_size = batch_size
         self.refit_every = refit_every
+        self.warm_start = warm_start
         self.estimator_params = dict(estimator_params or {})
         self.graph_params = dict(graph_params or {})
         self.random_state = random_state
@@ -159,6 +164,7 @@ class Campaign:
             "budget": self.budget,
             "batch_size": self.batch_size,
             "refit_every": self.refit_every,
+            "warm_start": self.warm_start,
             "estimator_params": self.estimator_params,
             "graph_params": self.graph_params,
             "random_state": self.random_state,
@@ -203,7 +209,10 @@ class Campaign:
                   "random_state": int(self._rng(10**6 + n_refit).integers(2**31 - 1))}
         key = json.dumps([self.pool_ids[i] for i in labelled] + [params, self.graph_params],
                          sort_keys=True, default=str)
-        if self.model_cache is not None and key in self.model_cache:
+        if self.warm_start and n_refit > 0:
+            self.model_.set_params(warm_start=True, random_state=params["random_state"])
+            self.model_.fit(self.graphs_[labelled], y)
+        elif self.model_cache is not None and key in self.model_cache:
             self.model_ = copy.deepcopy(self.model_cache[key])
         else:
             self.model_ = GNNGPRegressor(**params).fit(self.graphs_[labelled], y)
@@ -227,12 +236,15 @@ class Campaign:
                 self.tracker_.condition_on(index)
 
     def _rebuild(self, state: dict) -> None:
-        """Recreate the model from the saved state: the last refit, then the GP updates."""
+        """Recreate the model from the saved state: the last refit (every refit, when they
+        warm-start), then the GP updates since."""
         order = [i for batch in state["batches"] for i in batch]
         last_refit = state["refits"][-1]
-        labelled = [self._index[i] for i in order[:last_refit]]
-        self._fit(labelled, np.array([state["labels"][i] for i in order[:last_refit]]),
-                  len(state["refits"]) - 1)
+        replay = range(len(state["refits"])) if self.warm_start else [len(state["refits"]) - 1]
+        for n_refit in replay:
+            count = state["refits"][n_refit]
+            self._fit([self._index[i] for i in order[:count]],
+                      np.array([state["labels"][i] for i in order[:count]]), n_refit)
         seen = 0
         for batch in state["batches"]:
             if seen >= last_refit:
@@ -323,7 +335,7 @@ class Campaign:
             raise ValueError(
                 "A batch-entropy query is waiting for labels; refit after they arrive."
             )
-        self._prepare({**state, "refits": []})
+        self._prepare(state)
         order = [self._index[i] for batch in state["batches"] for i in batch]
         self._fit(order, np.array([state["labels"][self.pool_ids[i]] for i in order]),
                   len(state["refits"]))
