@@ -42,7 +42,7 @@ def plot_learning_curves(records, metrics=("test_mae", "pool_mae"), ax=None, tit
         axis.set_xlabel("labelled structures")
         axis.set_ylabel(labels_for.get(metric, metric))
         axis.grid(alpha=0.3)
-        axis.legend()
+        axis.legend(title="line: mean; band: min to max over seeds", title_fontsize="small")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
