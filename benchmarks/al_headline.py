@@ -28,10 +28,12 @@ RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / "work"
 
 PROTOCOLS = {
-    "mp_oxides": dict(dataset="mp_2020_oxides", n_test=2000, n_pool=6000, n_initial=1000,
-                      budget=1500, eval_every=50),
-    "dielectric": dict(dataset="matbench_dielectric", n_test=1000, n_pool=None, n_initial=500,
-                       budget=1500, eval_every=50),
+    "mp_oxides": dict(
+        dataset="mp_2020_oxides", n_test=2000, n_pool=6000, n_initial=1000, budget=1500, eval_every=50
+    ),
+    "dielectric": dict(
+        dataset="matbench_dielectric", n_test=1000, n_pool=None, n_initial=500, budget=1500, eval_every=50
+    ),
 }
 QUICK = dict(n_test=200, n_pool=600, n_initial=100, budget=150, eval_every=25)
 BATCH_SIZES = {"entropy": 1, "random": 1, "batch_entropy": 50}
@@ -55,20 +57,31 @@ def main() -> None:
     # an interrupted run resumes from work/; delete that folder to start over
     start = time.perf_counter()
     result = run_campaigns(
-        data.structures, data.target, data.ids,
-        strategies=("entropy", "batch_entropy", "random"), seeds=args.seeds,
-        n_test=protocol["n_test"], n_pool=protocol["n_pool"], n_initial=protocol["n_initial"],
-        budget=protocol["budget"], batch_size=batch_sizes, eval_every=protocol["eval_every"],
-        out_dir=work, title=f"{protocol['dataset']} ({data.target_name}), fixed test set",
+        data.structures,
+        data.target,
+        data.ids,
+        strategies=("entropy", "batch_entropy", "random"),
+        seeds=args.seeds,
+        n_test=protocol["n_test"],
+        n_pool=protocol["n_pool"],
+        n_initial=protocol["n_initial"],
+        budget=protocol["budget"],
+        batch_size=batch_sizes,
+        eval_every=protocol["eval_every"],
+        out_dir=work,
+        title=f"{protocol['dataset']} ({data.target_name}), fixed test set",
     )
     elapsed = time.perf_counter() - start
     records, summary = result["records"], result["summary"]
     per_seed = {
         strategy: {
-            "labels_ratio_test": [labels_ratio([r for r in records if r["seed"] == s], strategy)[0]
-                                  for s in args.seeds],
-            "labels_ratio_pool": [labels_ratio([r for r in records if r["seed"] == s], strategy,
-                                               metric="pool_mae")[0] for s in args.seeds],
+            "labels_ratio_test": [
+                labels_ratio([r for r in records if r["seed"] == s], strategy)[0] for s in args.seeds
+            ],
+            "labels_ratio_pool": [
+                labels_ratio([r for r in records if r["seed"] == s], strategy, metric="pool_mae")[0]
+                for s in args.seeds
+            ],
         }
         for strategy in ("entropy", "batch_entropy")
     }
@@ -83,14 +96,28 @@ def main() -> None:
         "final_mae_std": {k: v["test_mae"]["std"] for k, v in final.items()},
         "final_pool_mae": {k: v["pool_mae"]["mean"] for k, v in final.items()},
         "coverage95": {k: v["test_coverage95"]["mean"] for k, v in final.items()},
-        "initial_mae": {k: float(np.mean([r["test_mae"] for r in records if r["strategy"] == k
-                                          and r["n_labels"] == protocol["n_initial"]]))
-                        for k in final},
+        "initial_mae": {
+            k: float(
+                np.mean(
+                    [
+                        r["test_mae"]
+                        for r in records
+                        if r["strategy"] == k and r["n_labels"] == protocol["n_initial"]
+                    ]
+                )
+            )
+            for k in final
+        },
         "seeds": args.seeds,
-        "protocol": {**protocol, "batch_sizes": batch_sizes, "encoder": "trained on the "
-                     "initial labels, then frozen; GP hyperparameters fitted once; the GP "
-                     "conditions on each new label (rank-1 update)", "test_set": "fixed, "
-                     "drawn once (seed 0), never in the pool", "quick": args.quick},
+        "protocol": {
+            **protocol,
+            "batch_sizes": batch_sizes,
+            "encoder": "trained on the "
+            "initial labels, then frozen; GP hyperparameters fitted once; the GP "
+            "conditions on each new label (rank-1 update)",
+            "test_set": "fixed, drawn once (seed 0), never in the pool",
+            "quick": args.quick,
+        },
         "elapsed_s": elapsed,
     }
     RESULTS.mkdir(exist_ok=True)

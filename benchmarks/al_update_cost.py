@@ -54,10 +54,15 @@ def main() -> None:
         PoolVariance(scratch, Z[pool])
     from_scratch = (time.perf_counter() - start) / 3
 
-    out = {"n_labelled": N_LABELLED, "n_pool": N_POOL, "incremental_s": incremental,
-           "from_scratch_s": from_scratch, "ratio": from_scratch / incremental,
-           "what": "one new labelled point: GP mean (Cholesky row) and pool variances",
-           "threads": torch.get_num_threads()}
+    out = {
+        "n_labelled": N_LABELLED,
+        "n_pool": N_POOL,
+        "incremental_s": incremental,
+        "from_scratch_s": from_scratch,
+        "ratio": from_scratch / incremental,
+        "what": "one new labelled point: GP mean (Cholesky row) and pool variances",
+        "threads": torch.get_num_threads(),
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "al_update_cost.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))

@@ -33,8 +33,16 @@ def _element_properties() -> np.ndarray:
         for z in range(1, 101):
             e = Element.from_Z(z)
             ie = e.ionization_energies
-            rows.append([e.X, e.atomic_radius, ie[0] if ie else np.nan, e.electron_affinity,
-                         e.molar_volume, e.atomic_mass])
+            rows.append(
+                [
+                    e.X,
+                    e.atomic_radius,
+                    ie[0] if ie else np.nan,
+                    e.electron_affinity,
+                    e.molar_volume,
+                    e.atomic_mass,
+                ]
+            )
     table = np.array([[np.nan if v is None else float(v) for v in r] for r in rows])
     return np.where(np.isnan(table), np.nanmean(table, axis=0), table)
 
@@ -75,8 +83,11 @@ def main() -> None:
     summary = {k: float(np.mean([r[k] for r in reports])) for k in reports[0]}
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{args.dataset}_composition_rf.json"
-    path.write_text(json.dumps({"dataset": args.dataset, "target": data.target_name,
-                                "folds": reports, "mean": summary}, indent=2))
+    path.write_text(
+        json.dumps(
+            {"dataset": args.dataset, "target": data.target_name, "folds": reports, "mean": summary}, indent=2
+        )
+    )
     print(json.dumps(summary, indent=2))
 
 

@@ -1,6 +1,6 @@
 """Time to load each dataset into pymatgen Structures (target: mp_2020 under 20 s).
 
-    python benchmarks/load_time.py
+python benchmarks/load_time.py
 """
 
 import json

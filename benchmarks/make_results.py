@@ -115,8 +115,12 @@ def load_time() -> list[str]:
     lines = ["## Loading datasets into Structures", ""]
     if not result:
         return lines + ["not run yet (`python benchmarks/load_time.py`)", ""]
-    lines += ["`python benchmarks/load_time.py`", "", "| dataset | structures | seconds |",
-              "| --- | --- | --- |"]
+    lines += [
+        "`python benchmarks/load_time.py`",
+        "",
+        "| dataset | structures | seconds |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {k} | {v['n_structures']} | {v['seconds']:.1f} |" for k, v in result.items()]
     return lines + [""]
 

@@ -47,8 +47,7 @@ def element_feature_table() -> np.ndarray:
         warnings.simplefilter("ignore")
         elements = [Element.from_Z(z) for z in range(1, MAX_Z + 1)]
         continuous = np.array(
-            [[np.nan if v is None else float(v) for v in _continuous_properties(e)]
-             for e in elements]
+            [[np.nan if v is None else float(v) for v in _continuous_properties(e)] for e in elements]
         )
     blocks = "spdf"
     rows = []

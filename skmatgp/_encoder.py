@@ -50,8 +50,7 @@ class CrystalGraphEncoder(nn.Module):
             self.element_table = None
             self.atom_input = nn.Embedding(MAX_Z + 1, hidden_channels)
         self.convs = nn.ModuleList(
-            CGConv(hidden_channels, dim=n_gaussians, aggr="mean", batch_norm=True)
-            for _ in range(n_conv)
+            CGConv(hidden_channels, dim=n_gaussians, aggr="mean", batch_norm=True) for _ in range(n_conv)
         )
         self.readout = nn.Sequential(
             nn.Linear(hidden_channels, hidden_channels),

@@ -45,8 +45,9 @@ def fit_gp_hyperparameters(
     likelihood.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     mll = gpytorch.mlls.ExactMarginalLogLikelihood(likelihood, model)
-    with gpytorch.settings.max_cholesky_size(10**7), gpytorch.settings.cholesky_jitter(
-        float_value=1e-6, double_value=1e-8
+    with (
+        gpytorch.settings.max_cholesky_size(10**7),
+        gpytorch.settings.cholesky_jitter(float_value=1e-6, double_value=1e-8),
     ):
         for _ in range(iterations):
             optimizer.zero_grad()

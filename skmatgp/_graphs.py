@@ -32,9 +32,7 @@ def gaussian_expansion(distances: torch.Tensor, radius: float, step: float) -> t
 
     Shapes: distances (E,) -> (E, K) with K = round(radius / step) + 1 (41 for 8 Å, 0.2 Å).
     """
-    centers = torch.arange(
-        0.0, radius + step / 2, step, dtype=distances.dtype, device=distances.device
-    )
+    centers = torch.arange(0.0, radius + step / 2, step, dtype=distances.dtype, device=distances.device)
     return torch.exp(-((distances[:, None] - centers[None, :]) ** 2) / step**2)
 
 
@@ -143,13 +141,9 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         if not (isinstance(self.radius, (int, float)) and self.radius > 0):
             raise ValueError(f"radius must be a positive number of Å, got {self.radius!r}.")
         if not (isinstance(self.max_num_neighbors, (int, np.integer)) and self.max_num_neighbors > 0):
-            raise ValueError(
-                f"max_num_neighbors must be a positive integer, got {self.max_num_neighbors!r}."
-            )
+            raise ValueError(f"max_num_neighbors must be a positive integer, got {self.max_num_neighbors!r}.")
         if not (isinstance(self.gaussian_step, (int, float)) and 0 < self.gaussian_step <= self.radius):
-            raise ValueError(
-                f"gaussian_step must be in (0, radius], got {self.gaussian_step!r}."
-            )
+            raise ValueError(f"gaussian_step must be in (0, radius], got {self.gaussian_step!r}.")
 
     def fit(self, X, y=None):
         """Check the parameters; the transformer learns nothing from data."""

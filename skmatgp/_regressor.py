@@ -163,9 +163,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             if not (isinstance(value, (int, np.integer)) and value > 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}."
-            )
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}.")
         for name in ("patience", "gp_iterations"):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value >= 0):
@@ -198,9 +196,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                     if isinstance(graph, Structure)
                     else ""
                 )
-                raise TypeError(
-                    f"Item at index {i} is a {type(graph).__name__}, not a crystal graph.{hint}"
-                )
+                raise TypeError(f"Item at index {i} is a {type(graph).__name__}, not a crystal graph.{hint}")
         settings = {graph.graph_settings for graph in graphs}
         if len(settings) > 1:
             raise ValueError(
@@ -292,7 +288,9 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                 logger.warning(
                     "Only %d training structures: too few for a validation split of %d or "
                     "more, so no early stopping and no std calibration (std_scale_=1); the "
-                    "std is then likely too small.", n, _MIN_VALIDATION,
+                    "std is then likely too small.",
+                    n,
+                    _MIN_VALIDATION,
                 )
         targets = torch.as_tensor(y_std, dtype=torch.float32)
         encoder = self.encoder_
@@ -309,9 +307,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             for batch_idx in _minibatches(shuffled, self.batch_size, drop_singleton=True):
                 batch = _collate(graphs[batch_idx], self.device_)
                 optimizer.zero_grad()
-                loss = torch.nn.functional.mse_loss(
-                    encoder(batch), targets[batch_idx].to(self.device_)
-                )
+                loss = torch.nn.functional.mse_loss(encoder(batch), targets[batch_idx].to(self.device_))
                 loss.backward()
                 optimizer.step()
                 train_loss += loss.item() * len(batch_idx)
@@ -351,7 +347,10 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         y = torch.as_tensor(y_std, dtype=torch.float64, device=self.device_)
         fit_idx = np.setdiff1d(np.arange(len(y)), val_idx)
         kernel, mean, noise = fit_gp_hyperparameters(
-            Z[fit_idx], y[fit_idx], nu=self.gp_nu, iterations=self.gp_iterations,
+            Z[fit_idx],
+            y[fit_idx],
+            nu=self.gp_nu,
+            iterations=self.gp_iterations,
             lr=self.gp_learning_rate,
         )
         self.std_scale_ = 1.0

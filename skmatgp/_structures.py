@@ -42,8 +42,7 @@ def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
     """
     if isinstance(X, Structure):
         raise TypeError(
-            "Expected a sequence of structures, got a single Structure. "
-            "Wrap it in a list: [structure]."
+            "Expected a sequence of structures, got a single Structure. Wrap it in a list: [structure]."
         )
     if isinstance(X, np.ndarray):
         if X.ndim != 1:
@@ -60,8 +59,10 @@ def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
         items = list(X)
     if len(items) == 0 and not allow_empty:
         raise ValueError("Got an empty list of structures; pass at least one Structure.")
-    if isinstance(items, np.ndarray) and items.dtype == object and all(
-        isinstance(s, Structure) for s in items
+    if (
+        isinstance(items, np.ndarray)
+        and items.dtype == object
+        and all(isinstance(s, Structure) for s in items)
     ):
         out = items
     else:

@@ -52,8 +52,17 @@ def _cross_validate(args) -> int:
     )
     if args.output:
         with open(args.output, "w") as fh:
-            json.dump({"dataset": args.dataset, "target": data.target_name,
-                       "folds": reports, "mean": summary, "std": spread}, fh, indent=2)
+            json.dump(
+                {
+                    "dataset": args.dataset,
+                    "target": data.target_name,
+                    "folds": reports,
+                    "mean": summary,
+                    "std": spread,
+                },
+                fh,
+                indent=2,
+            )
         print(f"wrote {args.output}")
     return 0
 
@@ -67,26 +76,43 @@ def _campaign(args) -> int:
         return _own_campaign(args, estimator_params, Campaign, FileOracle)
     data = load_dataset(args.dataset, data_home=args.data_home, target=args.target)
     n_test = args.n_test or round(0.2 * len(data.target))
-    print(f"{args.dataset}: {len(data.target)} structures, target {data.target_name}; "
-          f"fixed test set of {n_test}; strategies {', '.join(args.strategies)}; "
-          f"seeds {args.seeds}")
+    print(
+        f"{args.dataset}: {len(data.target)} structures, target {data.target_name}; "
+        f"fixed test set of {n_test}; strategies {', '.join(args.strategies)}; "
+        f"seeds {args.seeds}"
+    )
     print(next(line for line in data.DESCR.splitlines() if line.startswith("Cite")))
     result = run_campaigns(
-        data.structures, data.target, data.ids, strategies=args.strategies, seeds=args.seeds,
-        n_test=n_test, n_pool=args.n_pool, n_initial=args.n_initial, budget=args.budget,
-        batch_size=args.batch_size, eval_every=args.eval_every, refit_every=args.refit_every,
-        estimator_params=estimator_params, out_dir=args.out,
-        title=f"{args.dataset} ({data.target_name}), fixed test set", verbose=args.verbose,
+        data.structures,
+        data.target,
+        data.ids,
+        strategies=args.strategies,
+        seeds=args.seeds,
+        n_test=n_test,
+        n_pool=args.n_pool,
+        n_initial=args.n_initial,
+        budget=args.budget,
+        batch_size=args.batch_size,
+        eval_every=args.eval_every,
+        refit_every=args.refit_every,
+        estimator_params=estimator_params,
+        out_dir=args.out,
+        title=f"{args.dataset} ({data.target_name}), fixed test set",
+        verbose=args.verbose,
     )
     for strategy, final in result["summary"]["final"].items():
-        print(f"{strategy:>14}: test MAE {final['test_mae']['mean']:.4f} ± "
-              f"{final['test_mae']['std']:.4f}  95% coverage "
-              f"{final['test_coverage95']['mean']:.3f}  (after {args.n_initial} + "
-              f"{args.budget} labels)")
+        print(
+            f"{strategy:>14}: test MAE {final['test_mae']['mean']:.4f} ± "
+            f"{final['test_mae']['std']:.4f}  95% coverage "
+            f"{final['test_coverage95']['mean']:.3f}  (after {args.n_initial} + "
+            f"{args.budget} labels)"
+        )
     for strategy, ratio in result["summary"]["labels_ratio"].items():
         value = ratio["labels_ratio_test"]
-        print(f"{strategy:>14}: labels ratio vs random on the test set: "
-              + (f"{value:.2f}" if value else "not reached (needs more labels than random)"))
+        print(
+            f"{strategy:>14}: labels ratio vs random on the test set: "
+            + (f"{value:.2f}" if value else "not reached (needs more labels than random)")
+        )
     print(f"wrote {args.out}/history.csv, summary.json and learning_curve.png")
     return 0
 
@@ -103,17 +129,26 @@ def _own_campaign(args, estimator_params, Campaign, FileOracle) -> int:
         raise FileNotFoundError(f"No .cif files in {folder}; --pool-folder takes a folder of CIFs.")
     oracle = FileOracle(args.oracle_folder or Path(args.out) / "labels")
     campaign = Campaign(
-        [Structure.from_file(c) for c in cifs], [c.stem for c in cifs], oracle,
-        strategy=args.strategies[0], n_initial=args.n_initial, budget=args.budget,
-        batch_size=args.batch_size, refit_every=args.refit_every,
-        estimator_params=estimator_params, random_state=args.seeds[0],
-        state_dir=Path(args.out) / "state", verbose=args.verbose,
+        [Structure.from_file(c) for c in cifs],
+        [c.stem for c in cifs],
+        oracle,
+        strategy=args.strategies[0],
+        n_initial=args.n_initial,
+        budget=args.budget,
+        batch_size=args.batch_size,
+        refit_every=args.refit_every,
+        estimator_params=estimator_params,
+        random_state=args.seeds[0],
+        state_dir=Path(args.out) / "state",
+        verbose=args.verbose,
     )
     state = campaign.run()
     if state["status"] == "waiting":
-        print(f"Waiting for {len(state['pending']['ids'])} label(s): the ids are in "
-              f"{oracle.requests_path}. Add rows 'id,value' to {oracle.labels_path} and run "
-              "the same command again to continue.")
+        print(
+            f"Waiting for {len(state['pending']['ids'])} label(s): the ids are in "
+            f"{oracle.requests_path}. Add rows 'id,value' to {oracle.labels_path} and run "
+            "the same command again to continue."
+        )
         return 3
     print(f"Campaign done: {len(state['labels'])} labels in {Path(args.out) / 'state'}.")
     return 0
@@ -133,8 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--folds", type=int, default=5)
     cv.add_argument("--epochs", type=int, default=150, help="maximum encoder epochs")
     cv.add_argument("--seed", type=int, default=0)
-    cv.add_argument("--max-samples", type=int, default=None,
-                    help="use a random subset of this many structures (quick checks)")
+    cv.add_argument(
+        "--max-samples",
+        type=int,
+        default=None,
+        help="use a random subset of this many structures (quick checks)",
+    )
     cv.add_argument("--output", default=None, help="write the per-fold metrics to this JSON")
     cv.add_argument("--verbose", type=int, default=0)
     cv.set_defaults(run=_cross_validate)
@@ -147,8 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--dataset", default="elastic_tensor_2015")
     campaign.add_argument("--target", default=None)
     campaign.add_argument("--data-home", default=None)
-    campaign.add_argument("--strategies", nargs="+", default=["entropy", "batch_entropy", "random"],
-                          choices=["entropy", "batch_entropy", "random"])
+    campaign.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["entropy", "batch_entropy", "random"],
+        choices=["entropy", "batch_entropy", "random"],
+    )
     campaign.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     campaign.add_argument("--n-test", type=int, default=None, help="default: 20%% of the data")
     campaign.add_argument("--n-pool", type=int, default=None, help="default: all the rest")
@@ -156,14 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--budget", type=int, default=300)
     campaign.add_argument("--batch-size", type=int, default=20)
     campaign.add_argument("--eval-every", type=int, default=None)
-    campaign.add_argument("--refit-every", type=int, default=None,
-                          help="refit the encoder after this many new labels (default: never)")
+    campaign.add_argument(
+        "--refit-every",
+        type=int,
+        default=None,
+        help="refit the encoder after this many new labels (default: never)",
+    )
     campaign.add_argument("--epochs", type=int, default=150)
     campaign.add_argument("--out", default="skmatgp-results")
-    campaign.add_argument("--pool-folder", default=None,
-                          help="your own pool: a folder of CIF files (ids are the file names)")
-    campaign.add_argument("--oracle-folder", default=None,
-                          help="with --pool-folder: where requests.csv and labels.csv live")
+    campaign.add_argument(
+        "--pool-folder", default=None, help="your own pool: a folder of CIF files (ids are the file names)"
+    )
+    campaign.add_argument(
+        "--oracle-folder", default=None, help="with --pool-folder: where requests.csv and labels.csv live"
+    )
     campaign.add_argument("--verbose", type=int, default=1)
     campaign.set_defaults(run=_campaign)
     return parser

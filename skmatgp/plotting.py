@@ -23,8 +23,12 @@ def plot_learning_curves(records, metrics=("test_mae", "pool_mae"), ax=None, tit
         axes = axes[0]
     else:
         axes, fig = np.atleast_1d(ax), np.atleast_1d(ax)[0].figure
-    labels_for = {"test_mae": "MAE on the fixed test set", "pool_mae": "MAE on the remaining pool",
-                  "test_coverage95": "95% interval coverage (test)", "test_nll": "NLL (test)"}
+    labels_for = {
+        "test_mae": "MAE on the fixed test set",
+        "pool_mae": "MAE on the remaining pool",
+        "test_coverage95": "95% interval coverage (test)",
+        "test_nll": "NLL (test)",
+    }
     strategies = sorted({r["strategy"] for r in records})
     for axis, metric in zip(axes, metrics):
         for strategy in strategies:
@@ -35,10 +39,16 @@ def plot_learning_curves(records, metrics=("test_mae", "pool_mae"), ax=None, tit
             for r in rows:
                 table[seeds.index(r["seed"]), n_labels.index(r["n_labels"])] = r[metric]
             mean = np.nanmean(table, axis=0)
-            line, = axis.plot(n_labels, mean, label=f"{strategy} ({len(seeds)} seeds)")
+            (line,) = axis.plot(n_labels, mean, label=f"{strategy} ({len(seeds)} seeds)")
             if len(seeds) > 1:
-                axis.fill_between(n_labels, np.nanmin(table, 0), np.nanmax(table, 0),
-                                  color=line.get_color(), alpha=0.2, linewidth=0)
+                axis.fill_between(
+                    n_labels,
+                    np.nanmin(table, 0),
+                    np.nanmax(table, 0),
+                    color=line.get_color(),
+                    alpha=0.2,
+                    linewidth=0,
+                )
         axis.set_xlabel("labelled structures")
         axis.set_ylabel(labels_for.get(metric, metric))
         axis.grid(alpha=0.3)
@@ -58,8 +68,7 @@ def plot_parity(y_true, mean, std=None, ax=None, title=None):
     if std is None:
         ax.scatter(y_true, mean, s=8, alpha=0.6)
     else:
-        ax.errorbar(y_true, mean, yerr=1.96 * np.asarray(std), fmt="o", ms=3, alpha=0.5,
-                    elinewidth=0.5)
+        ax.errorbar(y_true, mean, yerr=1.96 * np.asarray(std), fmt="o", ms=3, alpha=0.5, elinewidth=0.5)
     low, high = min(y_true.min(), mean.min()), max(y_true.max(), mean.max())
     ax.plot([low, high], [low, high], "k--", lw=1)
     ax.set_xlabel("true")

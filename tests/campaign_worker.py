@@ -8,8 +8,14 @@ import numpy as np
 from skmatgp.active import Campaign, TableOracle
 from skmatgp.datasets import load_dataset
 
-TINY = {"hidden_channels": 8, "n_conv": 1, "embedding_dim": 4, "epochs": 3, "batch_size": 16,
-        "gp_iterations": 10}
+TINY = {
+    "hidden_channels": 8,
+    "n_conv": 1,
+    "embedding_dim": 4,
+    "epochs": 3,
+    "batch_size": 16,
+    "gp_iterations": 10,
+}
 
 
 def make_campaign(state_dir, strategy="batch_entropy", delay=0.0):
@@ -23,10 +29,18 @@ def make_campaign(state_dir, strategy="batch_entropy", delay=0.0):
         return table(ids)
 
     return Campaign(
-        data.structures[idx[:70]], data.ids[idx[:70]], slow_oracle,
+        data.structures[idx[:70]],
+        data.ids[idx[:70]],
+        slow_oracle,
         test=(data.structures[idx[70:]], data.target[idx[70:]]),
-        pool_targets=data.target[idx[:70]], strategy=strategy, n_initial=10, budget=24,
-        batch_size=3, refit_every=12, estimator_params=TINY, random_state=0,
+        pool_targets=data.target[idx[:70]],
+        strategy=strategy,
+        n_initial=10,
+        budget=24,
+        batch_size=3,
+        refit_every=12,
+        estimator_params=TINY,
+        random_state=0,
         state_dir=state_dir,
     )
 

@@ -63,8 +63,13 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     state_dir = tmp_path / "killed"
     rng = np.random.default_rng(0)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, str(ROOT / "tests" / "campaign_worker.py"), str(state_dir),
-               "batch_entropy", "0.3"]
+    command = [
+        sys.executable,
+        str(ROOT / "tests" / "campaign_worker.py"),
+        str(state_dir),
+        "batch_entropy",
+        "0.3",
+    ]
     kills = 0
     for _ in range(3):
         process = subprocess.Popen(command, env=env)
@@ -91,8 +96,16 @@ def test_file_oracle_waits_for_labels_and_resumes(tmp_path, elastic):
     oracle = FileOracle(tmp_path / "labels")
 
     def campaign():
-        return Campaign(X, ids, oracle, n_initial=8, budget=6, batch_size=3,
-                        estimator_params=TINY, state_dir=tmp_path / "state")
+        return Campaign(
+            X,
+            ids,
+            oracle,
+            n_initial=8,
+            budget=6,
+            batch_size=3,
+            estimator_params=TINY,
+            state_dir=tmp_path / "state",
+        )
 
     rounds = 0
     while True:
@@ -129,9 +142,18 @@ def test_bad_arguments(elastic):
 
 def test_run_campaigns_writes_results_and_keeps_test_out_of_pool(tmp_path, elastic):
     X, y, ids = elastic.structures[:120], elastic.target[:120], elastic.ids[:120]
-    result = run_campaigns(X, y, ids, seeds=(0, 1), n_test=30, n_initial=20, budget=20,
-                           batch_size={"entropy": 5, "batch_entropy": 10, "random": 5},
-                           estimator_params=TINY, out_dir=tmp_path)
+    result = run_campaigns(
+        X,
+        y,
+        ids,
+        seeds=(0, 1),
+        n_test=30,
+        n_initial=20,
+        budget=20,
+        batch_size={"entropy": 5, "batch_entropy": 10, "random": 5},
+        estimator_params=TINY,
+        out_dir=tmp_path,
+    )
     for name in ("history.csv", "history.json", "summary.json", "learning_curve.png"):
         assert (tmp_path / name).stat().st_size > 0
     records = result["records"]
@@ -151,8 +173,10 @@ def test_run_campaigns_writes_results_and_keeps_test_out_of_pool(tmp_path, elast
 
 def test_labels_ratio_by_hand():
     def rows(strategy, maes):
-        return [{"strategy": strategy, "seed": 0, "n_labels": 100 + 10 * i, "test_mae": m}
-                for i, m in enumerate(maes)]
+        return [
+            {"strategy": strategy, "seed": 0, "n_labels": 100 + 10 * i, "test_mae": m}
+            for i, m in enumerate(maes)
+        ]
 
     records = rows("random", [1.0, 0.9, 0.8, 0.7, 0.6]) + rows("entropy", [1.0, 0.8, 0.6, 0.5, 0.4])
     assert labels_ratio(records, "entropy") == (2.0, 20)  # random needs 40, entropy 20
@@ -161,9 +185,29 @@ def test_labels_ratio_by_hand():
 
 
 def test_campaign_command(tmp_path, capsys):
-    code = main(["campaign", "--n-test", "200", "--n-pool", "60", "--n-initial", "20",
-                 "--budget", "10", "--batch-size", "5", "--seeds", "0", "--epochs", "2",
-                 "--out", str(tmp_path), "--verbose", "0"])
+    code = main(
+        [
+            "campaign",
+            "--n-test",
+            "200",
+            "--n-pool",
+            "60",
+            "--n-initial",
+            "20",
+            "--budget",
+            "10",
+            "--batch-size",
+            "5",
+            "--seeds",
+            "0",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--verbose",
+            "0",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "test MAE" in printed and "labels ratio" in printed
@@ -208,9 +252,17 @@ def test_sequential_max_entropy_equals_greedy_batches_when_frozen(tmp_path, elas
     oracle = TableOracle(ids, y)
 
     def run(strategy, batch_size, folder):
-        return Campaign(X, ids, oracle, strategy=strategy, n_initial=20, budget=12,
-                        batch_size=batch_size, estimator_params=TINY,
-                        state_dir=tmp_path / folder).run()
+        return Campaign(
+            X,
+            ids,
+            oracle,
+            strategy=strategy,
+            n_initial=20,
+            budget=12,
+            batch_size=batch_size,
+            estimator_params=TINY,
+            state_dir=tmp_path / folder,
+        ).run()
 
     single = run("entropy", 1, "single")
     batched = run("batch_entropy", 6, "batched")
@@ -224,10 +276,20 @@ def test_warm_started_refits_resume_identically(tmp_path, elastic):
     X, y, ids = elastic.structures[:60], elastic.target[:60], list(elastic.ids[:60])
 
     def campaign(folder, oracle):
-        return Campaign(X, ids, oracle, strategy="entropy", n_initial=12, budget=18,
-                        batch_size=3, refit_every=6, warm_start=True, estimator_params=TINY,
-                        test=(elastic.structures[60:80], elastic.target[60:80]),
-                        state_dir=tmp_path / folder)
+        return Campaign(
+            X,
+            ids,
+            oracle,
+            strategy="entropy",
+            n_initial=12,
+            budget=18,
+            batch_size=3,
+            refit_every=6,
+            warm_start=True,
+            estimator_params=TINY,
+            test=(elastic.structures[60:80], elastic.target[60:80]),
+            state_dir=tmp_path / folder,
+        )
 
     table = TableOracle(ids, y)
     reference = campaign("ref", table).run()

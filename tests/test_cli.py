@@ -5,8 +5,7 @@ from skmatgp.cli import main
 
 def test_cv_command_prints_mae_and_coverage(tmp_path, capsys):
     out = tmp_path / "cv.json"
-    code = main(["cv", "--folds", "2", "--epochs", "2", "--max-samples", "60",
-                 "--output", str(out)])
+    code = main(["cv", "--folds", "2", "--epochs", "2", "--max-samples", "60", "--output", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "de Jong" in printed and "MAE" in printed and "95% coverage" in printed

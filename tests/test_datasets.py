@@ -83,9 +83,7 @@ def test_mp_2020_oxides():
 
 def test_cgcnn_folder_round_trip(elastic, tmp_path):
     rows = []
-    for structure, structure_id, value in zip(
-        elastic.structures[:5], elastic.ids[:5], elastic.target[:5]
-    ):
+    for structure, structure_id, value in zip(elastic.structures[:5], elastic.ids[:5], elastic.target[:5]):
         structure.to(filename=str(tmp_path / f"{structure_id}.cif"))
         rows.append(f"{structure_id},{value}")
     (tmp_path / "id_prop.csv").write_text("\n".join(rows) + "\n")

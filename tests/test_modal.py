@@ -33,8 +33,9 @@ def test_query_teach_query_on_current_sklearn(small):
 
 def test_teach_only_new_updates_the_gp_without_refitting(small):
     X, y = small
-    learner = ActiveLearner(estimator=_pipeline(), X_training=X[:20], y_training=y[:20],
-                            query_strategy=max_std_sampling)
+    learner = ActiveLearner(
+        estimator=_pipeline(), X_training=X[:20], y_training=y[:20], query_strategy=max_std_sampling
+    )
     encoder = learner.estimator[-1].encoder_
     state = {k: v.clone() for k, v in encoder.state_dict().items()}
     _, before = learner.predict(X[20:25], return_std=True)
@@ -60,7 +61,8 @@ def test_plain_modal_teach_fails_on_current_sklearn(small):
 
 def test_lists_of_structures_are_stacked_as_objects(small):
     X, y = small
-    learner = ActiveLearner(estimator=_pipeline(), query_strategy=max_std_sampling,
-                            X_training=list(X[:20]), y_training=y[:20])
+    learner = ActiveLearner(
+        estimator=_pipeline(), query_strategy=max_std_sampling, X_training=list(X[:20]), y_training=y[:20]
+    )
     learner.teach(list(X[20:23]), y[20:23])
     assert learner.X_training.dtype == object and learner.X_training.shape == (23,)

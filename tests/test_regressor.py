@@ -135,8 +135,9 @@ def test_learns_better_than_the_mean(elastic):
     """A small but real model on 400 real structures beats predicting the training mean."""
     X, y = elastic.structures[:500], elastic.target[:500]
     graphs = CrystalGraphTransformer().fit_transform(X)
-    model = GNNGPRegressor(hidden_channels=16, n_conv=2, embedding_dim=8, epochs=15,
-                           gp_iterations=50, random_state=0)
+    model = GNNGPRegressor(
+        hidden_channels=16, n_conv=2, embedding_dim=8, epochs=15, gp_iterations=50, random_state=0
+    )
     model.fit(graphs[:400], y[:400])
     mean, std = model.predict(graphs[400:], return_std=True)
     mae = np.abs(mean - y[400:]).mean()

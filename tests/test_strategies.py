@@ -77,7 +77,9 @@ def test_strategies_drive_a_modal_learner_over_a_pipeline(small):
     for strategy in (max_entropy_sampling, batch_entropy_sampling, random_sampling):
         learner = ActiveLearner(
             estimator=make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY)),
-            query_strategy=strategy, X_training=X[:20], y_training=y[:20],
+            query_strategy=strategy,
+            X_training=X[:20],
+            y_training=y[:20],
         )
         idx, chosen = learner.query(X[20:], n_instances=3)
         assert len(set(idx)) == 3 and all(c is X[20:][i] for c, i in zip(chosen, idx))

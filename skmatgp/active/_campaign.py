@@ -125,9 +125,7 @@ class Campaign:
         self.pool = check_structures(pool)
         self.pool_ids = [str(i) for i in pool_ids]
         if len(self.pool_ids) != len(self.pool):
-            raise ValueError(
-                f"pool has {len(self.pool)} structures but pool_ids has {len(self.pool_ids)}."
-            )
+            raise ValueError(f"pool has {len(self.pool)} structures but pool_ids has {len(self.pool_ids)}.")
         if len(set(self.pool_ids)) != len(self.pool_ids):
             raise ValueError("pool_ids must be unique; each id names one structure to label.")
         if n_initial < 3 or n_initial + budget > len(self.pool):
@@ -170,18 +168,24 @@ class Campaign:
             "random_state": self.random_state,
             "eval_every": self.eval_every,
             "test_sha256": _digest(
-                None if self.test is None
+                None
+                if self.test is None
                 else [s.composition.formula for s in check_structures(self.test[0])]
                 + [float(v) for v in self.test[1]]
             ),
-            "pool_targets_sha256": _digest(
-                None if self.pool_targets is None else self.pool_targets.tolist()
-            ),
+            "pool_targets_sha256": _digest(None if self.pool_targets is None else self.pool_targets.tolist()),
         }
 
     def _load_state(self) -> dict:
-        fresh = {"config": self._config(), "batches": [], "labels": {}, "pending": None,
-                 "refits": [], "history": [], "status": "running"}
+        fresh = {
+            "config": self._config(),
+            "batches": [],
+            "labels": {},
+            "pending": None,
+            "refits": [],
+            "history": [],
+            "status": "running",
+        }
         if self.state_dir is None:
             return fresh
         path = self.state_dir / "state.json"
@@ -205,10 +209,13 @@ class Campaign:
 
     # ------------------------------------------------------------------ model
     def _fit(self, labelled: list[int], y: np.ndarray, n_refit: int) -> None:
-        params = {**self.estimator_params,
-                  "random_state": int(self._rng(10**6 + n_refit).integers(2**31 - 1))}
-        key = json.dumps([self.pool_ids[i] for i in labelled] + [params, self.graph_params],
-                         sort_keys=True, default=str)
+        params = {
+            **self.estimator_params,
+            "random_state": int(self._rng(10**6 + n_refit).integers(2**31 - 1)),
+        }
+        key = json.dumps(
+            [self.pool_ids[i] for i in labelled] + [params, self.graph_params], sort_keys=True, default=str
+        )
         if self.warm_start and n_refit > 0:
             self.model_.set_params(warm_start=True, random_state=params["random_state"])
             self.model_.fit(self.graphs_[labelled], y)
@@ -222,7 +229,8 @@ class Campaign:
         self.pool_Z_ = torch.as_tensor(self.model_.embed(self.graphs_), device=device)
         self.test_Z_ = (
             torch.as_tensor(self.model_.embed(self.test_graphs_), device=device)
-            if self.test is not None else None
+            if self.test is not None
+            else None
         )
         self.tracker_ = PoolVariance(self.model_.posterior_, self.pool_Z_, capacity=self.budget)
 
@@ -243,13 +251,19 @@ class Campaign:
         replay = range(len(state["refits"])) if self.warm_start else [len(state["refits"]) - 1]
         for n_refit in replay:
             count = state["refits"][n_refit]
-            self._fit([self._index[i] for i in order[:count]],
-                      np.array([state["labels"][i] for i in order[:count]]), n_refit)
+            self._fit(
+                [self._index[i] for i in order[:count]],
+                np.array([state["labels"][i] for i in order[:count]]),
+                n_refit,
+            )
         seen = 0
         for batch in state["batches"]:
             if seen >= last_refit:
-                self._update([self._index[i] for i in batch],
-                             np.array([state["labels"][i] for i in batch]), conditioned=False)
+                self._update(
+                    [self._index[i] for i in batch],
+                    np.array([state["labels"][i] for i in batch]),
+                    conditioned=False,
+                )
             seen += len(batch)
         pending = state["pending"]
         if pending is not None and pending["conditioned"]:
@@ -280,8 +294,14 @@ class Campaign:
         start = time.perf_counter()
         model = self.model_
         n_labels = sum(len(b) for b in state["batches"])
-        record = {"step": step, "n_labels": n_labels, "strategy": self.strategy,
-                  "seed": self.random_state, "chosen_ids": state["batches"][-1], **timings}
+        record = {
+            "step": step,
+            "n_labels": n_labels,
+            "strategy": self.strategy,
+            "seed": self.random_state,
+            "chosen_ids": state["batches"][-1],
+            **timings,
+        }
         if not measure:
             return record
         if self.test is not None:
@@ -308,8 +328,7 @@ class Campaign:
         labels = np.asarray(labels, dtype=float).reshape(-1)
         if len(labels) != len(ids) or not np.all(np.isfinite(labels)):
             raise ValueError(
-                f"The oracle returned {labels!r} for ids {ids}: it must return one finite "
-                "number per id."
+                f"The oracle returned {labels!r} for ids {ids}: it must return one finite number per id."
             )
         return labels
 
@@ -317,7 +336,8 @@ class Campaign:
         self.graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(self.pool)
         if self.test is not None:
             self.test_graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(
-                check_structures(self.test[0]))
+                check_structures(self.test[0])
+            )
         if state["refits"]:
             self._rebuild(state)
 
@@ -332,13 +352,10 @@ class Campaign:
         if not state["batches"]:
             raise ValueError("Nothing to refit on yet: run the campaign to get labels first.")
         if state["pending"] is not None and state["pending"]["conditioned"]:
-            raise ValueError(
-                "A batch-entropy query is waiting for labels; refit after they arrive."
-            )
+            raise ValueError("A batch-entropy query is waiting for labels; refit after they arrive.")
         self._prepare(state)
         order = [self._index[i] for batch in state["batches"] for i in batch]
-        self._fit(order, np.array([state["labels"][self.pool_ids[i]] for i in order]),
-                  len(state["refits"]))
+        self._fit(order, np.array([state["labels"][self.pool_ids[i]] for i in order]), len(state["refits"]))
         state["refits"].append(len(order))
         self._save(state)
         return state
@@ -355,8 +372,13 @@ class Campaign:
         state["status"] = "running"
         self._prepare(state)
         total = self.n_initial + self.budget
-        bar = tqdm(total=total, initial=len(state["labels"]), unit="label",
-                   desc=f"{self.strategy} seed {self.random_state}", disable=not self.verbose)
+        bar = tqdm(
+            total=total,
+            initial=len(state["labels"]),
+            unit="label",
+            desc=f"{self.strategy} seed {self.random_state}",
+            disable=not self.verbose,
+        )
         while True:
             step = len(state["batches"])
             n_labels = sum(len(b) for b in state["batches"])
@@ -371,8 +393,11 @@ class Campaign:
                 else:
                     chosen, conditioned = self._query(state, step)
                 timings["query_s"] = time.perf_counter() - start
-                state["pending"] = {"ids": [self.pool_ids[i] for i in chosen],
-                                    "conditioned": conditioned, "timings": timings}
+                state["pending"] = {
+                    "ids": [self.pool_ids[i] for i in chosen],
+                    "conditioned": conditioned,
+                    "timings": timings,
+                }
                 self._save(state)
             pending = state["pending"]
             indices = [self._index[i] for i in pending["ids"]]
@@ -390,8 +415,9 @@ class Campaign:
             since_refit = n_labels + len(indices) - (state["refits"][-1] if state["refits"] else 0)
             if not state["refits"] or (self.refit_every and since_refit >= self.refit_every):
                 order = [self._index[i] for b in state["batches"] for i in b]
-                self._fit(order, np.array([state["labels"][self.pool_ids[i]] for i in order]),
-                          len(state["refits"]))
+                self._fit(
+                    order, np.array([state["labels"][self.pool_ids[i]] for i in order]), len(state["refits"])
+                )
                 state["refits"].append(len(order))
                 timings["refit_s"] = time.perf_counter() - start
             else:

@@ -42,12 +42,27 @@ class ActiveLearner(_ModalActiveLearner):
     the estimator is refitted on all labels seen so far.
     """
 
-    def __init__(self, estimator, query_strategy=None, X_training=None, y_training=None,
-                 bootstrap_init: bool = False, on_transformed: bool = False, **fit_kwargs):
+    def __init__(
+        self,
+        estimator,
+        query_strategy=None,
+        X_training=None,
+        y_training=None,
+        bootstrap_init: bool = False,
+        on_transformed: bool = False,
+        **fit_kwargs,
+    ):
         if query_strategy is None:
             from ._strategies import max_entropy_sampling as query_strategy
-        super().__init__(estimator, query_strategy, _as_object_array(X_training), y_training,
-                         bootstrap_init, on_transformed, **fit_kwargs)
+        super().__init__(
+            estimator,
+            query_strategy,
+            _as_object_array(X_training),
+            y_training,
+            bootstrap_init,
+            on_transformed,
+            **fit_kwargs,
+        )
 
     def _add_training_data(self, X, y) -> None:
         _check_X_y(X, y)

@@ -37,6 +37,7 @@ def labels_ratio(records, strategy: str, baseline: str = "random", metric: str =
     Returns ``(ratio, queries_needed)``; ``(None, None)`` if the strategy never gets there
     (then it needs more labels than the baseline).
     """
+
     def mean_curve(name):
         rows = [r for r in records if r["strategy"] == name and metric in r]
         n_labels = sorted({r["n_labels"] for r in rows})
@@ -93,13 +94,22 @@ def run_campaigns(
         cache: dict = {}
         for strategy in strategies:
             campaign = Campaign(
-                structures[pool], [ids[i] for i in pool], TableOracle(ids, targets),
-                test=(structures[test], targets[test]), pool_targets=targets[pool],
-                strategy=strategy, n_initial=n_initial, budget=budget,
+                structures[pool],
+                [ids[i] for i in pool],
+                TableOracle(ids, targets),
+                test=(structures[test], targets[test]),
+                pool_targets=targets[pool],
+                strategy=strategy,
+                n_initial=n_initial,
+                budget=budget,
                 batch_size=batch_size[strategy] if isinstance(batch_size, dict) else batch_size,
-                refit_every=refit_every, estimator_params=estimator_params, random_state=seed,
-                state_dir=out / "state" / f"{strategy}-seed{seed}", model_cache=cache,
-                eval_every=eval_every, verbose=verbose,
+                refit_every=refit_every,
+                estimator_params=estimator_params,
+                random_state=seed,
+                state_dir=out / "state" / f"{strategy}-seed{seed}",
+                model_cache=cache,
+                eval_every=eval_every,
+                verbose=verbose,
             )
             state = campaign.run()
             records.extend(state["history"])
@@ -117,10 +127,13 @@ def summarise(records, strategies, seeds) -> dict:
         last_n = max(r["n_labels"] for r in rows)
         ends = [r for r in rows if r["n_labels"] == last_n]
         final[strategy] = {
-            key: {"mean": float(np.mean([r[key] for r in ends])),
-                  "std": float(np.std([r[key] for r in ends])),
-                  "per_seed": [r[key] for r in ends]}
-            for key in ("test_mae", "test_coverage95", "test_nll", "pool_mae") if key in ends[0]
+            key: {
+                "mean": float(np.mean([r[key] for r in ends])),
+                "std": float(np.std([r[key] for r in ends])),
+                "per_seed": [r[key] for r in ends],
+            }
+            for key in ("test_mae", "test_coverage95", "test_nll", "pool_mae")
+            if key in ends[0]
         }
     ratios = {}
     if "random" in strategies:
@@ -129,8 +142,12 @@ def summarise(records, strategies, seeds) -> dict:
                 continue
             test_ratio, needed = labels_ratio(records, strategy)
             pool_ratio, pool_needed = labels_ratio(records, strategy, metric="pool_mae")
-            ratios[strategy] = {"labels_ratio_test": test_ratio, "queries_needed_test": needed,
-                                "labels_ratio_pool": pool_ratio, "queries_needed_pool": pool_needed}
+            ratios[strategy] = {
+                "labels_ratio_test": test_ratio,
+                "queries_needed_test": needed,
+                "labels_ratio_pool": pool_ratio,
+                "queries_needed_pool": pool_needed,
+            }
     return {"seeds": list(seeds), "final": final, "labels_ratio": ratios}
 
 

@@ -72,9 +72,7 @@ def load_dataset(
     info = DATASETS[name]
     target = info.default_target if target is None else target
     if target not in info.targets:
-        raise ValueError(
-            f"Dataset {name!r} has no target {target!r}; choose one of {list(info.targets)}."
-        )
+        raise ValueError(f"Dataset {name!r} has no target {target!r}; choose one of {list(info.targets)}.")
     elements = [e for e in (info.contains_element, contains_element) if e]
 
     if info.bundled:
@@ -121,9 +119,7 @@ def _read_verified(filename: str, sha256: str, data_home) -> bytes:
 
 def _contains(structure_dict: dict, element: str) -> bool:
     return any(
-        species["element"] == element
-        for site in structure_dict["sites"]
-        for species in site["species"]
+        species["element"] == element for site in structure_dict["sites"] for species in site["species"]
     )
 
 
@@ -179,9 +175,7 @@ def load_cgcnn_folder(path: str | os.PathLike, *, return_X_y: bool = False):
                 ids.append(row[0].strip())
                 values.append(float(row[1]))
             except (IndexError, ValueError) as exc:
-                raise ValueError(
-                    f"{table} line {line_no}: expected 'id,value', got {row!r}."
-                ) from exc
+                raise ValueError(f"{table} line {line_no}: expected 'id,value', got {row!r}.") from exc
     structures = []
     for structure_id in ids:
         cif = folder / f"{structure_id}.cif"
@@ -193,9 +187,7 @@ def load_cgcnn_folder(path: str | os.PathLike, *, return_X_y: bool = False):
     return _user_bunch(structures, values, ids, "value", f"CGCNN folder {folder}", return_X_y)
 
 
-def load_matbench_json(
-    path: str | os.PathLike, *, target: str | None = None, return_X_y: bool = False
-):
+def load_matbench_json(path: str | os.PathLike, *, target: str | None = None, return_X_y: bool = False):
     """Read a Matbench dataset file (``.json`` or ``.json.gz``).
 
     Matbench publishes pandas JSON in the ``split`` orientation: ``columns`` (a
@@ -208,8 +200,7 @@ def load_matbench_json(
     table = orjson.loads(raw)
     if not (isinstance(table, dict) and {"columns", "data"} <= table.keys()):
         raise ValueError(
-            f"{path} is not a Matbench file: expected pandas 'split' JSON with "
-            "'columns' and 'data' keys."
+            f"{path} is not a Matbench file: expected pandas 'split' JSON with 'columns' and 'data' keys."
         )
     columns = list(table["columns"])
     if "structure" not in columns:

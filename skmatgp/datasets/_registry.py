@@ -41,9 +41,7 @@ _MP_TARGETS = {
     "formation_energy_per_atom": Target("formation_energy_per_atom", unit="eV/atom"),
     "band_gap": Target("band_gap", unit="eV (PBE)"),
 }
-_MP_SOURCE = (
-    "A Materials Project snapshot (queried about 2018-2020) published with the MT-CGCNN code."
-)
+_MP_SOURCE = "A Materials Project snapshot (queried about 2018-2020) published with the MT-CGCNN code."
 _MP_CITATION = "Jain et al., APL Mater. 1, 011002 (2013)."
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -75,8 +73,7 @@ DATASETS: dict[str, DatasetInfo] = {
         source="Matbench v0.1 matbench_dielectric; ids mb-dielectric-NNNN follow the row order.",
         licence="Matbench MIT; data CC BY 4.0.",
         citation=(
-            "Petousis et al., Sci. Data 4, 160134 (2017); "
-            "Dunn et al., npj Comput. Mater. 6, 138 (2020)."
+            "Petousis et al., Sci. Data 4, 160134 (2017); Dunn et al., npj Comput. Mater. 6, 138 (2020)."
         ),
     ),
     "castelli_perovskites_7k": DatasetInfo(
@@ -128,8 +125,7 @@ def describe(info: DatasetInfo, target: str, n_rows: int, element: str | None = 
     """The DESCR text of a loaded dataset."""
     subset = f" (those containing {element})" if element else ""
     lines = [
-        f"{info.name}: {n_rows} structures{subset}; target {target} "
-        f"({info.targets[target].unit}).",
+        f"{info.name}: {n_rows} structures{subset}; target {target} ({info.targets[target].unit}).",
         f"Targets available: {', '.join(info.targets)}.",
         f"Source: {info.source}",
         f"Licence: {info.licence}",
