@@ -155,9 +155,19 @@ class PoolVariance:
     latent variances ``v = diag K(pool) - sum(A^2)``; adding pool point q appends the row
     ``c / l`` to A, with ``c = K(pool, q) - A^T A[:, q]`` and ``l = sqrt(v[q] + noise)``, and
     subtracts ``c^2 / l^2`` from v: O(n m) per point instead of a new factorisation.
+
+    With ``reference`` (pool indices), it also keeps the posterior covariance between every
+    pool point and the reference points, ``C = K(pool, ref) - A^T A[:, ref]``, updated by
+    the same row (``C -= row row[ref]^T``) for integrated variance reduction.
     """
 
-    def __init__(self, posterior: ExactGPPosterior, Z_pool: torch.Tensor, capacity: int = 0):
+    def __init__(
+        self,
+        posterior: ExactGPPosterior,
+        Z_pool: torch.Tensor,
+        capacity: int = 0,
+        reference: torch.Tensor | None = None,
+    ):
         self.posterior = posterior
         self.Z_pool = Z_pool
         n = len(posterior.Z)
@@ -170,6 +180,10 @@ class PoolVariance:
             self.A[:n, part] = torch.linalg.solve_triangular(posterior.L, Ks, upper=False)
             self.variance[part] -= (self.A[:n, part] ** 2).sum(0)
         self.variance.clamp_min_(1e-12)
+        self.reference = reference
+        if reference is not None:
+            A = self.A[:n]
+            self.cov_ref = posterior._k(Z_pool, Z_pool[reference]) - A.T @ A[:, reference]
 
     def predictive_variance(self) -> torch.Tensor:
         """Variance of y (latent variance plus noise) for every pool point."""
@@ -188,3 +202,10 @@ class PoolVariance:
         self.A[self.n_rows] = row
         self.n_rows += 1
         self.variance = (self.variance - row**2).clamp_min_(1e-12)
+        if self.reference is not None:
+            self.cov_ref -= torch.outer(row, row[self.reference])
+
+    def variance_reduction(self) -> torch.Tensor:
+        """For each pool point x, the total drop in latent variance over the reference points
+        if x were labelled: sum_r cov(x, r)^2 / (var(x) + noise)."""
+        return (self.cov_ref**2).sum(1) / self.predictive_variance()

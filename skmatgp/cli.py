@@ -155,6 +155,8 @@ def _own_campaign(args, estimator_params, Campaign, FileOracle) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .active._campaign import STRATEGIES
+
     parser = argparse.ArgumentParser(
         prog="skmatgp", description="GNN + Gaussian process surrogates for materials."
     )
@@ -190,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategies",
         nargs="+",
         default=["entropy", "batch_entropy", "random"],
-        choices=["entropy", "batch_entropy", "random"],
+        choices=list(STRATEGIES),
     )
     campaign.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     campaign.add_argument("--n-test", type=int, default=None, help="default: 20%% of the data")

@@ -21,7 +21,9 @@ def _order(state):
     return [i for batch in state["batches"] for i in batch]
 
 
-@pytest.mark.parametrize("strategy", ["entropy", "batch_entropy", "random"])
+@pytest.mark.parametrize(
+    "strategy", ["entropy", "batch_entropy", "random", "ivr", "density_entropy", "kcenter"]
+)
 def test_campaign_labels_its_budget_once_each(tmp_path, strategy):
     state = make_campaign(tmp_path, strategy).run()
     order = _order(state)
@@ -35,9 +37,10 @@ def test_campaign_labels_its_budget_once_each(tmp_path, strategy):
     assert _order(saved) == order and saved["status"] == "done"
 
 
-def test_resume_after_an_exception_makes_the_same_choices(tmp_path):
-    reference = make_campaign(tmp_path / "ref").run()
-    crashing = make_campaign(tmp_path / "crash")
+@pytest.mark.parametrize("strategy", ["batch_entropy", "ivr", "kcenter"])
+def test_resume_after_an_exception_makes_the_same_choices(tmp_path, strategy):
+    reference = make_campaign(tmp_path / "ref", strategy).run()
+    crashing = make_campaign(tmp_path / "crash", strategy)
     calls = {"n": 0}
     oracle = crashing.oracle
 
@@ -50,7 +53,7 @@ def test_resume_after_an_exception_makes_the_same_choices(tmp_path):
     crashing.oracle = flaky
     with pytest.raises(RuntimeError):
         crashing.run()
-    resumed = make_campaign(tmp_path / "crash").run()
+    resumed = make_campaign(tmp_path / "crash", strategy).run()
     assert _order(resumed) == _order(reference)
     assert resumed["history"] == [
         {**r, **{k: v for k, v in r2.items() if k.endswith("_s")}}

@@ -7,9 +7,13 @@ from sklearn.pipeline import make_pipeline
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
 from skmatgp._gp import PoolVariance
+from skmatgp.active._strategies import density_weights, kcenter_greedy
 from skmatgp.active import (
     ActiveLearner,
     batch_entropy_sampling,
+    density_weighted_entropy_sampling,
+    kcenter_greedy_sampling,
+    variance_reduction_sampling,
     gaussian_entropy,
     max_entropy_sampling,
     random_sampling,
@@ -85,3 +89,54 @@ def test_strategies_drive_a_modal_learner_over_a_pipeline(small):
         assert len(set(idx)) == 3 and all(c is X[20:][i] for c, i in zip(chosen, idx))
         learner.teach(X[20:][idx], y[20:][idx], only_new=True)
         assert len(learner.estimator[-1].posterior_.y) == 23
+
+
+def test_variance_reduction_tracker_matches_brute_force(fitted):
+    model, pool, _ = fitted
+    Z = torch.as_tensor(model.embed(pool))
+    reference = torch.tensor([0, 5, 9, 20])
+    tracker = PoolVariance(model.posterior_, Z, reference=reference)
+    tracker.condition_on(3)
+    tracker.condition_on(12)
+    scratch = copy.deepcopy(model.posterior_)
+    scratch.add_points(Z[[3, 12]], torch.zeros(2, dtype=torch.float64))
+    # posterior covariance from scratch: k(x, r) - k(x, T) K^-1 k(T, r)
+    Kxr = scratch._k(Z, Z[reference])
+    Ax = torch.linalg.solve_triangular(scratch.L, scratch._k(scratch.Z, Z), upper=False)
+    Ar = torch.linalg.solve_triangular(scratch.L, scratch._k(scratch.Z, Z[reference]), upper=False)
+    assert torch.allclose(tracker.cov_ref, Kxr - Ax.T @ Ar, atol=1e-9)
+    expected = ((Kxr - Ax.T @ Ar) ** 2).sum(1) / tracker.predictive_variance()
+    assert torch.allclose(tracker.variance_reduction(), expected)
+
+
+def test_kcenter_picks_the_farthest_points():
+    Z_pool = torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0], [10.0, 0.0]])
+    labelled = torch.tensor([[0.0, 0.0]])
+    # farthest from 0 is 10; then the farthest from {0, 10} is 5 (distance 5), not 1
+    assert kcenter_greedy(Z_pool, labelled, 2) == [3, 2]
+
+
+def test_density_weighting_prefers_typical_points(fitted):
+    model, pool, _ = fitted
+    chosen, _ = density_weighted_entropy_sampling(model, pool, n_instances=3, beta=0.0)
+    plain, _ = max_entropy_sampling(model, pool, n_instances=3)
+    assert list(chosen) == list(plain)  # beta = 0 is max entropy
+    weighted, _ = density_weighted_entropy_sampling(model, pool, n_instances=3, beta=5.0)
+    Z = torch.as_tensor(model.embed(pool))
+    density = density_weights(Z, model.posterior_.kernel)
+    assert density[weighted].mean() >= density[plain].mean()
+
+
+@pytest.mark.parametrize(
+    "strategy", [variance_reduction_sampling, density_weighted_entropy_sampling, kcenter_greedy_sampling]
+)
+def test_new_acquisitions_in_modal(small, strategy):
+    X, y = small
+    learner = ActiveLearner(
+        estimator=make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY)),
+        query_strategy=strategy,
+        X_training=X[:20],
+        y_training=y[:20],
+    )
+    idx, _ = learner.query(X[20:], n_instances=4)
+    assert len(set(idx)) == 4 and max(idx) < 40

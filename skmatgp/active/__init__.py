@@ -6,9 +6,12 @@ from ._oracles import FileOracle, TableOracle
 from ._runner import labels_ratio, run_campaigns, split_test_pool
 from ._strategies import (
     batch_entropy_sampling,
+    density_weighted_entropy_sampling,
     gaussian_entropy,
+    kcenter_greedy_sampling,
     max_entropy_sampling,
     random_sampling,
+    variance_reduction_sampling,
 )
 
 __all__ = [
@@ -20,8 +23,11 @@ __all__ = [
     "run_campaigns",
     "split_test_pool",
     "batch_entropy_sampling",
+    "density_weighted_entropy_sampling",
+    "kcenter_greedy_sampling",
     "gaussian_entropy",
     "max_entropy_sampling",
     "random_sampling",
     "update_estimator",
+    "variance_reduction_sampling",
 ]

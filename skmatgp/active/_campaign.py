@@ -25,11 +25,17 @@ from .._graphs import CrystalGraphTransformer
 from .._regressor import GNNGPRegressor
 from .._structures import check_structures
 from ..metrics import regression_report
-from ._strategies import greedy_joint_entropy
+from ._strategies import (
+    density_weights,
+    greedy_joint_entropy,
+    greedy_variance_reduction,
+    kcenter_greedy,
+)
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("entropy", "batch_entropy", "random")
+STRATEGIES = ("entropy", "batch_entropy", "random", "ivr", "density_entropy", "kcenter")
+N_REFERENCE = 500  # reference points for integrated variance reduction
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -63,8 +69,11 @@ class Campaign:
     pool_targets : array, optional
         Known pool labels (benchmarks only): adds the paper's measure, MAE on the
         remaining pool, beside the test metrics.
-    strategy : {"entropy", "batch_entropy", "random"}
-        Max predictive entropy (top-k), greedy joint entropy of the batch, or uniform.
+    strategy : {"entropy", "batch_entropy", "random", "ivr", "density_entropy", "kcenter"}
+        Max predictive entropy (top-k); greedy joint entropy of the batch; uniform; greedy
+        integrated variance reduction over 500 reference pool points; entropy weighted by
+        density (mean kernel similarity to the pool); k-center greedy (core-set) in the
+        embedding space.
     n_initial : int
         Labels drawn at random before the first model is fitted.
     budget : int
@@ -232,7 +241,17 @@ class Campaign:
             if self.test is not None
             else None
         )
-        self.tracker_ = PoolVariance(self.model_.posterior_, self.pool_Z_, capacity=self.budget)
+        reference = None
+        if self.strategy == "ivr":
+            size = min(N_REFERENCE, len(self.pool))
+            reference = torch.as_tensor(
+                self._rng(2 * 10**6).choice(len(self.pool), size, replace=False), device=device
+            )
+        self.tracker_ = PoolVariance(
+            self.model_.posterior_, self.pool_Z_, capacity=self.budget, reference=reference
+        )
+        if self.strategy == "density_entropy":
+            self.log_density_ = torch.log(density_weights(self.pool_Z_, self.model_.posterior_.kernel))
 
     def _update(self, indices: list[int], y: np.ndarray, conditioned: bool) -> None:
         """Condition the GP on new labels; the pool tracker too unless the query did it."""
@@ -281,9 +300,16 @@ class Campaign:
         if self.strategy == "batch_entropy":
             chosen, _ = greedy_joint_entropy(self.tracker_, k, exclude=sorted(labelled))
             return chosen, True
-        variance = self.tracker_.predictive_variance().clone()
-        variance[sorted(labelled)] = -np.inf
-        return [int(i) for i in torch.argsort(variance, descending=True, stable=True)[:k]], False
+        if self.strategy == "ivr":
+            return greedy_variance_reduction(self.tracker_, k, exclude=sorted(labelled)), True
+        if self.strategy == "kcenter":
+            done = sorted(labelled)
+            return kcenter_greedy(self.pool_Z_, self.pool_Z_[done], k, exclude=done), False
+        score = 0.5 * torch.log(self.tracker_.predictive_variance())
+        if self.strategy == "density_entropy":
+            score = score + self.log_density_
+        score[sorted(labelled)] = -np.inf
+        return [int(i) for i in torch.argsort(score, descending=True, stable=True)[:k]], False
 
     def _due(self, n_before: int, n_after: int) -> bool:
         if self.eval_every is None or n_before == 0 or n_after >= self.n_initial + self.budget:

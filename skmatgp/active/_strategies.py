@@ -110,3 +110,94 @@ def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
     pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances)
     chosen, entropies = greedy_joint_entropy(pool, n_instances)
     return np.array(chosen), np.array(entropies) + np.log(regressor.y_scale_ * regressor.std_scale_)
+
+
+# ---------------------------------------------------------------------------------------
+# Acquisitions beyond max entropy. Each has a tensor core (used by campaigns, which keep
+# the GP state between steps) and a modAL-signature wrapper.
+
+
+def greedy_variance_reduction(pool: PoolVariance, n_instances: int, exclude=None) -> list[int]:
+    """Integrated variance reduction, greedily: pick the point whose label would most reduce
+    the posterior variance summed over the reference points, condition on it, repeat.
+    ``pool`` must have been built with ``reference``."""
+    blocked = _blocked(len(pool.Z_pool), exclude, pool.Z_pool.device)
+    chosen = []
+    for _ in range(n_instances):
+        index = int(torch.argmax(pool.variance_reduction().masked_fill(blocked, -np.inf)))
+        chosen.append(index)
+        blocked[index] = True
+        pool.condition_on(index)
+    return chosen
+
+
+def density_weights(Z_pool: torch.Tensor, kernel, n_reference: int = 1000, seed: int = 0):
+    """Mean kernel similarity of each pool point to (a random subset of) the pool: how
+    typical a structure is. Down-weights outliers, which max entropy favours."""
+    generator = torch.Generator().manual_seed(seed)
+    size = min(n_reference, len(Z_pool))
+    reference = torch.randperm(len(Z_pool), generator=generator)[:size].to(Z_pool.device)
+    with torch.no_grad():
+        similarity = kernel(Z_pool, Z_pool[reference]).to_dense()
+    return similarity.mean(1) / kernel.outputscale.detach()
+
+
+def kcenter_greedy(Z_pool: torch.Tensor, Z_labelled: torch.Tensor, n_instances: int, exclude=None):
+    """Core-set selection (Sener and Savarese, ICLR 2018): repeatedly pick the pool point
+    farthest (in embedding space) from everything labelled or picked so far."""
+    distance = torch.full((len(Z_pool),), np.inf, dtype=Z_pool.dtype, device=Z_pool.device)
+    for start in range(0, len(Z_labelled), 2048):
+        block = torch.cdist(Z_pool, Z_labelled[start : start + 2048])
+        distance = torch.minimum(distance, block.min(1).values)
+    blocked = _blocked(len(Z_pool), exclude, Z_pool.device)
+    chosen = []
+    for _ in range(n_instances):
+        index = int(torch.argmax(distance.masked_fill(blocked, -np.inf)))
+        chosen.append(index)
+        blocked[index] = True
+        distance = torch.minimum(distance, torch.cdist(Z_pool, Z_pool[index : index + 1])[:, 0])
+    return chosen
+
+
+def _blocked(n: int, exclude, device) -> torch.Tensor:
+    blocked = torch.zeros(n, dtype=torch.bool, device=device)
+    if exclude is not None and len(exclude):
+        blocked[torch.as_tensor(list(exclude), dtype=torch.long, device=device)] = True
+    return blocked
+
+
+def variance_reduction_sampling(
+    learner, X_pool, n_instances: int = 1, n_reference: int = 500, random_state=0
+):
+    """``n_instances`` points chosen greedily by integrated (expected) variance reduction over
+    a random reference subset of the pool: labels that reduce uncertainty where many pool
+    points are, rather than at isolated outliers. Needs a fitted GNNGPRegressor."""
+    _check_n_instances(n_instances, _pool_size(X_pool))
+    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    rng = check_random_state(random_state)
+    reference = torch.as_tensor(rng.choice(len(Z), min(n_reference, len(Z)), replace=False), device=Z.device)
+    pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances, reference=reference)
+    chosen = greedy_variance_reduction(pool, n_instances)
+    return np.array(chosen), np.zeros(n_instances)
+
+
+def density_weighted_entropy_sampling(learner, X_pool, n_instances: int = 1, beta: float = 1.0):
+    """Top points by predictive variance times density^beta (Settles and Craven, 2008), the
+    density being the mean kernel similarity to the pool. Scores are the weighted entropies."""
+    _check_n_instances(n_instances, _pool_size(X_pool))
+    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    _, variance = regressor.posterior_.predict_latent(Z)
+    density = density_weights(Z, regressor.posterior_.kernel)
+    score = 0.5 * torch.log(variance + regressor.posterior_.noise) + beta * torch.log(density)
+    chosen = torch.argsort(score, descending=True, stable=True)[:n_instances].cpu().numpy()
+    return chosen, score[chosen].cpu().numpy()
+
+
+def kcenter_greedy_sampling(learner, X_pool, n_instances: int = 1):
+    """Core-set (k-center greedy) in the GP's embedding space: the usual strong baseline in
+    deep active learning. Uses the labelled embeddings the GP holds. Scores are the distances
+    to the nearest labelled or picked point at the time of each pick (not returned: zeros)."""
+    _check_n_instances(n_instances, _pool_size(X_pool))
+    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    chosen = kcenter_greedy(Z, regressor.posterior_.Z, n_instances)
+    return np.array(chosen), np.zeros(n_instances)
