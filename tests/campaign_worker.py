@@ -7,15 +7,7 @@ import numpy as np
 
 from skmatgp.active import Campaign, TableOracle
 from skmatgp.datasets import load_dataset
-
-TINY = {
-    "hidden_channels": 8,
-    "n_conv": 1,
-    "embedding_dim": 4,
-    "epochs": 3,
-    "batch_size": 16,
-    "gp_iterations": 10,
-}
+from tests.conftest import TINY
 
 
 def make_campaign(state_dir, strategy="batch_entropy", delay=0.0):
