@@ -83,8 +83,11 @@ def stable_cholesky(K: torch.Tensor) -> torch.Tensor:
 class ExactGPPosterior:
     """The GP posterior given training embeddings, with fixed hyperparameters.
 
-    Holds ``L`` (Cholesky factor of K + noise I) and ``alpha`` = (K + noise I)^-1 (y - mean).
-    ``add_points`` appends new labelled points in O(n^2) each.
+    Holds ``L`` (Cholesky factor of K + noise I, in a buffer that grows) and
+    ``w = L^-1 (y - mean)``; ``alpha = (K + noise I)^-1 (y - mean) = L^-T w`` is solved when a
+    prediction needs it. A new labelled point appends one row to L and one entry to w:
+    O(n^2) with ``add_points`` (a triangular solve), O(n) with ``add_pool_points``, which
+    takes the row from a :class:`PoolVariance` that already holds it.
     """
 
     def __init__(self, kernel, mean: float, noise: float, Z: torch.Tensor, y: torch.Tensor):
@@ -94,15 +97,29 @@ class ExactGPPosterior:
         self.Z = Z
         self.y = y
         K = self._k(Z, Z) + noise * torch.eye(len(Z), dtype=Z.dtype, device=Z.device)
-        self.L = stable_cholesky(K)
-        self._solve()
+        self._L = stable_cholesky(K)
+        self.n = len(Z)
+        self._w = torch.linalg.solve_triangular(self._L, (y - mean)[:, None], upper=False)[:, 0]
+        self._alpha = None
+
+    @property
+    def L(self) -> torch.Tensor:
+        return self._L[: self.n, : self.n]
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        if self._alpha is None:
+            self._alpha = torch.linalg.solve_triangular(self.L.T, self._w[:, None], upper=True)[:, 0]
+        return self._alpha
 
     def to(self, device) -> ExactGPPosterior:
         """A copy on ``device``."""
         out = copy.copy(self)
         out.kernel = copy.deepcopy(self.kernel).to(device)
-        for name in ("Z", "y", "L", "alpha"):
+        out._L = self.L.to(device)
+        for name in ("Z", "y", "_w"):
             setattr(out, name, getattr(self, name).to(device))
+        out._alpha = None
         return out
 
     def _k(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -113,38 +130,54 @@ class ExactGPPosterior:
         with torch.no_grad():
             return self.kernel(Z, diag=True)
 
-    def _solve(self) -> None:
-        r = (self.y - self.mean)[:, None]
-        self.alpha = torch.cholesky_solve(r, self.L).squeeze(-1)
-
     def predict_latent(self, Zs: torch.Tensor, chunk: int = 4096):
         """Posterior mean and variance of f at Zs (no observation noise)."""
         means, variances = [], []
+        L, alpha = self.L, self.alpha
         for start in range(0, len(Zs), chunk):
             part = Zs[start : start + chunk]
             Ks = self._k(self.Z, part)
-            A = torch.linalg.solve_triangular(self.L, Ks, upper=False)
-            means.append(self.mean + Ks.T @ self.alpha)
+            A = torch.linalg.solve_triangular(L, Ks, upper=False)
+            means.append(self.mean + Ks.T @ alpha)
             variances.append((self.prior_variance(part) - (A**2).sum(0)).clamp_min(1e-12))
         return torch.cat(means), torch.cat(variances)
 
+    def _append(self, row: torch.Tensor, z: torch.Tensor, y: torch.Tensor) -> None:
+        """Append the Cholesky row ``row`` (length n + 1, diagonal last) of a new point."""
+        n = self.n
+        if n == len(self._L):  # grow the buffer by a quarter
+            size = n + max(16, n // 4)
+            grown = torch.zeros((size, size), dtype=self._L.dtype, device=self._L.device)
+            grown[:n, :n] = self._L[:n, :n]
+            self._L = grown
+        self._L[n, : n + 1] = row
+        w_new = (y - self.mean - row[:n] @ self._w[:n]) / row[n]
+        self._w = torch.cat([self._w, w_new.reshape(1)])
+        self.Z = torch.cat([self.Z, z[None, :]])
+        self.y = torch.cat([self.y, y.reshape(1)])
+        self.n = n + 1
+        self._alpha = None
+
     def add_points(self, Z_new: torch.Tensor, y_new: torch.Tensor) -> None:
-        """Condition on new labelled points, one Cholesky row at a time (O(n^2) per point)."""
-        for z, y in zip(Z_new, y_new):
-            z = z[None, :]
-            k = self._k(self.Z, z).squeeze(-1)
-            c = torch.linalg.solve_triangular(self.L, k[:, None], upper=False).squeeze(-1)
-            d2 = self.prior_variance(z).squeeze() + self.noise - c @ c
+        """Condition on new labelled points, one Cholesky row each (O(n^2) per point)."""
+        for z, y in zip(Z_new, y_new, strict=True):
+            k = self._k(self.Z, z[None, :])
+            c = torch.linalg.solve_triangular(self.L, k, upper=False)[:, 0]
+            d2 = self.prior_variance(z[None, :]).squeeze() + self.noise - c @ c
             d = torch.sqrt(d2.clamp_min(1e-12 * self.noise))
-            n = len(self.L)
-            L = torch.zeros((n + 1, n + 1), dtype=self.L.dtype, device=self.L.device)
-            L[:n, :n] = self.L
-            L[n, :n] = c
-            L[n, n] = d
-            self.L = L
-            self.Z = torch.cat([self.Z, z])
-            self.y = torch.cat([self.y, y.reshape(1)])
-        self._solve()
+            self._append(torch.cat([c, d.reshape(1)]), z, y)
+
+    def add_pool_points(self, pool: PoolVariance, indices, y_new: torch.Tensor) -> None:
+        """Condition on labelled pool points in O(n) each, taking their Cholesky rows from
+        ``pool``, whose first rows must be this posterior's training points in order. Points
+        the pool tracker has not been conditioned on yet are conditioned on here."""
+        for index, y in zip(indices, y_new, strict=True):
+            if pool.n_rows == self.n:
+                pool.condition_on(index)
+            if pool.n_rows <= self.n:
+                raise RuntimeError("The pool tracker is behind this posterior; rebuild it.")
+            diagonal = pool.row_lengths[self.n].reshape(1)
+            self._append(torch.cat([pool.A[: self.n, index], diagonal]), pool.Z_pool[index], y)
 
 
 class PoolVariance:
@@ -173,6 +206,7 @@ class PoolVariance:
         n = len(posterior.Z)
         self.A = torch.empty((n + capacity, len(Z_pool)), dtype=Z_pool.dtype, device=Z_pool.device)
         self.n_rows = n
+        self.row_lengths: dict[int, torch.Tensor] = {}
         self.variance = posterior.prior_variance(Z_pool).clone()
         for start in range(0, len(Z_pool), 4096):
             part = slice(start, start + 4096)
@@ -200,6 +234,7 @@ class PoolVariance:
         length = torch.sqrt(self.variance[index] + self.posterior.noise)
         row = c / length
         self.A[self.n_rows] = row
+        self.row_lengths[self.n_rows] = length  # the Cholesky diagonal of that row
         self.n_rows += 1
         self.variance = (self.variance - row**2).clamp_min_(1e-12)
         if self.reference is not None:

@@ -50,3 +50,19 @@ def test_duplicate_embeddings_survive():
     posterior = ExactGPPosterior(kernel, 0.0, 1e-9, Z, y)
     m, v = posterior.predict_latent(Z[:1])
     assert m.item() == pytest.approx(4.5, abs=0.1)
+
+
+def test_rows_from_the_pool_tracker_equal_a_triangular_solve():
+    from skmatgp._gp import PoolVariance
+
+    Z, y = _data(70)
+    kernel, mean, noise = fit_gp_hyperparameters(Z[:40], y[:40], nu=0.5, iterations=20, lr=0.1)
+    fast = ExactGPPosterior(kernel, mean, noise, Z[:40], y[:40])
+    tracker = PoolVariance(fast, Z[40:])
+    tracker.condition_on(5)  # as a greedy query does, before the label arrives
+    fast.add_pool_points(tracker, [5, 9, 2], y[40:][[5, 9, 2]])  # 9 and 2: conditioned here
+    slow = ExactGPPosterior(kernel, mean, noise, Z[:40], y[:40])
+    slow.add_points(Z[40:][[5, 9, 2]], y[40:][[5, 9, 2]])
+    assert torch.allclose(fast.L, slow.L, atol=1e-10)
+    assert torch.allclose(fast.alpha, slow.alpha, atol=1e-8)
+    assert tracker.n_rows == fast.n == 43

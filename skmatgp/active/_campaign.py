@@ -253,14 +253,12 @@ class Campaign:
         if self.strategy == "density_entropy":
             self.log_density_ = torch.log(density_weights(self.pool_Z_, self.model_.posterior_.kernel))
 
-    def _update(self, indices: list[int], y: np.ndarray, conditioned: bool) -> None:
-        """Condition the GP on new labels; the pool tracker too unless the query did it."""
+    def _update(self, indices: list[int], y: np.ndarray) -> None:
+        """Condition the GP and the pool tracker on new labels (the tracker may already be
+        conditioned on them: a greedy query does that); O(n m) per label."""
         model = self.model_
         y_std = torch.as_tensor((y - model.y_mean_) / model.y_scale_, device=model.device_)
-        model.posterior_.add_points(self.pool_Z_[indices], y_std)
-        if not conditioned:
-            for index in indices:
-                self.tracker_.condition_on(index)
+        model.posterior_.add_pool_points(self.tracker_, indices, y_std)
 
     def _rebuild(self, state: dict) -> None:
         """Recreate the model from the saved state: the last refit (every refit, when they
@@ -279,9 +277,7 @@ class Campaign:
         for batch in state["batches"]:
             if seen >= last_refit:
                 self._update(
-                    [self._index[i] for i in batch],
-                    np.array([state["labels"][i] for i in batch]),
-                    conditioned=False,
+                    [self._index[i] for i in batch], np.array([state["labels"][i] for i in batch])
                 )
             seen += len(batch)
         pending = state["pending"]
@@ -447,8 +443,7 @@ class Campaign:
                 state["refits"].append(len(order))
                 timings["refit_s"] = time.perf_counter() - start
             else:
-                # the query already conditioned the tracker on these points (batch entropy)
-                self._update(indices, labels, conditioned=pending["conditioned"])
+                self._update(indices, labels)
                 timings["update_s"] = time.perf_counter() - start
             measure = self._due(n_labels, n_labels + len(indices))
             state["history"].append(self._evaluate(state, step, timings, measure))
