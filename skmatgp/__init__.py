@@ -2,7 +2,7 @@
 
 from ._encoder import CrystalGraphEncoder
 from ._graphs import CrystalGraphTransformer
-from ._regressor import GNNGPRegressor
+from ._regressor import GNNGPRegressor, load
 from ._structures import as_structure_array
 
 __all__ = [
@@ -10,5 +10,6 @@ __all__ = [
     "CrystalGraphTransformer",
     "GNNGPRegressor",
     "as_structure_array",
+    "load",
 ]
 __version__ = "0.1.0"

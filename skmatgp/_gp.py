@@ -18,13 +18,16 @@ logger = logging.getLogger(__name__)
 MAX_JITTER = 1e-2
 
 
+def make_kernel(nu: float, dims: int) -> gpytorch.kernels.Kernel:
+    """The GP's kernel: a scaled Matérn kernel with one length scale per embedding dimension."""
+    return gpytorch.kernels.ScaleKernel(gpytorch.kernels.MaternKernel(nu=nu, ard_num_dims=dims))
+
+
 class _ExactGPModel(gpytorch.models.ExactGP):
     def __init__(self, train_x, train_y, likelihood, nu: float):
         super().__init__(train_x, train_y, likelihood)
         self.mean_module = gpytorch.means.ConstantMean()
-        self.covar_module = gpytorch.kernels.ScaleKernel(
-            gpytorch.kernels.MaternKernel(nu=nu, ard_num_dims=train_x.shape[1])
-        )
+        self.covar_module = make_kernel(nu, train_x.shape[1])
 
     def forward(self, x):
         return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
@@ -101,6 +104,16 @@ class ExactGPPosterior:
         self.n = len(Z)
         self._w = torch.linalg.solve_triangular(self._L, (y - mean)[:, None], upper=False)[:, 0]
         self._alpha = None
+
+    @classmethod
+    def from_factor(cls, kernel, mean, noise, Z, y, L) -> ExactGPPosterior:
+        """Rebuild from a saved Cholesky factor (no refactorisation, bit-identical)."""
+        out = cls.__new__(cls)
+        out.kernel, out.mean, out.noise, out.Z, out.y = kernel, mean, noise, Z, y
+        out._L, out.n = L, len(L)
+        out._w = torch.linalg.solve_triangular(L, (y - mean)[:, None], upper=False)[:, 0]
+        out._alpha = None
+        return out
 
     @property
     def L(self) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 
 import numpy as np
@@ -15,7 +16,7 @@ from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
 from ._encoder import CrystalGraphEncoder
-from ._gp import ExactGPPosterior, fit_gp_hyperparameters
+from ._gp import ExactGPPosterior, fit_gp_hyperparameters, make_kernel
 from ._graphs import parse_graph_settings
 
 logger = logging.getLogger(__name__)
@@ -415,6 +416,100 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
         self.posterior_.add_points(Z, y_std)
         return self
+
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path) -> None:
+        """Save the fitted model to one file that :func:`skmatgp.load` reads back safely.
+
+        The file holds the parameters as JSON text and every array as a tensor, written with
+        ``torch.save`` and read with ``torch.load(weights_only=True)``: loading never runs
+        code from the file (unlike pickle or joblib). Tensors are stored on the CPU, so a
+        model fitted on a GPU loads on a machine without one.
+        """
+        check_is_fitted(self)
+        cpu = torch.device("cpu")
+        posterior = self.posterior_
+        payload = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "params": json.dumps({**self.get_params(), "random_state": _json_seed(self.random_state)}),
+            "graph_settings": self.graph_settings_,
+            "scalars": {
+                "y_mean": self.y_mean_,
+                "y_scale": self.y_scale_,
+                "std_scale": self.std_scale_,
+                "n_epochs": self.n_epochs_,
+                "gp_mean": posterior.mean,
+                "gp_noise": posterior.noise,
+            },
+            "encoder": {k: v.to(cpu) for k, v in self.encoder_.state_dict().items()},
+            "kernel": {k: v.to(cpu) for k, v in posterior.kernel.state_dict().items()},
+            "embedding_min": self.embedding_min_.to(cpu),
+            "embedding_range": self.embedding_range_.to(cpu),
+            "Z": posterior.Z.to(cpu),
+            "y": posterior.y.to(cpu),
+            "L": posterior.L.to(cpu),
+        }
+        torch.save(payload, path)
+
+
+_FORMAT = "skmatgp.GNNGPRegressor"
+_FORMAT_VERSION = 1
+
+
+def _json_seed(random_state):
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return None if random_state is None else int(random_state)
+    return None  # a RandomState instance cannot be written as JSON; the fitted model is saved
+
+
+def load(path, device: str = "cpu") -> GNNGPRegressor:
+    """Load a model written by :meth:`GNNGPRegressor.save`, without unpickling anything.
+
+    Parameters
+    ----------
+    path : str or path
+    device : str, default="cpu"
+        Where to put the model; "auto" picks CUDA when available.
+    """
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise ValueError(f"{path} is not a model saved by GNNGPRegressor.save.")
+    if payload["version"] > _FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was saved by a newer skmatgp (format {payload['version']}); upgrade skmatgp."
+        )
+    params = json.loads(payload["params"])
+    params["device"] = device
+    model = GNNGPRegressor(**params)
+    model.device_ = _resolve_device(device)
+    settings = parse_graph_settings(payload["graph_settings"])
+    model.graph_settings_ = payload["graph_settings"]
+    model.encoder_ = CrystalGraphEncoder(
+        radius=settings["radius"],
+        gaussian_step=settings["step"],
+        hidden_channels=model.hidden_channels,
+        n_conv=model.n_conv,
+        embedding_dim=model.embedding_dim,
+        atom_features=model.atom_features,
+    )
+    model.encoder_.load_state_dict(payload["encoder"])
+    model.encoder_.to(model.device_).eval()
+    scalars = payload["scalars"]
+    model.y_mean_, model.y_scale_ = scalars["y_mean"], scalars["y_scale"]
+    model.std_scale_, model.n_epochs_ = scalars["std_scale"], scalars["n_epochs"]
+    model.embedding_min_ = payload["embedding_min"]
+    model.embedding_range_ = payload["embedding_range"]
+    kernel = make_kernel(model.gp_nu, payload["Z"].shape[1]).double()
+    kernel.load_state_dict(payload["kernel"])
+    for parameter in kernel.parameters():
+        parameter.requires_grad_(False)
+    posterior = ExactGPPosterior.from_factor(
+        kernel.eval(), scalars["gp_mean"], scalars["gp_noise"], payload["Z"], payload["y"], payload["L"]
+    )
+    model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
+    return model
 
 
 def _resolve_device(device) -> torch.device:

@@ -196,3 +196,34 @@ def test_duplicate_structures_do_not_crash(small_graphs):
     model = GNNGPRegressor(**TINY).fit(repeated, np.tile(y[:10], 4))
     mean, std = model.predict(graphs[:10], return_std=True)
     assert np.all(np.isfinite(mean)) and np.all(std > 0)
+
+
+def test_save_and_load_without_pickle(small, small_graphs, tmp_path):
+    from skmatgp import load
+
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40])
+    model.update(graphs[40:43], y[40:43])  # the saved GP includes conditioned points
+    mean, std = model.predict(graphs[43:], return_std=True)
+    path = tmp_path / "model.pt"
+    model.save(path)
+    # the file is tensors and plain data only: the safe loader reads it
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == "skmatgp.GNNGPRegressor"
+    loaded = load(path)
+    assert loaded.get_params() == {**model.get_params(), "device": "cpu"}
+    mean2, std2 = loaded.predict(graphs[43:], return_std=True)
+    assert np.allclose(mean2, mean, atol=1e-10) and np.allclose(std2, std, atol=1e-10)
+    loaded.update(graphs[43:45], y[43:45])  # and it keeps working as a model
+    with pytest.raises(ValueError, match="radius=6.0"):  # the graph settings were saved too
+        loaded.predict(CrystalGraphTransformer(radius=6.0).fit_transform(small[0][:3]))
+
+
+def test_load_refuses_other_files(tmp_path):
+    from skmatgp import load
+
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a model saved"):
+        load(tmp_path / "other.pt")
+    with pytest.raises(NotFittedError):
+        GNNGPRegressor().save(tmp_path / "unfitted.pt")
