@@ -3,6 +3,7 @@
 from ._encoder import CrystalGraphEncoder
 from ._graphs import CrystalGraphTransformer
 from ._regressor import GNNGPRegressor, load
+from ._streaming import iter_pool_predictions, score_pool, top_entropy
 from ._structures import as_structure_array
 
 __all__ = [
@@ -10,6 +11,9 @@ __all__ = [
     "CrystalGraphTransformer",
     "GNNGPRegressor",
     "as_structure_array",
+    "iter_pool_predictions",
     "load",
+    "score_pool",
+    "top_entropy",
 ]
 __version__ = "0.1.0"
