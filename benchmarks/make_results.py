@@ -114,6 +114,25 @@ def update_cost() -> list[str]:
     ]
 
 
+def pool_scoring() -> list[str]:
+    result = _load("pool_scoring.json")
+    lines = ["## Scoring a huge pool in chunks", ""]
+    if not result:
+        return lines + ["not run yet (`python benchmarks/pool_scoring.py`)", ""]
+    return lines + [
+        f"`python benchmarks/pool_scoring.py`: {result['n_pool']} perturbed mp_2020 structures, "
+        f"generated lazily, scored by `skmatgp.score_pool` in chunks of {result['chunk_size']}; "
+        f"{result['what']}.",
+        "",
+        "| pool | structures/s | seconds | RSS before scoring (MB) | peak RSS (MB) | peak - before (MB) |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| {result['n_pool']} | {result['structures_per_s']:.0f} | {result['seconds']:.0f} | "
+        f"{result['rss_before_scoring_mb']:.0f} | {result['peak_rss_mb']:.0f} | "
+        f"{result['peak_minus_before_mb']:.0f} |",
+        "",
+    ]
+
+
 def load_time() -> list[str]:
     result = _load("load_time.json")
     lines = ["## Loading datasets into Structures", ""]
@@ -141,6 +160,7 @@ def main() -> None:
     lines += active_learning("mp_oxides", "mp_2020 oxides, formation energy (stand-in for the paper's data)")
     lines += active_learning("dielectric", "matbench_dielectric, refractive index")
     lines += update_cost()
+    lines += pool_scoring()
     lines += load_time()
     (HERE / "RESULTS.md").write_text("\n".join(lines))
     print(f"wrote {HERE / 'RESULTS.md'}")
