@@ -106,12 +106,13 @@ class ExactGPPosterior:
         self._alpha = None
 
     @classmethod
-    def from_factor(cls, kernel, mean, noise, Z, y, L) -> ExactGPPosterior:
-        """Rebuild from a saved Cholesky factor (no refactorisation, bit-identical)."""
+    def from_factor(cls, kernel, mean, noise, Z, y, L, w) -> ExactGPPosterior:
+        """Rebuild from a saved Cholesky factor and ``w = L^-1 (y - mean)`` (no refactorisation,
+        so predictions match the saved model's)."""
         out = cls.__new__(cls)
         out.kernel, out.mean, out.noise, out.Z, out.y = kernel, mean, noise, Z, y
         out._L, out.n = L, len(L)
-        out._w = torch.linalg.solve_triangular(L, (y - mean)[:, None], upper=False)[:, 0]
+        out._w = w
         out._alpha = None
         return out
 
@@ -189,6 +190,12 @@ class ExactGPPosterior:
                 pool.condition_on(index)
             if pool.n_rows <= self.n:
                 raise RuntimeError("The pool tracker is behind this posterior; rebuild it.")
+            if pool.row_index.get(self.n) != index:
+                raise ValueError(
+                    f"Pool point {index} is added as training point {self.n}, but the tracker "
+                    f"conditioned on pool point {pool.row_index.get(self.n)} there: add labelled "
+                    "points in the order the tracker was conditioned on them."
+                )
             diagonal = pool.row_lengths[self.n].reshape(1)
             self._append(torch.cat([pool.A[: self.n, index], diagonal]), pool.Z_pool[index], y)
 
@@ -220,6 +227,7 @@ class PoolVariance:
         self.A = torch.empty((n + capacity, len(Z_pool)), dtype=Z_pool.dtype, device=Z_pool.device)
         self.n_rows = n
         self.row_lengths: dict[int, torch.Tensor] = {}
+        self.row_index: dict[int, int] = {}  # appended row -> the pool point it belongs to
         self.variance = posterior.prior_variance(Z_pool).clone()
         for start in range(0, len(Z_pool), 4096):
             part = slice(start, start + 4096)
@@ -248,6 +256,7 @@ class PoolVariance:
         row = c / length
         self.A[self.n_rows] = row
         self.row_lengths[self.n_rows] = length  # the Cholesky diagonal of that row
+        self.row_index[self.n_rows] = index
         self.n_rows += 1
         self.variance = (self.variance - row**2).clamp_min_(1e-12)
         if self.reference is not None:

@@ -417,7 +417,6 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         self.posterior_.add_points(Z, y_std)
         return self
 
-
     # ---------------------------------------------------------------- persistence
     def save(self, path) -> None:
         """Save the fitted model to one file that :func:`skmatgp.load` reads back safely.
@@ -449,7 +448,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             "embedding_range": self.embedding_range_.to(cpu),
             "Z": posterior.Z.to(cpu),
             "y": posterior.y.to(cpu),
-            "L": posterior.L.to(cpu),
+            "L": posterior.L.to(cpu).clone(),  # a view of a larger buffer: save only the view
+            "w": posterior._w.to(cpu),
         }
         torch.save(payload, path)
 
@@ -506,7 +506,13 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     for parameter in kernel.parameters():
         parameter.requires_grad_(False)
     posterior = ExactGPPosterior.from_factor(
-        kernel.eval(), scalars["gp_mean"], scalars["gp_noise"], payload["Z"], payload["y"], payload["L"]
+        kernel.eval(),
+        scalars["gp_mean"],
+        scalars["gp_noise"],
+        payload["Z"],
+        payload["y"],
+        payload["L"],
+        payload["w"],
     )
     model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
     return model

@@ -302,3 +302,31 @@ def test_warm_started_refits_resume_identically(tmp_path, elastic):
     resumed = campaign("cut", table).run()
     assert _order(resumed) == _order(reference)
     assert resumed["history"][-1]["test_mae"] == reference["history"][-1]["test_mae"]
+
+
+def test_crash_during_a_refit_keeps_the_labels_already_received(tmp_path):
+    reference = make_campaign(tmp_path / "ref", "batch_entropy").run()
+    asked = []
+    crashing = make_campaign(tmp_path / "cut", "batch_entropy")
+    oracle, fit = crashing.oracle, crashing._fit
+
+    def counting(ids, structures):
+        asked.extend(ids)
+        return oracle(ids, structures)
+
+    def fit_then_crash(labelled, y, n_refit):
+        if n_refit == 1:  # the first refit in the loop (refit_every=12)
+            raise RuntimeError("killed while training")
+        return fit(labelled, y, n_refit)
+
+    crashing.oracle, crashing._fit = counting, fit_then_crash
+    with pytest.raises(RuntimeError):
+        crashing.run()
+    resumed = make_campaign(tmp_path / "cut", "batch_entropy")
+    resumed.oracle = counting
+    state = resumed.run()
+    assert len(asked) == len(set(asked)) == 34  # nothing asked twice, nothing lost
+    assert _order(state) == _order(reference)
+    assert [r.get("test_mae") for r in state["history"]] == [
+        r.get("test_mae") for r in reference["history"]
+    ]

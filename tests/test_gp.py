@@ -66,3 +66,15 @@ def test_rows_from_the_pool_tracker_equal_a_triangular_solve():
     assert torch.allclose(fast.L, slow.L, atol=1e-10)
     assert torch.allclose(fast.alpha, slow.alpha, atol=1e-8)
     assert tracker.n_rows == fast.n == 43
+
+
+def test_pool_rows_must_be_added_in_conditioning_order():
+    from skmatgp._gp import PoolVariance
+
+    Z, y = _data(50)
+    kernel, mean, noise = fit_gp_hyperparameters(Z[:30], y[:30], nu=0.5, iterations=5, lr=0.1)
+    posterior = ExactGPPosterior(kernel, mean, noise, Z[:30], y[:30])
+    tracker = PoolVariance(posterior, Z[30:])
+    tracker.condition_on(5)
+    with pytest.raises(ValueError, match="order"):
+        posterior.add_pool_points(tracker, [9], y[30:][[9]])

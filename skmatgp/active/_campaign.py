@@ -276,36 +276,30 @@ class Campaign:
         seen = 0
         for batch in state["batches"]:
             if seen >= last_refit:
-                self._update(
-                    [self._index[i] for i in batch], np.array([state["labels"][i] for i in batch])
-                )
+                self._update([self._index[i] for i in batch], np.array([state["labels"][i] for i in batch]))
             seen += len(batch)
-        pending = state["pending"]
-        if pending is not None and pending["conditioned"]:
-            for structure_id in pending["ids"]:  # as the greedy query did before the crash
-                self.tracker_.condition_on(self._index[structure_id])
 
     # ------------------------------------------------------------------ steps
-    def _query(self, state: dict, step: int) -> tuple[list[int], bool]:
+    def _query(self, state: dict, step: int) -> list[int]:
         labelled = {self._index[i] for batch in state["batches"] for i in batch}
         remaining = self.budget + self.n_initial - len(labelled)
         k = min(self.batch_size, remaining)
         if self.strategy == "random":
             candidates = np.array(sorted(set(range(len(self.pool))) - labelled))
-            return [int(i) for i in self._rng(step).choice(candidates, k, replace=False)], False
+            return [int(i) for i in self._rng(step).choice(candidates, k, replace=False)]
         if self.strategy == "batch_entropy":
             chosen, _ = greedy_joint_entropy(self.tracker_, k, exclude=sorted(labelled))
-            return chosen, True
+            return chosen
         if self.strategy == "ivr":
-            return greedy_variance_reduction(self.tracker_, k, exclude=sorted(labelled)), True
+            return greedy_variance_reduction(self.tracker_, k, exclude=sorted(labelled))
         if self.strategy == "kcenter":
             done = sorted(labelled)
-            return kcenter_greedy(self.pool_Z_, self.pool_Z_[done], k, exclude=done), False
+            return kcenter_greedy(self.pool_Z_, self.pool_Z_[done], k, exclude=done)
         score = 0.5 * torch.log(self.tracker_.predictive_variance())
         if self.strategy == "density_entropy":
             score = score + self.log_density_
         score[sorted(labelled)] = -np.inf
-        return [int(i) for i in torch.argsort(score, descending=True, stable=True)[:k]], False
+        return [int(i) for i in torch.argsort(score, descending=True, stable=True)[:k]]
 
     def _due(self, n_before: int, n_after: int) -> bool:
         if self.eval_every is None or n_before == 0 or n_after >= self.n_initial + self.budget:
@@ -342,6 +336,15 @@ class Campaign:
         record["eval_s"] = time.perf_counter() - start
         return record
 
+    def _record(self, state: dict, timings: dict) -> None:
+        """Measure the step whose labels were saved last, and save its record."""
+        n_after = sum(len(b) for b in state["batches"])
+        n_before = n_after - len(state["batches"][-1])
+        step = len(state["batches"]) - 1
+        state["history"].append(self._evaluate(state, step, timings, self._due(n_before, n_after)))
+        state.pop("step_timings", None)
+        self._save(state)
+
     def _ask(self, state: dict, indices: list[int]):
         ids = [self.pool_ids[i] for i in indices]
         labels = self.oracle(ids, self.pool[indices])
@@ -373,8 +376,6 @@ class Campaign:
         state = self._load_state()
         if not state["batches"]:
             raise ValueError("Nothing to refit on yet: run the campaign to get labels first.")
-        if state["pending"] is not None and state["pending"]["conditioned"]:
-            raise ValueError("A batch-entropy query is waiting for labels; refit after they arrive.")
         self._prepare(state)
         order = [self._index[i] for batch in state["batches"] for i in batch]
         self._fit(order, np.array([state["labels"][self.pool_ids[i]] for i in order]), len(state["refits"]))
@@ -393,6 +394,8 @@ class Campaign:
             return state
         state["status"] = "running"
         self._prepare(state)
+        if len(state["history"]) < len(state["batches"]):  # crashed after saving labels
+            self._record(state, state.get("step_timings", {}))
         total = self.n_initial + self.budget
         bar = tqdm(
             total=total,
@@ -411,13 +414,12 @@ class Campaign:
                 start = time.perf_counter()
                 if step == 0:
                     chosen = self._rng(0).choice(len(self.pool), self.n_initial, replace=False)
-                    chosen, conditioned = [int(i) for i in chosen], True
+                    chosen = [int(i) for i in chosen]
                 else:
-                    chosen, conditioned = self._query(state, step)
+                    chosen = self._query(state, step)
                 timings["query_s"] = time.perf_counter() - start
                 state["pending"] = {
                     "ids": [self.pool_ids[i] for i in chosen],
-                    "conditioned": conditioned,
                     "timings": timings,
                 }
                 self._save(state)
@@ -431,24 +433,26 @@ class Campaign:
                 bar.close()
                 return state
             timings = {**pending["timings"], "label_s": time.perf_counter() - start}
+            # save the labels before any model work: a crash from here on costs compute only
             state["labels"].update(zip(pending["ids"], labels.tolist()))
             state["batches"].append(pending["ids"])
-            start = time.perf_counter()
+            state["pending"] = None
             since_refit = n_labels + len(indices) - (state["refits"][-1] if state["refits"] else 0)
-            if not state["refits"] or (self.refit_every and since_refit >= self.refit_every):
+            refit = not state["refits"] or bool(self.refit_every and since_refit >= self.refit_every)
+            if refit:
+                state["refits"].append(n_labels + len(indices))
+            state["step_timings"] = timings
+            self._save(state)
+            start = time.perf_counter()
+            if refit:
                 order = [self._index[i] for b in state["batches"] for i in b]
-                self._fit(
-                    order, np.array([state["labels"][self.pool_ids[i]] for i in order]), len(state["refits"])
-                )
-                state["refits"].append(len(order))
+                labels_so_far = np.array([state["labels"][self.pool_ids[i]] for i in order])
+                self._fit(order, labels_so_far, len(state["refits"]) - 1)
                 timings["refit_s"] = time.perf_counter() - start
             else:
                 self._update(indices, labels)
                 timings["update_s"] = time.perf_counter() - start
-            measure = self._due(n_labels, n_labels + len(indices))
-            state["history"].append(self._evaluate(state, step, timings, measure))
-            state["pending"] = None
-            self._save(state)
+            self._record(state, timings)
             bar.update(len(indices))
         bar.close()
         state["status"] = "done"
