@@ -57,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n-pool", type=int, default=100_000)
     parser.add_argument("--chunk-size", type=int, default=2000)
+    parser.add_argument("--output", default="pool_scoring.json", help="file name under results/")
     args = parser.parse_args()
     data = load_dataset("mp_2020")
     train = np.random.default_rng(0).choice(len(data.target), 1000, replace=False)
@@ -83,7 +84,7 @@ def main() -> None:
         "rss before scoring includes mp_2020 loaded as Structures and the model",
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pool_scoring.json").write_text(json.dumps(out, indent=2))
+    (RESULTS / args.output).write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
 
 
