@@ -95,6 +95,7 @@ def _campaign(args) -> int:
         batch_size=args.batch_size,
         eval_every=args.eval_every,
         refit_every=args.refit_every,
+        warm_start=args.warm_start,
         estimator_params=estimator_params,
         out_dir=args.out,
         title=f"{args.dataset} ({data.target_name}), fixed test set",
@@ -137,6 +138,7 @@ def _own_campaign(args, estimator_params, Campaign, FileOracle) -> int:
         budget=args.budget,
         batch_size=args.batch_size,
         refit_every=args.refit_every,
+        warm_start=args.warm_start,
         estimator_params=estimator_params,
         random_state=args.seeds[0],
         state_dir=Path(args.out) / "state",
@@ -206,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="refit the encoder after this many new labels (default: never)",
+    )
+    campaign.add_argument(
+        "--warm-start", action="store_true", help="refits continue training the current encoder"
     )
     campaign.add_argument("--epochs", type=int, default=150)
     campaign.add_argument("--out", default="skmatgp-results")
