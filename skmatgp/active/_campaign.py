@@ -3,7 +3,9 @@
 The model at every step is a deterministic function of the labelled ids in the order they
 arrived, the refit schedule and the seed. So the saved state is small (ids, labels, which
 batches arrived when, the metrics so far) and a restarted campaign rebuilds the model by
-refitting at the last refit point and replaying the GP updates batch by batch, bit for bit.
+refitting at the last refit point (every refit, when they warm-start) and replaying the GP
+updates batch by batch: bit for bit on the CPU (tested); CUDA kernels may not be deterministic.
+Received labels are saved before any model work, so a crash costs compute, never a label.
 """
 
 from __future__ import annotations
