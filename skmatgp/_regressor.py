@@ -262,19 +262,23 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
             if not continue_training:
-                settings = parse_graph_settings(self.graph_settings_)
-                self.encoder_ = CrystalGraphEncoder(
-                    radius=settings["radius"],
-                    gaussian_step=settings["step"],
-                    hidden_channels=self.hidden_channels,
-                    n_conv=self.n_conv,
-                    embedding_dim=self.embedding_dim,
-                    atom_features=self.atom_features,
-                )
+                self.encoder_ = self._new_encoder()
             self.encoder_.to(self.device_)
             val_idx = self._train_encoder(graphs, y_std, rng)
             self._fit_gp(graphs, y_std, val_idx)
         return self
+
+    def _new_encoder(self) -> CrystalGraphEncoder:
+        """An untrained encoder for this model's parameters and graph settings."""
+        settings = parse_graph_settings(self.graph_settings_)
+        return CrystalGraphEncoder(
+            radius=settings["radius"],
+            gaussian_step=settings["step"],
+            hidden_channels=self.hidden_channels,
+            n_conv=self.n_conv,
+            embedding_dim=self.embedding_dim,
+            atom_features=self.atom_features,
+        )
 
     def _train_encoder(self, graphs: np.ndarray, y_std: np.ndarray, rng) -> np.ndarray:
         """Train with early stopping on a validation split; return the validation indices."""
@@ -484,16 +488,8 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     params["device"] = device
     model = GNNGPRegressor(**params)
     model.device_ = _resolve_device(device)
-    settings = parse_graph_settings(payload["graph_settings"])
     model.graph_settings_ = payload["graph_settings"]
-    model.encoder_ = CrystalGraphEncoder(
-        radius=settings["radius"],
-        gaussian_step=settings["step"],
-        hidden_channels=model.hidden_channels,
-        n_conv=model.n_conv,
-        embedding_dim=model.embedding_dim,
-        atom_features=model.atom_features,
-    )
+    model.encoder_ = model._new_encoder()
     model.encoder_.load_state_dict(payload["encoder"])
     model.encoder_.to(model.device_).eval()
     scalars = payload["scalars"]
