@@ -327,6 +327,38 @@ def test_crash_during_a_refit_keeps_the_labels_already_received(tmp_path):
     state = resumed.run()
     assert len(asked) == len(set(asked)) == 34  # nothing asked twice, nothing lost
     assert _order(state) == _order(reference)
-    assert [r.get("test_mae") for r in state["history"]] == [
-        r.get("test_mae") for r in reference["history"]
-    ]
+    assert [r.get("test_mae") for r in state["history"]] == [r.get("test_mae") for r in reference["history"]]
+
+
+def test_refit_while_a_batch_entropy_query_waits(tmp_path, elastic):
+    """The waiting query's labels join the refitted model when they arrive."""
+    X, y, ids = elastic.structures[:50], elastic.target[:50], list(elastic.ids[:50])
+    truth = dict(zip(ids, y))
+    oracle = FileOracle(tmp_path / "labels")
+
+    def campaign():
+        return Campaign(
+            X,
+            ids,
+            oracle,
+            strategy="batch_entropy",
+            n_initial=10,
+            budget=6,
+            batch_size=3,
+            estimator_params=TINY,
+            state_dir=tmp_path / "state",
+        )
+
+    def answer(state):
+        with oracle.labels_path.open("a") as fh:
+            fh.writelines(f"{i},{truth[i]}\n" for i in state["pending"]["ids"])
+
+    answer(campaign().run())  # the initial set
+    waiting = campaign().run()  # a batch-entropy query is waiting
+    assert waiting["status"] == "waiting"
+    refitted = campaign().refit()
+    assert refitted["refits"] == [10, 10] and refitted["pending"] == waiting["pending"]
+    answer(waiting)
+    answer(campaign().run())
+    done = campaign().run()
+    assert done["status"] == "done" and len(_order(done)) == 16 == len(set(_order(done)))
