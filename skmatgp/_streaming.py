@@ -11,28 +11,15 @@ import itertools
 from collections.abc import Iterable
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 from tqdm.auto import tqdm
+
+from ._pipeline import final_step, transform_to_final
 
 
 def _chunks(iterable: Iterable, size: int):
     iterator = iter(iterable)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
-
-
-def _split(estimator):
-    """(transform, regressor) for a Pipeline ending in a regressor with return_std."""
-    if isinstance(estimator, Pipeline):
-        steps = [step for _, step in estimator.steps[:-1] if step not in (None, "passthrough")]
-
-        def transform(X):
-            for step in steps:
-                X = step.transform(X)
-            return X
-
-        return transform, estimator.steps[-1][1]
-    return (lambda X: X), estimator
 
 
 def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 2000, verbose: int = 0):
@@ -44,12 +31,12 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
-    transform, regressor = _split(estimator)
+    regressor = final_step(estimator)
     start = 0
     for chunk in tqdm(_chunks(structures, chunk_size), disable=not verbose, desc="pool", unit="chunk"):
         X = np.empty(len(chunk), dtype=object)
         X[:] = chunk
-        mean, std = regressor.predict(transform(X), return_std=True)
+        mean, std = regressor.predict(transform_to_final(estimator, X), return_std=True)
         yield start, mean, std
         start += len(chunk)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 from modAL.models import ActiveLearner as _ModalActiveLearner
 from modAL.utils.data import data_vstack
-from sklearn.pipeline import Pipeline
+
+from .._pipeline import final_step, transform_to_final
 
 
 def _as_object_array(X):
@@ -91,16 +92,8 @@ class ActiveLearner(_ModalActiveLearner):
 def update_estimator(estimator, X, y) -> bool:
     """Call ``update(X, y)`` on the estimator, or on a Pipeline's last step after the
     earlier steps transform X. Return False when there is no ``update`` to call."""
-    if isinstance(estimator, Pipeline):
-        final = estimator.steps[-1][1]
-        if not hasattr(final, "update"):
-            return False
-        for _, step in estimator.steps[:-1]:
-            if step is not None and step != "passthrough":
-                X = step.transform(X)
-        final.update(X, y)
-        return True
-    if hasattr(estimator, "update"):
-        estimator.update(X, y)
-        return True
-    return False
+    final = final_step(estimator)
+    if not hasattr(final, "update"):
+        return False
+    final.update(transform_to_final(estimator, X), y)
+    return True

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
 from .._gp import PoolVariance
+from .._pipeline import final_step, transform_to_final
 
 
 def gaussian_entropy(std: np.ndarray) -> np.ndarray:
@@ -62,18 +62,13 @@ def random_sampling(learner, X_pool, n_instances: int = 1, random_state=None):
 
 def _gp_and_pool_embeddings(estimator, X_pool):
     """The GNNGPRegressor inside ``estimator`` and the pool's scaled embeddings."""
-    regressor = estimator
-    if isinstance(estimator, Pipeline):
-        regressor = estimator.steps[-1][1]
-        for _, step in estimator.steps[:-1]:
-            if step is not None and step != "passthrough":
-                X_pool = step.transform(X_pool)
+    regressor = final_step(estimator)
     if not hasattr(regressor, "posterior_"):
         raise TypeError(
             "batch_entropy_sampling needs a fitted GNNGPRegressor (alone or as the last step "
             f"of a Pipeline); got {type(regressor).__name__}."
         )
-    Z = torch.as_tensor(regressor.embed(X_pool), device=regressor.device_)
+    Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
     return regressor, Z
 
 
