@@ -77,9 +77,7 @@ def greedy_joint_entropy(pool: PoolVariance, n_instances: int, exclude=None) -> 
     points picked before it (no labels needed). The joint entropy of the chosen set is
     0.5 log det(2 pi e S), and log det S grows by log var(x | chosen) with each pick, so
     this greedily maximises it. ``pool`` is conditioned on the picks in place."""
-    blocked = torch.zeros(len(pool.Z_pool), dtype=torch.bool, device=pool.Z_pool.device)
-    if exclude is not None:
-        blocked[torch.as_tensor(exclude, dtype=torch.long, device=blocked.device)] = True
+    blocked = _blocked(len(pool.Z_pool), exclude, pool.Z_pool.device)
     chosen, entropies = [], []
     for _ in range(n_instances):
         variance = pool.predictive_variance().masked_fill(blocked, -np.inf)
