@@ -399,11 +399,18 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         mean : ndarray of shape (n,)
         std : ndarray of shape (n,), only with ``return_std=True``
         """
-        Z = torch.as_tensor(self.embed(X), device=self.device_)
-        mean, variance = self.posterior_.predict_latent(Z)
+        mean, std = self.predict_from_embeddings(self.embed(X))
+        return (mean, std) if return_std else mean
+
+    def predict_from_embeddings(self, Z):
+        """Predictive mean and std of y from scaled embeddings (the output of :meth:`embed`).
+
+        Lets a caller that keeps a pool's embeddings (they only change when the encoder is
+        refitted) skip the encoder.
+        """
+        check_is_fitted(self)
+        mean, variance = self.posterior_.predict_latent(torch.as_tensor(Z, device=self.device_))
         mean = mean.cpu().numpy() * self.y_scale_ + self.y_mean_
-        if not return_std:
-            return mean
         std = np.sqrt(variance.cpu().numpy() + self.posterior_.noise)
         return mean, std * self.std_scale_ * self.y_scale_
 

@@ -323,17 +323,14 @@ class Campaign:
         if not measure:
             return record
         if self.test is not None:
-            mean, var = model.posterior_.predict_latent(self.test_Z_)
-            std = torch.sqrt(var + model.posterior_.noise) * model.std_scale_ * model.y_scale_
-            mean = mean * model.y_scale_ + model.y_mean_
-            report = regression_report(self.test[1], mean.cpu().numpy(), std.cpu().numpy())
+            mean, std = model.predict_from_embeddings(self.test_Z_)
+            report = regression_report(self.test[1], mean, std)
             record.update({f"test_{k}": v for k, v in report.items()})
         if self.pool_targets is not None:
             labelled = {self._index[i] for batch in state["batches"] for i in batch}
             rest = np.array(sorted(set(range(len(self.pool))) - labelled))
             if len(rest):
-                mean, _ = model.posterior_.predict_latent(self.pool_Z_[rest])
-                mean = mean.cpu().numpy() * model.y_scale_ + model.y_mean_
+                mean, _ = model.predict_from_embeddings(self.pool_Z_[rest])
                 record["pool_mae"] = float(np.mean(np.abs(mean - self.pool_targets[rest])))
         record["eval_s"] = time.perf_counter() - start
         return record
