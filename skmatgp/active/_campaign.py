@@ -262,19 +262,19 @@ class Campaign:
         y_std = torch.as_tensor((y - model.y_mean_) / model.y_scale_, device=model.device_)
         model.posterior_.add_pool_points(self.tracker_, indices, y_std)
 
+    def _labelled(self, state: dict, count: int | None = None) -> tuple[list[int], np.ndarray]:
+        """Pool indices of the labelled structures in arrival order (the first ``count``),
+        and their labels."""
+        ids = [i for batch in state["batches"] for i in batch][:count]
+        return [self._index[i] for i in ids], np.array([state["labels"][i] for i in ids])
+
     def _rebuild(self, state: dict) -> None:
         """Recreate the model from the saved state: the last refit (every refit, when they
         warm-start), then the GP updates since."""
-        order = [i for batch in state["batches"] for i in batch]
         last_refit = state["refits"][-1]
         replay = range(len(state["refits"])) if self.warm_start else [len(state["refits"]) - 1]
         for n_refit in replay:
-            count = state["refits"][n_refit]
-            self._fit(
-                [self._index[i] for i in order[:count]],
-                np.array([state["labels"][i] for i in order[:count]]),
-                n_refit,
-            )
+            self._fit(*self._labelled(state, state["refits"][n_refit]), n_refit)
         seen = 0
         for batch in state["batches"]:
             if seen >= last_refit:
@@ -283,7 +283,7 @@ class Campaign:
 
     # ------------------------------------------------------------------ steps
     def _query(self, state: dict, step: int) -> list[int]:
-        labelled = {self._index[i] for batch in state["batches"] for i in batch}
+        labelled = set(self._labelled(state)[0])
         remaining = self.budget + self.n_initial - len(labelled)
         k = min(self.batch_size, remaining)
         if self.strategy == "random":
@@ -327,7 +327,7 @@ class Campaign:
             report = regression_report(self.test[1], mean, std)
             record.update({f"test_{k}": v for k, v in report.items()})
         if self.pool_targets is not None:
-            labelled = {self._index[i] for batch in state["batches"] for i in batch}
+            labelled = set(self._labelled(state)[0])
             rest = np.array(sorted(set(range(len(self.pool))) - labelled))
             if len(rest):
                 mean, _ = model.predict_from_embeddings(self.pool_Z_[rest])
@@ -344,7 +344,7 @@ class Campaign:
         state.pop("step_timings", None)
         self._save(state)
 
-    def _ask(self, state: dict, indices: list[int]):
+    def _ask(self, indices: list[int]):
         ids = [self.pool_ids[i] for i in indices]
         labels = self.oracle(ids, self.pool[indices])
         if labels is None:
@@ -376,8 +376,8 @@ class Campaign:
         if not state["batches"]:
             raise ValueError("Nothing to refit on yet: run the campaign to get labels first.")
         self._prepare(state)
-        order = [self._index[i] for batch in state["batches"] for i in batch]
-        self._fit(order, np.array([state["labels"][self.pool_ids[i]] for i in order]), len(state["refits"]))
+        order, labels = self._labelled(state)
+        self._fit(order, labels, len(state["refits"]))
         state["refits"].append(len(order))
         self._save(state)
         return state
@@ -425,7 +425,7 @@ class Campaign:
             pending = state["pending"]
             indices = [self._index[i] for i in pending["ids"]]
             start = time.perf_counter()
-            labels = self._ask(state, indices)
+            labels = self._ask(indices)
             if labels is None:
                 state["status"] = "waiting"
                 self._save(state)
@@ -444,9 +444,7 @@ class Campaign:
             self._save(state)
             start = time.perf_counter()
             if refit:
-                order = [self._index[i] for b in state["batches"] for i in b]
-                labels_so_far = np.array([state["labels"][self.pool_ids[i]] for i in order])
-                self._fit(order, labels_so_far, len(state["refits"]) - 1)
+                self._fit(*self._labelled(state), len(state["refits"]) - 1)
                 timings["refit_s"] = time.perf_counter() - start
             else:
                 self._update(indices, labels)
