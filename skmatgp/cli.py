@@ -67,13 +67,25 @@ def _cross_validate(args) -> int:
     return 0
 
 
+def _campaign_settings(args) -> dict:
+    """The campaign settings shared by dataset runs and runs over the user's own CIFs."""
+    return {
+        "n_initial": args.n_initial,
+        "budget": args.budget,
+        "batch_size": args.batch_size,
+        "refit_every": args.refit_every,
+        "warm_start": args.warm_start,
+        "estimator_params": {"epochs": args.epochs, "verbose": 0},
+        "verbose": args.verbose,
+    }
+
+
 def _campaign(args) -> int:
-    from .active import Campaign, FileOracle, run_campaigns
+    from .active import run_campaigns
     from .datasets import load_dataset
 
-    estimator_params = {"epochs": args.epochs, "verbose": 0}
     if args.pool_folder:
-        return _own_campaign(args, estimator_params, Campaign, FileOracle)
+        return _own_campaign(args)
     data = load_dataset(args.dataset, data_home=args.data_home, target=args.target)
     n_test = args.n_test or round(0.2 * len(data.target))
     print(
@@ -90,16 +102,10 @@ def _campaign(args) -> int:
         seeds=args.seeds,
         n_test=n_test,
         n_pool=args.n_pool,
-        n_initial=args.n_initial,
-        budget=args.budget,
-        batch_size=args.batch_size,
         eval_every=args.eval_every,
-        refit_every=args.refit_every,
-        warm_start=args.warm_start,
-        estimator_params=estimator_params,
         out_dir=args.out,
         title=f"{args.dataset} ({data.target_name}), fixed test set",
-        verbose=args.verbose,
+        **_campaign_settings(args),
     )
     for strategy, final in result["summary"]["final"].items():
         print(
@@ -118,11 +124,13 @@ def _campaign(args) -> int:
     return 0
 
 
-def _own_campaign(args, estimator_params, Campaign, FileOracle) -> int:
+def _own_campaign(args) -> int:
     """A campaign over the user's CIF files, labels typed into a CSV between runs."""
     from pathlib import Path
 
     from pymatgen.core import Structure
+
+    from .active import Campaign, FileOracle
 
     folder = Path(args.pool_folder)
     cifs = sorted(folder.glob("*.cif"))
@@ -134,15 +142,9 @@ def _own_campaign(args, estimator_params, Campaign, FileOracle) -> int:
         [c.stem for c in cifs],
         oracle,
         strategy=args.strategies[0],
-        n_initial=args.n_initial,
-        budget=args.budget,
-        batch_size=args.batch_size,
-        refit_every=args.refit_every,
-        warm_start=args.warm_start,
-        estimator_params=estimator_params,
         random_state=args.seeds[0],
         state_dir=Path(args.out) / "state",
-        verbose=args.verbose,
+        **_campaign_settings(args),
     )
     state = campaign.run()
     if state["status"] == "waiting":
