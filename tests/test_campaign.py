@@ -40,19 +40,7 @@ def test_campaign_labels_its_budget_once_each(tmp_path, strategy):
 @pytest.mark.parametrize("strategy", ["batch_entropy", "ivr", "kcenter"])
 def test_resume_after_an_exception_makes_the_same_choices(tmp_path, strategy):
     reference = make_campaign(tmp_path / "ref", strategy).run()
-    crashing = make_campaign(tmp_path / "crash", strategy)
-    calls = {"n": 0}
-    oracle = crashing.oracle
-
-    def flaky(ids, structures):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise RuntimeError("the DFT cluster went down")
-        return oracle(ids, structures)
-
-    crashing.oracle = flaky
-    with pytest.raises(RuntimeError):
-        crashing.run()
+    _crash_at(make_campaign(tmp_path / "crash", strategy), 4)  # "the DFT cluster went down"
     resumed = make_campaign(tmp_path / "crash", strategy).run()
     assert _order(resumed) == _order(reference)
     assert resumed["history"] == [
@@ -93,22 +81,22 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     assert final["test_mae"] == pytest.approx(reference["history"][-1]["test_mae"], rel=1e-9)
 
 
-def test_file_oracle_waits_for_labels_and_resumes(tmp_path, elastic):
-    X, y, ids = elastic.structures[:40], elastic.target[:40], list(elastic.ids[:40])
-    truth = dict(zip(ids, y))
+def _file_oracle_campaign(tmp_path, elastic, n, **settings):
+    """A factory of campaigns over n real structures that ask a FileOracle, the oracle, and
+    the true labels a person would type in."""
+    X, ids = elastic.structures[:n], list(elastic.ids[:n])
     oracle = FileOracle(tmp_path / "labels")
 
     def campaign():
         return Campaign(
-            X,
-            ids,
-            oracle,
-            n_initial=8,
-            budget=6,
-            batch_size=3,
-            estimator_params=TINY,
-            state_dir=tmp_path / "state",
+            X, ids, oracle, batch_size=3, estimator_params=TINY, state_dir=tmp_path / "state", **settings
         )
+
+    return campaign, oracle, dict(zip(ids, elastic.target[:n]))
+
+
+def test_file_oracle_waits_for_labels_and_resumes(tmp_path, elastic):
+    campaign, oracle, truth = _file_oracle_campaign(tmp_path, elastic, 40, n_initial=8, budget=6)
 
     rounds = 0
     while True:
@@ -332,22 +320,9 @@ def test_crash_during_a_refit_keeps_the_labels_already_received(tmp_path):
 
 def test_refit_while_a_batch_entropy_query_waits(tmp_path, elastic):
     """The waiting query's labels join the refitted model when they arrive."""
-    X, y, ids = elastic.structures[:50], elastic.target[:50], list(elastic.ids[:50])
-    truth = dict(zip(ids, y))
-    oracle = FileOracle(tmp_path / "labels")
-
-    def campaign():
-        return Campaign(
-            X,
-            ids,
-            oracle,
-            strategy="batch_entropy",
-            n_initial=10,
-            budget=6,
-            batch_size=3,
-            estimator_params=TINY,
-            state_dir=tmp_path / "state",
-        )
+    campaign, oracle, truth = _file_oracle_campaign(
+        tmp_path, elastic, 50, strategy="batch_entropy", n_initial=10, budget=6
+    )
 
     def answer(state):
         with oracle.labels_path.open("a") as fh:
