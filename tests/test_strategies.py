@@ -7,17 +7,17 @@ from sklearn.pipeline import make_pipeline
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
 from skmatgp._gp import PoolVariance
-from skmatgp.active._strategies import density_weights, kcenter_greedy
 from skmatgp.active import (
     ActiveLearner,
     batch_entropy_sampling,
     density_weighted_entropy_sampling,
-    kcenter_greedy_sampling,
-    variance_reduction_sampling,
     gaussian_entropy,
+    kcenter_greedy_sampling,
     max_entropy_sampling,
     random_sampling,
+    variance_reduction_sampling,
 )
+from skmatgp.active._strategies import density_weights, kcenter_greedy
 from tests.conftest import TINY
 
 
