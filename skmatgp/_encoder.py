@@ -39,6 +39,14 @@ class CrystalGraphEncoder(nn.Module):
         atom_features: str = "properties",
     ):
         super().__init__()
+        self.config = {
+            "radius": radius,
+            "gaussian_step": gaussian_step,
+            "hidden_channels": hidden_channels,
+            "n_conv": n_conv,
+            "embedding_dim": embedding_dim,
+            "atom_features": atom_features,
+        }  # what save() writes, so that load() rebuilds the same architecture
         self.radius = radius
         self.gaussian_step = gaussian_step
         n_gaussians = len(torch.arange(0.0, radius + gaussian_step / 2, gaussian_step))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 
 import numpy as np
 import torch
@@ -45,8 +46,16 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     atom_features : {"properties", "embedding"}, default="properties"
         Start atoms from a fixed chemistry table (see ``skmatgp._atom_features``), or from a
         learned embedding by atomic number.
+    encoder : None, torch.nn.Module or path, default=None
+        The encoder to start from. None builds a new :class:`CrystalGraphEncoder` from the
+        parameters above. A module (with ``embed(batch) -> (B, d)`` and ``forward(batch) ->
+        (B,)``, e.g. a CrystalGraphEncoder subclass or your own network) is copied and trained
+        from its current weights. A path to a file written by :meth:`save` reuses that
+        model's trained encoder: a representation pretrained on another task or dataset
+        (transfer). With ``epochs=0`` the encoder is used as it is (frozen) and only the GP is
+        fitted; with ``epochs > 0`` it is fine-tuned on the new labels.
     epochs : int, default=150
-        Maximum encoder training epochs.
+        Maximum encoder training epochs (0: keep the encoder's weights as they are).
     batch_size : int, default=64
         Graphs per minibatch.
     learning_rate : float, default=2e-3
@@ -95,6 +104,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         n_conv: int = 3,
         embedding_dim: int = 32,
         atom_features: str = "properties",
+        encoder=None,
         epochs: int = 150,
         batch_size: int = 64,
         learning_rate: float = 2e-3,
@@ -114,6 +124,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         self.n_conv = n_conv
         self.embedding_dim = embedding_dim
         self.atom_features = atom_features
+        self.encoder = encoder
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -159,13 +170,13 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             )
         if self.gp_nu not in (0.5, 1.5, 2.5):
             raise ValueError(f"gp_nu must be 0.5, 1.5 or 2.5, got {self.gp_nu!r}.")
-        for name in ("hidden_channels", "n_conv", "embedding_dim", "epochs", "batch_size"):
+        for name in ("hidden_channels", "n_conv", "embedding_dim", "batch_size"):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value > 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}.")
-        for name in ("patience", "gp_iterations"):
+        for name in ("epochs", "patience", "gp_iterations"):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
@@ -262,11 +273,41 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
             if not continue_training:
-                self.encoder_ = self._new_encoder()
+                self.encoder_ = self._initial_encoder()
             self.encoder_.to(self.device_)
             val_idx = self._train_encoder(graphs, y_std, rng)
             self._fit_gp(graphs, y_std, val_idx)
         return self
+
+    def _initial_encoder(self) -> torch.nn.Module:
+        """The encoder training starts from: new, a copy of the given module, or a saved model's."""
+        if self.encoder is None:
+            return self._new_encoder()
+        if isinstance(self.encoder, torch.nn.Module):
+            if not (hasattr(self.encoder, "embed") and callable(self.encoder.embed)):
+                raise TypeError(
+                    f"encoder must have an embed(batch) method returning one embedding per "
+                    f"graph; {type(self.encoder).__name__} has none. Subclass CrystalGraphEncoder "
+                    "or add the method."
+                )
+            encoder = copy.deepcopy(self.encoder)
+            if isinstance(encoder, CrystalGraphEncoder):
+                _check_encoder_settings(encoder, self.graph_settings_, "the encoder passed")
+            return encoder
+        if isinstance(self.encoder, (str, os.PathLike)):
+            source = load(self.encoder)
+            if source.graph_settings_ != self.graph_settings_:
+                raise ValueError(
+                    f"The encoder in {self.encoder} was trained on graphs built with "
+                    f"{source.graph_settings_}, but these graphs were built with "
+                    f"{self.graph_settings_}. Build them with the same CrystalGraphTransformer "
+                    "settings as the pretrained model's."
+                )
+            return source.encoder_
+        raise TypeError(
+            "encoder must be None, a torch.nn.Module or the path of a model saved with "
+            f"GNNGPRegressor.save, got {type(self.encoder).__name__}."
+        )
 
     def _new_encoder(self) -> CrystalGraphEncoder:
         """An untrained encoder for this model's parameters and graph settings."""
@@ -438,13 +479,26 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         model fitted on a GPU loads on a machine without one.
         """
         check_is_fitted(self)
+        if type(self.encoder_) is not CrystalGraphEncoder:
+            raise TypeError(
+                f"save() writes CrystalGraphEncoder weights; this model's encoder is a "
+                f"{type(self.encoder_).__name__}, whose architecture it cannot rebuild. Save it "
+                "with joblib.dump (and load only files you trust), or torch.save its state_dict."
+            )
         cpu = torch.device("cpu")
         posterior = self.posterior_
+        params = self.get_params()
+        params["random_state"] = _json_seed(self.random_state)
+        if not isinstance(params["encoder"], (str, os.PathLike)):
+            params["encoder"] = None  # the trained weights are saved below; a module is not JSON
+        else:
+            params["encoder"] = os.fspath(params["encoder"])
         payload = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
-            "params": json.dumps({**self.get_params(), "random_state": _json_seed(self.random_state)}),
+            "params": json.dumps(params),
             "graph_settings": self.graph_settings_,
+            "encoder_config": self.encoder_.config,
             "scalars": {
                 "y_mean": self.y_mean_,
                 "y_scale": self.y_scale_,
@@ -496,7 +550,8 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     model = GNNGPRegressor(**params)
     model.device_ = _resolve_device(device)
     model.graph_settings_ = payload["graph_settings"]
-    model.encoder_ = model._new_encoder()
+    config = payload.get("encoder_config")
+    model.encoder_ = CrystalGraphEncoder(**config) if config else model._new_encoder()
     model.encoder_.load_state_dict(payload["encoder"])
     model.encoder_.to(model.device_).eval()
     scalars = payload["scalars"]
@@ -519,6 +574,16 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     )
     model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
     return model
+
+
+def _check_encoder_settings(encoder: CrystalGraphEncoder, graph_settings: str, what: str) -> None:
+    settings = parse_graph_settings(graph_settings)
+    if (encoder.radius, encoder.gaussian_step) != (settings["radius"], settings["step"]):
+        raise ValueError(
+            f"{what} expects graphs with radius {encoder.radius} and Gaussian step "
+            f"{encoder.gaussian_step}, but these graphs were built with {graph_settings}. Build "
+            "them with a CrystalGraphTransformer of the same radius and step."
+        )
 
 
 def _resolve_device(device) -> torch.device:

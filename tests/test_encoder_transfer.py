@@ -1,0 +1,104 @@
+"""Starting from another encoder: a saved model's (transfer), your own module, frozen or fine-tuned."""
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch_geometric.nn import global_mean_pool
+
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from tests.conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def source_model(small_graphs, tmp_path_factory):
+    """A model trained on half of the structures (the "source task"), saved to a file."""
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY).fit(graphs[:30], y[:30])
+    path = tmp_path_factory.mktemp("pretrained") / "source.pt"
+    model.save(path)
+    return model, path
+
+
+def test_frozen_pretrained_encoder_keeps_its_weights(source_model, small_graphs):
+    source, path = source_model
+    graphs, y = small_graphs
+    target = GNNGPRegressor(**{**TINY, "epochs": 0}, encoder=path).fit(graphs[30:], y[30:])
+    assert target.n_epochs_ == 0
+    for key, value in source.encoder_.state_dict().items():
+        assert torch.equal(value, target.encoder_.state_dict()[key])
+    np.testing.assert_allclose(
+        target._encoder_outputs(graphs[:10]), source._encoder_outputs(graphs[:10]), rtol=1e-6
+    )
+    mean, std = target.predict(graphs[:10], return_std=True)
+    assert np.all(np.isfinite(mean)) and np.all(std > 0)
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights(source_model, small_graphs):
+    source, path = source_model
+    graphs, y = small_graphs
+    before = {k: v.clone() for k, v in source.encoder_.state_dict().items()}
+    tuned = GNNGPRegressor(**TINY, encoder=path).fit(graphs[30:], y[30:])
+    assert tuned.n_epochs_ > 0
+    changed = [k for k, v in tuned.encoder_.state_dict().items() if not torch.equal(v, before[k])]
+    assert "head.weight" in changed
+    for key, value in source.encoder_.state_dict().items():  # the source is left alone
+        assert torch.equal(value, before[key])
+
+
+def test_pretrained_encoder_refuses_graphs_built_otherwise(source_model, small):
+    _, path = source_model
+    graphs = CrystalGraphTransformer(radius=6.0).fit_transform(small[0][:20])
+    with pytest.raises(ValueError, match="pretrained model"):
+        GNNGPRegressor(**{**TINY, "epochs": 0}, encoder=path).fit(graphs, small[1][:20])
+
+
+def test_saved_transfer_model_round_trips(source_model, small_graphs, tmp_path):
+    from skmatgp import load
+
+    _, path = source_model
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**{**TINY, "epochs": 0}, encoder=path).fit(graphs[30:], y[30:])
+    model.save(tmp_path / "target.pt")
+    loaded = load(tmp_path / "target.pt")
+    np.testing.assert_allclose(loaded.predict(graphs[:10]), model.predict(graphs[:10]))
+    assert loaded.encoder == str(path)
+
+
+class MeanElementEncoder(nn.Module):
+    """A deliberately simple custom encoder: a learned embedding per element, averaged."""
+
+    def __init__(self, dim=6):
+        super().__init__()
+        self.atoms = nn.Embedding(101, dim)
+        self.head = nn.Linear(dim, 1)
+
+    def embed(self, batch):
+        return global_mean_pool(self.atoms(batch.z), batch.batch, size=batch.num_graphs)
+
+    def forward(self, batch):
+        return self.head(self.embed(batch)).squeeze(-1)
+
+
+def test_custom_module_encoder(small_graphs, tmp_path):
+    graphs, y = small_graphs
+    template = MeanElementEncoder()
+    before = template.atoms.weight.detach().clone()
+    model = GNNGPRegressor(**TINY, encoder=template).fit(graphs[:40], y[:40])
+    assert torch.equal(template.atoms.weight, before)  # the template is copied, not trained
+    assert model.embed(graphs[40:]).shape == (20, 6)
+    mean, std = model.predict(graphs[40:], return_std=True)
+    assert np.all(np.isfinite(mean)) and np.all(std > 0)
+    with pytest.raises(TypeError, match="joblib"):
+        model.save(tmp_path / "custom.pt")
+    joblib.dump(model, tmp_path / "custom.joblib")
+    np.testing.assert_allclose(joblib.load(tmp_path / "custom.joblib").predict(graphs[40:]), mean)
+
+
+def test_encoder_without_embed_is_refused(small_graphs):
+    graphs, y = small_graphs
+    with pytest.raises(TypeError, match="embed"):
+        GNNGPRegressor(**TINY, encoder=nn.Linear(3, 1)).fit(graphs[:20], y[:20])
+    with pytest.raises(TypeError, match="encoder must be None"):
+        GNNGPRegressor(**TINY, encoder=3).fit(graphs[:20], y[:20])
