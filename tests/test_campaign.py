@@ -337,3 +337,28 @@ def test_refit_while_a_batch_entropy_query_waits(tmp_path, elastic):
     answer(campaign().run())
     done = campaign().run()
     assert done["status"] == "done" and len(_order(done)) == 16 == len(set(_order(done)))
+
+
+def test_graph_cache_builds_each_graph_once_and_changes_nothing(tmp_path, monkeypatch):
+    from skmatgp.active import _campaign
+
+    reference = make_campaign(tmp_path / "ref", "entropy").run()
+    built = []
+    real = _campaign.CrystalGraphTransformer.fit_transform
+
+    def counting(self, X, y=None):
+        built.append(len(X))
+        return real(self, X, y)
+
+    monkeypatch.setattr(_campaign.CrystalGraphTransformer, "fit_transform", counting)
+    cache = {}
+    first = make_campaign(tmp_path / "a", "entropy")
+    first.graph_cache = cache
+    state = first.run()
+    assert sum(built) == 90  # 70 pool + 20 test structures
+    second = make_campaign(tmp_path / "b", "random")
+    second.graph_cache = cache
+    second.run()
+    assert sum(built) == 90  # nothing rebuilt
+    assert _order(state) == _order(reference)
+    assert [r.get("test_mae") for r in state["history"]] == [r.get("test_mae") for r in reference["history"]]

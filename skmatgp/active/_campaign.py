@@ -101,6 +101,10 @@ class Campaign:
     model_cache : dict, optional
         Shared between campaigns that start alike (same seed, initial set and settings,
         different strategies) so that their first model is trained once.
+    graph_cache : dict, optional
+        Shared between campaigns over the same structures (other seeds, strategies or
+        models) so that each structure's crystal graph is built once; keyed by pool id, and
+        by the test set's digest.
     eval_every : int, optional
         Measure the test (and pool) metrics only when the label count reaches a multiple of
         this, and at the start and end; every step when None. Saves time on long runs of
@@ -128,6 +132,7 @@ class Campaign:
         random_state: int = 0,
         state_dir=None,
         model_cache: dict | None = None,
+        graph_cache: dict | None = None,
         eval_every: int | None = None,
         verbose: int = 0,
     ):
@@ -160,6 +165,7 @@ class Campaign:
         self.random_state = random_state
         self.state_dir = None if state_dir is None else Path(state_dir)
         self.model_cache = model_cache
+        self.graph_cache = graph_cache
         self.eval_every = eval_every
         self.verbose = verbose
         self._index = {structure_id: i for i, structure_id in enumerate(self.pool_ids)}
@@ -356,12 +362,25 @@ class Campaign:
             )
         return labels
 
+    def _build_graphs(self, structures, keys: list[str]) -> np.ndarray:
+        """Crystal graphs of the structures, taken from (and added to) the graph cache."""
+        cache = self.graph_cache if self.graph_cache is not None else {}
+        settings = json.dumps(self.graph_params, sort_keys=True)
+        keys = [f"{settings}|{key}" for key in keys]
+        missing = [i for i, key in enumerate(keys) if key not in cache]
+        if missing:
+            built = CrystalGraphTransformer(**self.graph_params).fit_transform(structures[missing])
+            cache.update(zip([keys[i] for i in missing], built))
+        graphs = np.empty(len(keys), dtype=object)
+        graphs[:] = [cache[key] for key in keys]
+        return graphs
+
     def _prepare(self, state: dict) -> None:
-        self.graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(self.pool)
+        self.graphs_ = self._build_graphs(self.pool, [f"pool:{i}" for i in self.pool_ids])
         if self.test is not None:
-            self.test_graphs_ = CrystalGraphTransformer(**self.graph_params).fit_transform(
-                check_structures(self.test[0])
-            )
+            test = check_structures(self.test[0])
+            digest = self._config()["test_sha256"]
+            self.test_graphs_ = self._build_graphs(test, [f"test:{digest}:{i}" for i in range(len(test))])
         if state["refits"]:
             self._rebuild(state)
 

@@ -72,6 +72,7 @@ def run_campaigns(
     refit_every: int | None = None,
     warm_start: bool = False,
     estimator_params: dict | None = None,
+    graph_cache: dict | None = None,
     out_dir="skmatgp-results",
     title: str | None = None,
     verbose: int = 0,
@@ -81,8 +82,9 @@ def run_campaigns(
     Writes ``history.csv`` and ``history.json`` (one row per step: strategy, seed, labels,
     test MAE / RMSE / NLL / 95% coverage, remaining-pool MAE, chosen ids, timings),
     ``summary.json`` (final metrics and labels ratios) and ``learning_curve.png`` into
-    ``out_dir``. ``batch_size`` may be a dict by strategy. Each campaign's state lives in ``out_dir/state/<strategy>-seed<seed>`` so an
-    interrupted run resumes.
+    ``out_dir``. ``batch_size`` may be a dict by strategy. Each campaign's state lives in
+    ``out_dir/state/<strategy>-seed<seed>`` so an interrupted run resumes. Crystal graphs are
+    built once per structure (pass ``graph_cache`` to share them with other calls).
     """
     structures = check_structures(structures)
     out = Path(out_dir)
@@ -90,6 +92,7 @@ def run_campaigns(
     targets = np.asarray(targets, dtype=float)
     ids = [str(i) for i in ids]
     records = []
+    graph_cache = {} if graph_cache is None else graph_cache
     for seed in seeds:
         test, pool = split_test_pool(len(targets), n_test, n_pool, seed)
         cache: dict = {}
@@ -110,6 +113,7 @@ def run_campaigns(
                 random_state=seed,
                 state_dir=out / "state" / f"{strategy}-seed{seed}",
                 model_cache=cache,
+                graph_cache=graph_cache,
                 eval_every=eval_every,
                 verbose=verbose,
             )
