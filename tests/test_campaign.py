@@ -362,3 +362,17 @@ def test_graph_cache_builds_each_graph_once_and_changes_nothing(tmp_path, monkey
     assert sum(built) == 90  # nothing rebuilt
     assert _order(state) == _order(reference)
     assert [r.get("test_mae") for r in state["history"]] == [r.get("test_mae") for r in reference["history"]]
+
+
+def test_campaign_command_with_a_frozen_pretrained_encoder(tmp_path, small_graphs, capsys):
+    from skmatgp import GNNGPRegressor
+
+    graphs, y = small_graphs
+    GNNGPRegressor(**TINY).fit(graphs, y).save(tmp_path / "pretrained.pt")
+    args = ["campaign", "--n-test", "100", "--n-pool", "60", "--n-initial", "20", "--budget", "10"]
+    args += ["--batch-size", "5", "--seeds", "0", "--strategies", "random", "--epochs", "0"]
+    args += ["--encoder", str(tmp_path / "pretrained.pt"), "--out", str(tmp_path / "out"), "--verbose", "0"]
+    assert main(args) == 0
+    state = json.loads((tmp_path / "out" / "state" / "random-seed0" / "state.json").read_text())
+    assert state["config"]["estimator_params"]["encoder"] == str(tmp_path / "pretrained.pt")
+    assert state["status"] == "done" and len(state["labels"]) == 30
