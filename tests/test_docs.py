@@ -5,7 +5,9 @@ temporary folder first, so that sphinx-gallery's generated pages land there and 
 checkout. SKMATGP_SMOKE=1 makes every example run in its smoke mode (seconds each).
 """
 
+import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,3 +47,18 @@ def test_docs_build(tmp_path):
     for example in EXAMPLES:
         assert (html / "auto_examples" / f"{example.stem}.html").is_file(), example.name
         assert f"sphx_glr_{example.stem}_001.png" in images, f"{example.name} drew no figure"
+
+
+def test_api_reference_lists_every_public_name():
+    """A name added to a module's ``__all__`` must be added to docs/api.rst too."""
+    api = (ROOT / "docs" / "api.rst").read_text()
+    listed = {
+        (module, name)
+        for module, block in re.findall(
+            r"\.\. currentmodule:: (\S+)\n(.*?)(?=\.\. currentmodule::|\Z)", api, re.DOTALL
+        )
+        for name in re.findall(r"^   (\w+)$", block, re.MULTILINE)
+    }
+    for module in ("skmatgp", "skmatgp.active", "skmatgp.datasets"):
+        missing = [n for n in importlib.import_module(module).__all__ if (module, n) not in listed]
+        assert not missing, f"docs/api.rst lacks {module}: {missing}"
