@@ -376,3 +376,17 @@ def test_campaign_command_with_a_frozen_pretrained_encoder(tmp_path, small_graph
     state = json.loads((tmp_path / "out" / "state" / "random-seed0" / "state.json").read_text())
     assert state["config"]["estimator_params"]["encoder"] == str(tmp_path / "pretrained.pt")
     assert state["status"] == "done" and len(state["labels"]) == 30
+
+
+def test_model_cache_shares_the_first_model_and_its_embeddings(tmp_path):
+    reference = make_campaign(tmp_path / "ref", "entropy")
+    reference.refit_every = None
+    expected = reference.run()
+    cache = {}
+    for strategy in ("random", "entropy"):
+        campaign = make_campaign(tmp_path / strategy, strategy)
+        campaign.refit_every, campaign.model_cache = None, cache
+        state = campaign.run()
+    assert sum("|embeddings|" in key for key in cache) == 1  # one first model, embedded once
+    assert _order(state) == _order(expected)
+    assert [r.get("test_mae") for r in state["history"]] == [r.get("test_mae") for r in expected["history"]]

@@ -242,13 +242,18 @@ class Campaign:
             self.model_ = GNNGPRegressor(**params).fit(self.graphs_[labelled], y)
             if self.model_cache is not None:
                 self.model_cache[key] = copy.deepcopy(self.model_)
+        # the embeddings of a cached model are cached too (same pool and test set only)
+        config = self._config()
+        embeddings_key = f"{key}|embeddings|{config['pool_ids_sha256']}|{config['test_sha256']}"
+        cached = self.model_cache.get(embeddings_key) if self.model_cache is not None else None
+        if cached is None or (self.warm_start and n_refit > 0):
+            embed = self.model_.embed
+            cached = (embed(self.graphs_), embed(self.test_graphs_) if self.test is not None else None)
+            if self.model_cache is not None and not (self.warm_start and n_refit > 0):
+                self.model_cache[embeddings_key] = cached
         device = self.model_.device_
-        self.pool_Z_ = torch.as_tensor(self.model_.embed(self.graphs_), device=device)
-        self.test_Z_ = (
-            torch.as_tensor(self.model_.embed(self.test_graphs_), device=device)
-            if self.test is not None
-            else None
-        )
+        self.pool_Z_ = torch.tensor(cached[0], device=device)
+        self.test_Z_ = None if cached[1] is None else torch.tensor(cached[1], device=device)
         reference = None
         if self.strategy == "ivr":
             size = min(N_REFERENCE, len(self.pool))
