@@ -221,6 +221,12 @@ class PoolVariance:
         capacity: int = 0,
         reference: torch.Tensor | None = None,
     ):
+        if not isinstance(posterior, ExactGPPosterior):
+            raise TypeError(
+                f"Tracking pool variances needs an exact GP posterior, got a "
+                f"{type(posterior).__name__}: use gp_head='exact' for active learning "
+                "(batch entropy, variance reduction, campaigns)."
+            )
         self.posterior = posterior
         self.Z_pool = Z_pool
         n = len(posterior.Z)
