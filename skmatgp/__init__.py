@@ -4,13 +4,14 @@ from ._encoder import CrystalGraphEncoder
 from ._graphs import CrystalGraphTransformer
 from ._regressor import GNNGPRegressor, load
 from ._streaming import iter_pool_predictions, score_pool, top_entropy
-from ._structures import as_structure_array
+from ._structures import as_structure_array, find_duplicate_structures
 
 __all__ = [
     "CrystalGraphEncoder",
     "CrystalGraphTransformer",
     "GNNGPRegressor",
     "as_structure_array",
+    "find_duplicate_structures",
     "iter_pool_predictions",
     "load",
     "score_pool",

@@ -89,3 +89,47 @@ def _coerce_one(item, index: int) -> Structure:
         f"Item at index {index} is a {type(item).__name__}, not a pymatgen Structure. "
         "Pass Structure objects (or Structure.as_dict() dicts)."
     )
+
+
+def structure_fingerprint(structure: Structure, decimals: int = 3) -> tuple:
+    """A cheap key under which identical copies of a structure coincide.
+
+    The formula, the lattice parameters and the sorted (element, fractional coordinates) of
+    the sites, rounded to ``decimals`` (coordinates wrapped into [0, 1)). Copies with the
+    sites in another order match; symmetry-equivalent structures in another cell setting or
+    origin do not (use pymatgen's ``StructureMatcher`` for those).
+    """
+    lattice = np.round(np.array(structure.lattice.parameters), decimals)
+    frac = np.round(np.mod(structure.frac_coords, 1.0), decimals) % 1.0
+    sites = sorted(
+        (str(site.specie), *map(float, coords)) for site, coords in zip(structure, frac, strict=True)
+    )
+    return (structure.composition.formula, *map(float, lattice), *sites)
+
+
+def find_duplicate_structures(structures, decimals: int = 3) -> list[tuple[int, int]]:
+    """Pairs ``(first, later)`` of positions whose structures are identical copies.
+
+    Identical means the same formula, lattice parameters and sites up to their order, each
+    number rounded to ``decimals`` (fractional coordinates wrapped into [0, 1)). Copies in
+    another cell setting or origin are not found; use pymatgen's ``StructureMatcher`` for those.
+
+    Parameters
+    ----------
+    structures : iterable of Structure
+    decimals : int, default=3
+
+    Returns
+    -------
+    list of (int, int)
+        Each later copy paired with the first structure it repeats, in pool order.
+    """
+    first_seen: dict[tuple, int] = {}
+    pairs = []
+    for i, structure in enumerate(structures):
+        key = structure_fingerprint(structure, decimals)
+        if key in first_seen:
+            pairs.append((first_seen[key], i))
+        else:
+            first_seen[key] = i
+    return pairs

@@ -7,12 +7,18 @@ scores, so ``learner.query(X_pool, n_instances=k)`` works with a modAL ``ActiveL
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from pymatgen.core import Structure
 from sklearn.utils import check_random_state
 
 from .._gp import PoolVariance
 from .._pipeline import final_step, transform_to_final
+from .._structures import structure_fingerprint
+
+_BLOCK = 4096  # pool rows per block where a pool x reference matrix would be built
 
 
 def gaussian_entropy(std: np.ndarray) -> np.ndarray:
@@ -32,6 +38,38 @@ def _pool_size(X) -> int:
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
+def _fingerprint(item):
+    if isinstance(item, Structure):
+        return structure_fingerprint(item)
+    if hasattr(item, "z") and hasattr(item, "edge_dist"):  # a crystal graph
+        return (
+            item.z.numpy().tobytes(),
+            item.edge_index.numpy().tobytes(),
+            np.round(item.edge_dist.numpy(), 4).tobytes(),
+        )
+    return None
+
+
+def _warn_duplicate_picks(X_pool, chosen) -> None:
+    """Warn when the chosen pool items include identical structures (or graphs): labelling
+    both spends the budget twice. Only the chosen items are compared, so it is cheap."""
+    seen = {}
+    for index in np.asarray(chosen).tolist():
+        key = _fingerprint(X_pool[index])
+        if key is None:
+            return
+        if key in seen:
+            warnings.warn(
+                f"Pool items {seen[key]} and {index} are identical structures and were both "
+                "chosen: label one of them and drop the other from the pool "
+                "(skmatgp.find_duplicate_structures lists a pool's duplicates).",
+                UserWarning,
+                stacklevel=3,
+            )
+        else:
+            seen[key] = index
+
+
 def _estimator(learner):
     """The estimator inside a modAL learner (or the estimator itself)."""
     return getattr(learner, "estimator", learner)
@@ -49,6 +87,7 @@ def max_entropy_sampling(learner, X_pool, n_instances: int = 1):
     _, std = _estimator(learner).predict(X_pool, return_std=True)
     entropy = gaussian_entropy(std)
     chosen = np.argsort(-entropy, kind="stable")[:n_instances]
+    _warn_duplicate_picks(X_pool, chosen)
     return chosen, entropy[chosen]
 
 
@@ -57,6 +96,7 @@ def random_sampling(learner, X_pool, n_instances: int = 1, random_state=None):
     _check_n_instances(n_instances, _pool_size(X_pool))
     rng = check_random_state(random_state)
     chosen = rng.choice(_pool_size(X_pool), size=n_instances, replace=False)
+    _warn_duplicate_picks(X_pool, chosen)
     return chosen, np.zeros(n_instances)
 
 
@@ -102,6 +142,7 @@ def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
     regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
     pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances)
     chosen, entropies = greedy_joint_entropy(pool, n_instances)
+    _warn_duplicate_picks(X_pool, chosen)
     return np.array(chosen), np.array(entropies) + np.log(regressor.y_scale_ * regressor.std_scale_)
 
 
@@ -129,19 +170,26 @@ def density_weights(Z_pool: torch.Tensor, kernel, n_reference: int = 1000, seed:
     typical a structure is. Down-weights outliers, which max entropy favours."""
     generator = torch.Generator().manual_seed(seed)
     size = min(n_reference, len(Z_pool))
-    reference = torch.randperm(len(Z_pool), generator=generator)[:size].to(Z_pool.device)
-    with torch.no_grad():
-        similarity = kernel(Z_pool, Z_pool[reference]).to_dense()
-    return similarity.mean(1) / kernel.outputscale.detach()
+    reference = Z_pool[torch.randperm(len(Z_pool), generator=generator)[:size].to(Z_pool.device)]
+    with torch.no_grad():  # in blocks of pool rows: memory O(block x n_reference)
+        similarity = torch.cat(
+            [
+                kernel(Z_pool[s : s + _BLOCK], reference).to_dense().mean(1)
+                for s in range(0, len(Z_pool), _BLOCK)
+            ]
+        )
+    return similarity / kernel.outputscale.detach()
 
 
 def kcenter_greedy(Z_pool: torch.Tensor, Z_labelled: torch.Tensor, n_instances: int, exclude=None):
     """Core-set selection (Sener and Savarese, ICLR 2018): repeatedly pick the pool point
     farthest (in embedding space) from everything labelled or picked so far."""
     distance = torch.full((len(Z_pool),), np.inf, dtype=Z_pool.dtype, device=Z_pool.device)
-    for start in range(0, len(Z_labelled), 2048):
-        block = torch.cdist(Z_pool, Z_labelled[start : start + 2048])
-        distance = torch.minimum(distance, block.min(1).values)
+    for start in range(0, len(Z_labelled), 2048):  # blocks of both sides: O(block x 2048) memory
+        labelled = Z_labelled[start : start + 2048]
+        for row in range(0, len(Z_pool), _BLOCK):
+            block = torch.cdist(Z_pool[row : row + _BLOCK], labelled).min(1).values
+            distance[row : row + _BLOCK] = torch.minimum(distance[row : row + _BLOCK], block)
     blocked = _blocked(len(Z_pool), exclude, Z_pool.device)
     chosen = []
     for _ in range(n_instances):
@@ -171,6 +219,7 @@ def variance_reduction_sampling(
     reference = torch.as_tensor(rng.choice(len(Z), min(n_reference, len(Z)), replace=False), device=Z.device)
     pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances, reference=reference)
     chosen = greedy_variance_reduction(pool, n_instances)
+    _warn_duplicate_picks(X_pool, chosen)
     return np.array(chosen), np.zeros(n_instances)
 
 
@@ -183,6 +232,7 @@ def density_weighted_entropy_sampling(learner, X_pool, n_instances: int = 1, bet
     density = density_weights(Z, regressor.posterior_.kernel)
     score = 0.5 * torch.log(variance + regressor.posterior_.noise) + beta * torch.log(density)
     chosen = torch.argsort(score, descending=True, stable=True)[:n_instances].cpu().numpy()
+    _warn_duplicate_picks(X_pool, chosen)
     return chosen, score[chosen].cpu().numpy()
 
 
@@ -192,5 +242,11 @@ def kcenter_greedy_sampling(learner, X_pool, n_instances: int = 1):
     to the nearest labelled or picked point at the time of each pick (not returned: zeros)."""
     _check_n_instances(n_instances, _pool_size(X_pool))
     regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    if not hasattr(regressor.posterior_, "Z"):
+        raise TypeError(
+            "kcenter_greedy_sampling needs the labelled embeddings an exact GP head keeps; "
+            "this model has a sparse head: use gp_head='exact' for active learning."
+        )
     chosen = kcenter_greedy(Z, regressor.posterior_.Z, n_instances)
+    _warn_duplicate_picks(X_pool, chosen)
     return np.array(chosen), np.zeros(n_instances)
