@@ -1,0 +1,202 @@
+"""Exact vs sparse GP head on mp_2020 formation energy; the sparse head on all of mp_2020.
+
+A fixed random test set of 2,000 structures; the rest is the training pool. Each part runs in
+its own process, so that its peak resident memory (sampled every 0.1 s by a thread during
+the fit) is its own:
+
+* ``exact_5k``: GNNGPRegressor(gp_head="exact") on 5,000 training structures, encoder
+  trained for ``--epochs-5k`` epochs; the fitted model is saved.
+* ``sparse_5k`` (and, optionally, ``exact_5k_frozen``): the same encoder, loaded from that
+  file with ``epochs=0`` (frozen), so both heads see identical embeddings and validation
+  split; the fit is then the embedding pass plus the GP head alone.
+* ``sparse_full``: gp_head="auto" (sparse, since n > 10,000) on all of mp_2020 minus the test
+  set (34,738). By default (``--epochs-full 0``) with the 5,000-structure encoder frozen, so
+  that the figures are those of the GP head at full size (an encoder epoch over 34,738 graphs
+  is about 250 s on one unloaded core at the 140 graphs/s of train_throughput.json);
+  ``--epochs-full N`` trains a new encoder for N epochs instead.
+* ``exact_10k_iterations``: on 10,000 training embeddings, one iteration of the exact
+  hyperparameter fit (the exact head runs 100): its time and memory, to show why
+  gp_head="auto" switches to the sparse head above 10,000.
+
+Every fit also records the time and peak memory of the GP head alone (``gp_head_*``: from
+the embedding pass to the final posterior).
+
+    nohup python benchmarks/sparse_gp.py > benchmarks/work/sparse_gp.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+WORK = Path(__file__).parent / "work" / "sparse_gp"
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+N_TEST = 2000
+PARTS = ("exact_5k", "sparse_5k", "sparse_full", "exact_10k_iterations", "exact_5k_frozen")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * PAGE_MB
+
+
+class PeakMemory(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.start_mb = rss_mb()
+        self.peak, self.running = self.start_mb, True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, rss_mb())
+            time.sleep(0.1)
+
+    def stop(self) -> dict:
+        self.running = False
+        self.join()
+        return {"rss_before_fit_mb": self.start_mb, "peak_rss_mb": self.peak,
+                "peak_above_start_mb": self.peak - self.start_mb}
+
+
+def split(n: int, n_train: int | None):
+    order = np.random.default_rng(0).permutation(n)
+    test, rest = order[:N_TEST], order[N_TEST:]
+    return test, (rest if n_train is None else rest[:n_train])
+
+
+def timed_fit(model, graphs, y) -> dict:
+    """Fit, timing the encoder and the GP head (embedding pass included) apart."""
+    timings = {}
+    original = type(model)._fit_gp
+
+    def fit_gp(self, *args):
+        head_memory = PeakMemory()
+        head_memory.start()
+        start = time.perf_counter()
+        original(self, *args)
+        timings["gp_head_s"] = time.perf_counter() - start
+        timings.update({f"gp_head_{k}": v for k, v in head_memory.stop().items()})
+
+    model._fit_gp = fit_gp.__get__(model)
+    memory = PeakMemory()
+    memory.start()
+    start = time.perf_counter()
+    model.fit(graphs, y)
+    timings["fit_s"] = time.perf_counter() - start
+    del model._fit_gp
+    timings["encoder_s"] = timings["fit_s"] - timings["gp_head_s"]
+    return {**timings, **memory.stop(), "n_epochs": model.n_epochs_, "gp_head": model.gp_head_}
+
+
+def run_part(part: str, args) -> dict:
+    import torch
+
+    from skmatgp import CrystalGraphTransformer, GNNGPRegressor, load
+    from skmatgp.datasets import load_dataset
+    from skmatgp.metrics import regression_report
+
+    start = time.perf_counter()
+    data = load_dataset("mp_2020")
+    load_s = time.perf_counter() - start
+    n_train = None if part == "sparse_full" else (10_000 if part == "exact_10k_iterations" else 5000)
+    test, train = split(len(data.target), n_train)
+    start = time.perf_counter()
+    transformer = CrystalGraphTransformer()
+    G_train = transformer.transform(data.structures[train])
+    G_test = transformer.transform(data.structures[test])
+    graphs_s = time.perf_counter() - start
+    y_train, y_test = data.target[train], data.target[test]
+    record = {"part": part, "target": data.target_name, "n_train": len(train), "n_test": len(test),
+              "load_s": load_s, "graphs_s": graphs_s, "torch_threads": torch.get_num_threads(),
+              "loadavg_start": os.getloadavg()}
+    encoder_file = WORK / "exact_5k.pt"
+    if part == "exact_10k_iterations":
+        from skmatgp._gp import fit_gp_hyperparameters
+
+        Z = torch.as_tensor(load(encoder_file).embed(G_train))
+        y = torch.as_tensor((y_train - y_train.mean()) / y_train.std())
+        per_iteration = {}
+        for n in (10_000,):
+            memory = PeakMemory()
+            memory.start()
+            t = time.perf_counter()
+            fit_gp_hyperparameters(Z[:n], y[:n], nu=0.5, iterations=1, lr=0.1)
+            per_iteration[str(n)] = {"s_per_iteration": time.perf_counter() - t, **memory.stop()}
+        record["exact_hyperparameter_fit"] = per_iteration
+        record["note"] = ("GNNGPRegressor's exact head runs gp_iterations=100 such iterations on "
+                          "90% of the training set, then two more factorisations.")
+    else:
+        if part == "exact_5k":
+            model = GNNGPRegressor(epochs=args.epochs_5k, gp_head="exact", random_state=0)
+        elif part in ("sparse_5k", "exact_5k_frozen"):
+            head = "sparse" if part == "sparse_5k" else "exact"
+            model = GNNGPRegressor(encoder=str(encoder_file), epochs=0, gp_head=head, random_state=0)
+        elif args.epochs_full == 0:
+            model = GNNGPRegressor(encoder=str(encoder_file), epochs=0, gp_head="auto", random_state=0)
+        else:
+            model = GNNGPRegressor(epochs=args.epochs_full, gp_head="auto", random_state=0)
+        record.update(timed_fit(model, G_train, y_train))
+        mean, std = model.predict(G_test, return_std=True)
+        record["test"] = regression_report(y_test, mean, std)
+        record["std_scale"] = model.std_scale_
+        record["gp_noise"] = model.posterior_.noise
+        if part == "exact_5k":
+            model.save(encoder_file)
+    record["loadavg_end"] = os.getloadavg()
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--part", choices=PARTS)
+    parser.add_argument("--parts", nargs="+", default=list(PARTS[:4]), choices=PARTS)
+    parser.add_argument("--epochs-5k", type=int, default=8)
+    parser.add_argument("--epochs-full", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true",
+                        help="collect a part's result from benchmarks/work if it is there")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    if args.part:
+        record = run_part(args.part, args)
+        (WORK / f"{args.part}.json").write_text(json.dumps(record, indent=2))
+        return
+    out = RESULTS / "sparse_gp.json"
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    results.update({
+        "what": "exact vs sparse GP head of GNNGPRegressor on mp_2020 formation energy per atom "
+                "(eV/atom); fixed random test set of 2,000; one process per part; peak RSS "
+                "sampled every 0.1 s during the fit",
+        "machine": f"{os.cpu_count()} CPU cores shared with other jobs (see loadavg)",
+        "epochs_5k": args.epochs_5k,
+        "epochs_full": args.epochs_full,
+        "n_inducing": 512,
+    })
+    results.setdefault("parts", {})
+    for part in args.parts:
+        print(f"--- {part}", flush=True)
+        path = WORK / f"{part}.json"
+        if args.reuse and path.is_file():
+            status = 0
+        else:
+            command = [sys.executable, __file__, "--part", part, "--epochs-5k", str(args.epochs_5k),
+                       "--epochs-full", str(args.epochs_full)]
+            status = subprocess.run(command, check=False).returncode
+        if status == 0 and path.is_file():
+            results["parts"][part] = json.loads(path.read_text())
+            print(json.dumps(results["parts"][part], indent=1), flush=True)
+        else:
+            results["parts"][part] = {"error": f"exit status {status}"}
+        out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

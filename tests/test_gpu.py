@@ -1,0 +1,72 @@
+"""device="cuda" end to end; skipped cleanly where no GPU is available."""
+
+import numpy as np
+import pytest
+import torch
+
+from skmatgp import GNNGPRegressor, load
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device available")
+
+CUDA = {**TINY, "device": "cuda"}
+
+
+@pytest.fixture(scope="module", params=["exact", "sparse"])
+def cuda_model(request, small_graphs):
+    graphs, y = small_graphs
+    return GNNGPRegressor(**CUDA, gp_head=request.param, n_inducing=16).fit(graphs[:50], y[:50])
+
+
+def test_fit_and_predict_on_cuda(cuda_model, small_graphs):
+    graphs, y = small_graphs
+    assert cuda_model.device_.type == "cuda"
+    assert next(cuda_model.encoder_.parameters()).is_cuda
+    mean, std = cuda_model.predict(graphs[50:], return_std=True)
+    assert isinstance(mean, np.ndarray) and mean.shape == (10,)
+    assert np.all(np.isfinite(mean)) and np.all(std > 0)
+    cpu = GNNGPRegressor(**{**CUDA, "device": "cpu"}, gp_head=cuda_model.gp_head_, n_inducing=16)
+    cpu.fit(graphs[:50], y[:50])
+    assert np.mean(np.abs(cpu.predict(graphs[50:]) - mean)) < np.std(y)  # same model, other kernels
+
+
+def test_saved_on_cuda_loads_on_cpu(cuda_model, small_graphs, tmp_path):
+    graphs, _ = small_graphs
+    mean, std = cuda_model.predict(graphs[50:], return_std=True)
+    cuda_model.save(tmp_path / "model.pt")
+    loaded = load(tmp_path / "model.pt", device="cpu")
+    assert loaded.device_.type == "cpu"
+    mean2, std2 = loaded.predict(graphs[50:], return_std=True)
+    assert np.allclose(mean, mean2, atol=1e-5) and np.allclose(std, std2, atol=1e-5)
+
+
+def test_update_and_batch_entropy_on_cuda(small_graphs):
+    from skmatgp.active import batch_entropy_sampling
+
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**CUDA, gp_head="exact").fit(graphs[:40], y[:40])
+    chosen, _ = batch_entropy_sampling(model, graphs[40:], n_instances=3)
+    model.update(graphs[40:][chosen], y[40:][chosen])
+    assert model.posterior_.n == 43
+    assert np.all(np.isfinite(model.predict(graphs[40:])))
+
+
+def test_campaign_step_on_cuda(tmp_path, small):
+    from skmatgp.active import Campaign, TableOracle
+
+    X, y = small
+    ids = [f"s{i}" for i in range(len(X))]
+    campaign = Campaign(
+        X,
+        ids,
+        TableOracle(ids, y),
+        strategy="batch_entropy",
+        n_initial=20,
+        budget=4,
+        batch_size=2,
+        estimator_params={**CUDA},
+        state_dir=tmp_path,
+    )
+    state = campaign.run()
+    assert state["status"] == "done" and len(state["labels"]) == 24
+    assert campaign.model_.device_.type == "cuda"
