@@ -304,6 +304,54 @@ def active_learning(name: str, title: str) -> list[str]:
     return lines
 
 
+def al_study() -> list[str]:
+    result = _load("al_study.json")
+    lines = ["## Active-learning study: acquisition x representation (issue 8)", ""]
+    if result is None:
+        return lines + [
+            "not run yet (`python benchmarks/pretrain_encoder.py && python benchmarks/al_study.py`)",
+            "",
+        ]
+    protocol = result["protocol"]
+    lines += [
+        (
+            f"`python benchmarks/al_study.py`: {protocol['n_initial']} random initial labels, "
+            f"{protocol['budget']} queries, fixed test sets, seeds {result['rows'][0]['seeds']}. "
+            "Final test MAE is mean ± std over seeds after the last label. Labels ratio: queries "
+            "random needs to reach its final test MAE / queries the acquisition needs to first "
+            "reach it (seed-mean curves; 'not reached' means it never did); 'vs scratch random' "
+            "uses random queries on the scratch representation (the paper's baseline) instead. "
+            "Model seconds: fits, refits, GP updates and queries per campaign, on a busy 2-core machine."
+        ),
+        "",
+    ]
+    for dataset in dict.fromkeys(r["dataset"] for r in result["rows"]):
+        spec = protocol["datasets"][dataset]
+        lines += [
+            f"### {dataset} ({spec['dataset']}; test {spec['n_test']}, pool {spec['n_pool'] or 'all the rest'})",
+            "",
+            (
+                "| representation | acquisition | initial test MAE | final test MAE | final pool MAE | "
+                "cov95 | labels ratio (test) | (pool) | vs scratch random | model s |"
+            ),
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in (r for r in result["rows"] if r["dataset"] == dataset):
+            lines.append(
+                f"| {r['representation']} | {r['acquisition']} | {r['initial_mae_test']:.4f} | "
+                f"{r['final_mae_test']:.4f} ± {r['final_mae_test_std']:.4f} | {r['final_mae_pool']:.4f} | "
+                f"{r['final_coverage95_test']:.3f} | "
+                + ("baseline" if r["acquisition"] == "random" else _fmt(r["labels_ratio_test"], 2))
+                + " | "
+                + ("baseline" if r["acquisition"] == "random" else _fmt(r["labels_ratio_pool"], 2))
+                + f" | {_fmt(r['labels_ratio_test_vs_scratch_random'], 2)} | "
+                f"{r['model_seconds_per_campaign']:.0f} |"
+            )
+        lines.append("")
+    lines += ["![final test MAE by acquisition and representation](results/al_study.png)", ""]
+    return lines
+
+
 def update_cost() -> list[str]:
     result = _load("al_update_cost.json")
     lines = ["## The cost of a query step (encoder frozen)", ""]
@@ -401,6 +449,7 @@ def main(argv=None) -> None:
     lines += cross_validation()
     lines += active_learning("mp_oxides", "mp_2020 oxides, formation energy (stand-in for the paper's data)")
     lines += active_learning("dielectric", "matbench_dielectric, refractive index")
+    lines += al_study()
     lines += update_cost()
     lines += pool_scoring()
     lines += load_time()
