@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from .._gp import PoolVariance
 from .._graphs import CrystalGraphTransformer
 from .._regressor import GNNGPRegressor
-from .._structures import check_structures
+from .._structures import check_structures, find_duplicate_structures
 from ..metrics import regression_report
 from ._strategies import (
     density_weights,
@@ -161,6 +162,24 @@ class Campaign:
         self.refit_every = refit_every
         self.warm_start = warm_start
         self.estimator_params = dict(estimator_params or {})
+        if self.estimator_params.get("gp_head", "auto") not in ("auto", "exact"):
+            raise ValueError(
+                f"A campaign needs rank-1 GP updates, which gp_head={self.estimator_params['gp_head']!r} "
+                "does not have; use gp_head='exact' (campaigns use it whatever the label count)."
+            )
+        duplicates = find_duplicate_structures(self.pool)
+        if duplicates:
+            named = "; ".join(
+                f"{i} (id {self.pool_ids[i]}) and {j} (id {self.pool_ids[j]})" for i, j in duplicates[:5]
+            )
+            warnings.warn(
+                f"The pool holds {len(duplicates)} duplicate structure(s): identical pool structures "
+                f"{named}{' ...' if len(duplicates) > 5 else ''}. Each copy stays a candidate, so the "
+                "campaign may spend a label on both; remove the later copies "
+                "(skmatgp.find_duplicate_structures lists the pairs).",
+                UserWarning,
+                stacklevel=2,
+            )
         self.graph_params = dict(graph_params or {})
         self.random_state = random_state
         self.state_dir = None if state_dir is None else Path(state_dir)
@@ -230,6 +249,8 @@ class Campaign:
             **self.estimator_params,
             "random_state": int(self._rng(10**6 + n_refit).integers(2**31 - 1)),
         }
+        if params.get("gp_head", "auto") == "auto":
+            params["gp_head"] = "exact"  # rank-1 updates, whatever the label count
         key = json.dumps(
             [self.pool_ids[i] for i in labelled] + [params, self.graph_params], sort_keys=True, default=str
         )
