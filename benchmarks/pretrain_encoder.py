@@ -7,7 +7,7 @@ target structures stay unseen. The oxide target (mp_2020_oxides) shares no struc
 source by construction. The saved model is what ``GNNGPRegressor(encoder=path, epochs=0)``
 starts from.
 
-    python benchmarks/pretrain_encoder.py            # about 20 min on 2 cores
+    python benchmarks/pretrain_encoder.py            # about 25 min on 2 busy cores
     python benchmarks/pretrain_encoder.py --quick    # a smoke run
 
 Writes benchmarks/work/pretrained/<name>.pt (the model; not committed: it is rebuilt by this
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--max-source", type=int, default=5000, help="cap on source structures")
     parser.add_argument("--max-sites", type=int, default=20, help="skip larger cells (training cost)")
-    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--epochs", type=int, default=12)
     args = parser.parse_args()
     start = time.perf_counter()
     source, keep, info = source_indices(args.quick)
