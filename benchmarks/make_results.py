@@ -282,7 +282,10 @@ def cv_results() -> list[str]:
                 "| --- | --- |",
             ]
             rows = [(f"{k} (leaderboard)", v) for k, v in LEADERBOARD.items()]
-            rows += [(f"{CV_MODELS[m]} (here)", r["mae_mean"]) for m, r in results.items()]
+            rows += [
+                (f"{CV_MODELS[m]} (here, {len(r['folds'])} of 5 folds)", r["mae_mean"])
+                for m, r in results.items()
+            ]
             lines += [f"| {name} | {_num(mae, 4)} |" for name, mae in sorted(rows, key=lambda row: row[1])]
         plot = _calibration_plot(dataset, results)
         if plot:
