@@ -29,14 +29,14 @@ RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / "work"
 
 PROTOCOLS = {
-    "mp_oxides": dict(
-        dataset="mp_2020_oxides", n_test=2000, n_pool=6000, n_initial=1000, budget=1500, eval_every=50
-    ),
-    "dielectric": dict(
-        dataset="matbench_dielectric", n_test=1000, n_pool=None, n_initial=500, budget=1500, eval_every=50
-    ),
+    "mp_oxides": {
+        "dataset": "mp_2020_oxides", "n_test": 2000, "n_pool": 6000, "n_initial": 1000, "budget": 1500, "eval_every": 50
+    },
+    "dielectric": {
+        "dataset": "matbench_dielectric", "n_test": 1000, "n_pool": None, "n_initial": 500, "budget": 1500, "eval_every": 50
+    },
 }
-QUICK = dict(n_test=200, n_pool=600, n_initial=100, budget=150, eval_every=25)
+QUICK = {"n_test": 200, "n_pool": 600, "n_initial": 100, "budget": 150, "eval_every": 25}
 BATCH_SIZES = {"entropy": 1, "random": 1, "batch_entropy": 50}
 
 

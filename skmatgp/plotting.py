@@ -63,7 +63,7 @@ def plot_parity(y_true, mean, std=None, ax=None, title=None):
     """Predicted against true values, with 95% error bars when ``std`` is given."""
     plt = _pyplot()
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        _fig, ax = plt.subplots(figsize=(4.5, 4.5))
     y_true, mean = np.asarray(y_true), np.asarray(mean)
     if std is None:
         ax.scatter(y_true, mean, s=8, alpha=0.6)
@@ -82,7 +82,7 @@ def plot_calibration(y_true, mean, std, ax=None, label=None):
     """Observed against expected coverage of central intervals; the diagonal is perfect."""
     plt = _pyplot()
     if ax is None:
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        _fig, ax = plt.subplots(figsize=(4.5, 4.5))
     expected, observed = calibration_curve(y_true, mean, std)
     ax.plot(expected, observed, label=label)
     ax.plot([0, 1], [0, 1], "k--", lw=1)

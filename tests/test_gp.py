@@ -48,7 +48,7 @@ def test_duplicate_embeddings_survive():
     y = torch.arange(10, dtype=torch.float64)
     kernel = gpytorch.kernels.ScaleKernel(gpytorch.kernels.MaternKernel(nu=0.5)).double()
     posterior = ExactGPPosterior(kernel, 0.0, 1e-9, Z, y)
-    m, v = posterior.predict_latent(Z[:1])
+    m, _v = posterior.predict_latent(Z[:1])
     assert m.item() == pytest.approx(4.5, abs=0.1)
 
 

@@ -120,7 +120,7 @@ def test_grid_search_over_encoder_parameter_in_parallel(small):
     )
     search.fit(X, y)
     assert search.best_params_["gnngpregressor__hidden_channels"] in (4, 8)
-    mean, std = search.best_estimator_.predict(X[:5], return_std=True)
+    _mean, std = search.best_estimator_.predict(X[:5], return_std=True)
     assert std.shape == (5,)
 
 

@@ -28,7 +28,7 @@ def fitted(small_graphs):
 
 
 def test_pool_variance_matches_conditioning_from_scratch(fitted):
-    model, pool, y = fitted
+    model, pool, _y = fitted
     Z = torch.as_tensor(model.embed(pool))
     tracker = PoolVariance(model.posterior_, Z, capacity=2)
     _, latent = model.posterior_.predict_latent(Z)
