@@ -61,7 +61,7 @@ def run_campaigns(
     targets,
     ids,
     *,
-    strategies=("entropy", "batch_entropy", "random"),
+    strategies=("random", "batch_entropy"),
     seeds=(0, 1, 2),
     n_test: int = 200,
     n_pool: int | None = None,
