@@ -137,6 +137,7 @@ def test_run_campaigns_writes_results_and_keeps_test_out_of_pool(tmp_path, elast
         X,
         y,
         ids,
+        strategies=("entropy", "batch_entropy", "random"),
         seeds=(0, 1),
         n_test=30,
         n_initial=20,
