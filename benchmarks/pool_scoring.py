@@ -37,14 +37,26 @@ def rss_mb() -> float:
 
 
 class PeakMemory(threading.Thread):
+    """Samples this process's resident memory every 0.1 s; ``peak`` is the largest seen."""
+
     def __init__(self):
         super().__init__(daemon=True)
-        self.peak, self.running = rss_mb(), True
+        self.start_mb = rss_mb()
+        self.peak, self.running = self.start_mb, True
 
     def run(self):
         while self.running:
             self.peak = max(self.peak, rss_mb())
             time.sleep(0.1)
+
+    def stop(self) -> dict:
+        self.running = False
+        self.join()
+        return {
+            "rss_before_fit_mb": self.start_mb,
+            "peak_rss_mb": self.peak,
+            "peak_above_start_mb": self.peak - self.start_mb,
+        }
 
 
 def perturbed_pool(structures, n_pool: int, seed: int = 0):

@@ -31,40 +31,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from pool_scoring import PeakMemory
 
 RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / "work" / "sparse_gp"
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 N_TEST = 2000
 PARTS = ("exact_5k", "sparse_5k", "sparse_full", "exact_10k_iterations", "exact_5k_frozen")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * PAGE_MB
-
-
-class PeakMemory(threading.Thread):
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.start_mb = rss_mb()
-        self.peak, self.running = self.start_mb, True
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, rss_mb())
-            time.sleep(0.1)
-
-    def stop(self) -> dict:
-        self.running = False
-        self.join()
-        return {"rss_before_fit_mb": self.start_mb, "peak_rss_mb": self.peak,
-                "peak_above_start_mb": self.peak - self.start_mb}
 
 
 def split(n: int, n_train: int | None):
