@@ -11,6 +11,7 @@ Received labels are saved before any model work, so a crash costs compute, never
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -194,9 +195,24 @@ class Campaign:
         self._index = {structure_id: i for i, structure_id in enumerate(self.pool_ids)}
 
     # ------------------------------------------------------------------ state
-    def _config(self) -> dict:
+    @functools.cached_property
+    def _data_digests(self) -> dict:
+        """Digests of the pool ids, the test set and the pool labels, computed once."""
         return {
             "pool_ids_sha256": hashlib.sha256("\n".join(self.pool_ids).encode()).hexdigest(),
+            "test_sha256": _digest(
+                None
+                if self.test is None
+                else [s.composition.formula for s in check_structures(self.test[0])]
+                + [float(v) for v in self.test[1]]
+            ),
+            "pool_targets_sha256": _digest(None if self.pool_targets is None else self.pool_targets.tolist()),
+        }
+
+    def _config(self) -> dict:
+        digests = self._data_digests
+        return {
+            "pool_ids_sha256": digests["pool_ids_sha256"],
             "strategy": self.strategy,
             "n_initial": self.n_initial,
             "budget": self.budget,
@@ -207,13 +223,8 @@ class Campaign:
             "graph_params": self.graph_params,
             "random_state": self.random_state,
             "eval_every": self.eval_every,
-            "test_sha256": _digest(
-                None
-                if self.test is None
-                else [s.composition.formula for s in check_structures(self.test[0])]
-                + [float(v) for v in self.test[1]]
-            ),
-            "pool_targets_sha256": _digest(None if self.pool_targets is None else self.pool_targets.tolist()),
+            "test_sha256": digests["test_sha256"],
+            "pool_targets_sha256": digests["pool_targets_sha256"],
         }
 
     def _load_state(self) -> dict:
@@ -268,8 +279,8 @@ class Campaign:
             if self.model_cache is not None:
                 self.model_cache[key] = copy.deepcopy(self.model_)
         # the embeddings of a cached model are cached too (same pool and test set only)
-        config = self._config()
-        embeddings_key = f"{key}|embeddings|{config['pool_ids_sha256']}|{config['test_sha256']}"
+        digests = self._data_digests
+        embeddings_key = f"{key}|embeddings|{digests['pool_ids_sha256']}|{digests['test_sha256']}"
         cached = self.model_cache.get(embeddings_key) if self.model_cache is not None else None
         if cached is None or (self.warm_start and n_refit > 0):
             embed = self.model_.embed
@@ -409,7 +420,7 @@ class Campaign:
         self.graphs_ = self._build_graphs(self.pool, [f"pool:{i}" for i in self.pool_ids])
         if self.test is not None:
             test = check_structures(self.test[0])
-            digest = self._config()["test_sha256"]
+            digest = self._data_digests["test_sha256"]
             self.test_graphs_ = self._build_graphs(test, [f"test:{digest}:{i}" for i in range(len(test))])
         if state["refits"]:
             self._rebuild(state)
