@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch_geometric.nn import CGConv, global_mean_pool
+from torch_geometric.nn import global_mean_pool
 
 from ._atom_features import MAX_Z, element_feature_table
+from ._conv import CrystalGraphConv
 from ._graphs import gaussian_expansion
 
 
@@ -17,10 +18,12 @@ class CrystalGraphEncoder(nn.Module):
     atomic number), pass ``n_conv`` crystal graph convolutions
 
     .. math::
-        x_i' = x_i + \sum_{j \in N(i)} \sigma(z_{ij} W_f + b_f) \odot g(z_{ij} W_s + b_s),
+        x_i' = x_i + \mathrm{BN}\big(\mathrm{mean}_{j \in N(i)}\, \sigma(z_{ij} W_f + b_f)
+        \odot g(z_{ij} W_s + b_s)\big),
         \quad z_{ij} = [x_i, x_j, e_{ij}]
 
-    (PyG's ``CGConv``; :math:`e_{ij}` the Gaussian expansion of the distance), are averaged
+    (``CrystalGraphConv``: PyG's ``CGConv`` with less work per edge; :math:`e_{ij}` the
+    Gaussian expansion of the distance), are averaged
     per structure and mapped to an ``embedding_dim`` embedding, on which a linear head
     predicts the (standardised) target while the encoder is trained.
 
@@ -58,7 +61,7 @@ class CrystalGraphEncoder(nn.Module):
             self.element_table = None
             self.atom_input = nn.Embedding(MAX_Z + 1, hidden_channels)
         self.convs = nn.ModuleList(
-            CGConv(hidden_channels, dim=n_gaussians, aggr="mean", batch_norm=True) for _ in range(n_conv)
+            CrystalGraphConv(hidden_channels, n_gaussians) for _ in range(n_conv)
         )
         self.readout = nn.Sequential(
             nn.Linear(hidden_channels, hidden_channels),
