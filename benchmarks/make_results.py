@@ -447,6 +447,98 @@ def pool_scoring() -> list[str]:
     return lines + [""]
 
 
+SPARSE_PARTS = {
+    "exact_5k": "exact head; encoder trained {epochs} epochs on these 5,000",
+    "exact_5k_frozen": "exact head; the exact_5k encoder, frozen",
+    "sparse_5k": "sparse head; the exact_5k encoder, frozen",
+    "sparse_full": "sparse head (auto); the exact_5k encoder, frozen",
+    "pipeline_full": "sparse head (auto); encoder trained {epochs} epochs on these",
+}
+
+
+def sparse_gp() -> list[str]:
+    result = _load("sparse_gp.json")
+    lines = ["## Large training sets: exact vs sparse GP head, and all of mp_2020", ""]
+    if not result:
+        return lines + ["not run yet (`python benchmarks/sparse_gp.py`)", ""]
+    lines += [
+        (
+            "`python benchmarks/sparse_gp.py [--parts ...]`: "
+            f"{result['what']}; sparse head with {result['n_inducing']} inducing points. Encoder and "
+            "GP head times apart (the GP head's time runs from the embedding pass to the final "
+            "posterior); peak RSS is the process's resident memory during the fit (graphs and "
+            "data already loaded), and its rise above the level before the fit."
+        ),
+        "",
+        (
+            "| part | training structures | model | graphs (s) | encoder (s) | GP head (s) | fit (s) "
+            "| peak RSS (MB) | peak - before fit (MB) | test MAE | cov95 | NLL | torch threads | load at start |"
+        ),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    missing = []
+    for part, model in SPARSE_PARTS.items():
+        r = result["parts"].get(part)
+        if not r or "test" not in r:
+            missing.append(part)
+            continue
+        load = ", ".join(f"{x:.1f}" for x in r["loadavg_start"])
+        lines.append(
+            f"| {part} | {r['n_train']} | {model.format(epochs=r['n_epochs'])} | {r['graphs_s']:.0f} "
+            f"| {r['encoder_s']:.0f} | {r['gp_head_s']:.0f} | {r['fit_s']:.0f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['peak_above_start_mb']:.0f} | {r['test']['mae']:.3f} | {r['test']['coverage95']:.3f} "
+            f"| {r['test']['nll']:.3f} | {r['torch_threads']} | {load} |"
+        )
+    notes = [result.get("notes")] + [
+        f"{part}: {r['note']}" for part, r in result["parts"].items() if r.get("note")
+    ]
+    lines += ["", *[f"- {note}" for note in notes if note]]
+    if missing:
+        lines.append(f"- Not run (or failed): {', '.join(missing)}.")
+    return lines + [""]
+
+
+def scaling() -> list[str]:
+    result = _load("scaling.json")
+    lines = ["## Scaling: GP heads against training size", ""]
+    if not result:
+        return lines + ["not run yet (`python benchmarks/scaling.py`)", ""]
+    encoder = result["encoder"]
+    lines += [
+        (
+            f"`python benchmarks/scaling.py`: {result['dataset']}, {result['what']}. The encoder was "
+            f"trained once ({encoder['epochs']} epochs on {encoder['n_train']} structures, "
+            f"{encoder['fit_s']:.0f} s with its exact head) and frozen; training an encoder on n "
+            "structures adds epochs x n / (graphs per second in the training-speed table). "
+            "`exact_iteration`: one iteration of the exact head's hyperparameter fit at sizes where "
+            "the exact head is not run; it runs 100 of them (the projection in the last column)."
+        ),
+        "",
+        (
+            "| head | training structures | fit (s) | predict (s) | test structures | peak RSS above start (MB) "
+            "| test MAE | cov95 | s per exact iteration | projected exact fit (s) | torch threads |"
+        ),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in result["points"]:
+        if "error" in p:
+            note = f"; {p['note']}" if p.get("note") else ""
+            lines.append(f"| {p['head']} | {p['n_train'] or 'all'} | failed: {p['error']}{note} | | | | | | | | |")
+            continue
+        lines.append(
+            f"| {p['head']} | {p['n_train']} | {_num(p.get('fit_s'), 1)} | {_num(p.get('predict_s'), 1)} "
+            f"| {p.get('n_test', '–')} | {p['peak_above_start_mb']:.0f} | {_num(p.get('test_mae'))} "
+            f"| {_num(p.get('test_coverage95'))} | {_num(p.get('s_per_iteration'), 1)} "
+            f"| {_num(p.get('projected_fit_s'), 0)} | {p['torch_threads']} |"
+        )
+    loads = [p["loadavg_start"][0] for p in result["points"] if "loadavg_start" in p]
+    if loads:
+        lines += ["", f"1-minute load average at the start of the points: {min(loads):.1f} to {max(loads):.1f}."]
+    if (RESULTS / "scaling.png").is_file():
+        lines += ["", "![scaling](results/scaling.png)"]
+    return lines + [""]
+
+
 def load_time() -> list[str]:
     result = _load("load_time.json")
     lines = ["## Loading datasets into Structures", ""]
@@ -487,6 +579,8 @@ def main(argv=None) -> None:
     lines += active_learning("dielectric", "matbench_dielectric, refractive index")
     lines += al_study()
     lines += update_cost()
+    lines += sparse_gp()
+    lines += scaling()
     lines += pool_scoring()
     lines += load_time()
     OUTPUT.write_text("\n".join(lines))

