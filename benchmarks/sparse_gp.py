@@ -14,6 +14,9 @@ the fit) is its own:
   that the figures are those of the GP head at full size (an encoder epoch over 34,738 graphs
   is about 250 s on one unloaded core at the 140 graphs/s of train_throughput.json);
   ``--epochs-full N`` trains a new encoder for N epochs instead.
+* ``pipeline_full``: the whole pipeline on all of mp_2020 minus the test set (34,738): a new
+  encoder trained for ``--epochs-pipeline`` epochs (early stopping on the default 10%
+  validation split), then the sparse head (gp_head="auto").
 * ``exact_10k_iterations``: on 10,000 training embeddings, one iteration of the exact
   hyperparameter fit (the exact head runs 100): its time and memory, to show why
   gp_head="auto" switches to the sparse head above 10,000.
@@ -40,7 +43,7 @@ from pool_scoring import PeakMemory
 RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / "work" / "sparse_gp"
 N_TEST = 2000
-PARTS = ("exact_5k", "sparse_5k", "sparse_full", "exact_10k_iterations", "exact_5k_frozen")
+PARTS = ("exact_5k", "sparse_5k", "sparse_full", "exact_10k_iterations", "exact_5k_frozen", "pipeline_full")
 
 
 def split(n: int, n_train: int | None):
@@ -111,7 +114,7 @@ def run_part(part: str, args) -> dict:
     start = time.perf_counter()
     data = load_dataset("mp_2020")
     load_s = time.perf_counter() - start
-    n_train = None if part == "sparse_full" else (10_000 if part == "exact_10k_iterations" else 5000)
+    n_train = None if part in ("sparse_full", "pipeline_full") else (10_000 if part == "exact_10k_iterations" else 5000)
     test, train = split(len(data.target), n_train)
     start = time.perf_counter()
     transformer = CrystalGraphTransformer()
@@ -123,7 +126,7 @@ def run_part(part: str, args) -> dict:
               "load_s": load_s, "graphs_s": graphs_s, "torch_threads": torch.get_num_threads(),
               "loadavg_start": os.getloadavg()}
     encoder_file = WORK / "exact_5k.pt"
-    if part != "exact_5k" and not (part == "sparse_full" and args.epochs_full > 0):  # wait for its encoder
+    if part not in ("exact_5k", "pipeline_full") and not (part == "sparse_full" and args.epochs_full > 0):  # wait for its encoder
         while not (WORK / "exact_5k.json").is_file():
             time.sleep(10)
     if part == "exact_10k_iterations":
@@ -147,6 +150,8 @@ def run_part(part: str, args) -> dict:
         elif part in ("sparse_5k", "exact_5k_frozen"):
             head = "sparse" if part == "sparse_5k" else "exact"
             model = GNNGPRegressor(encoder=str(encoder_file), epochs=0, gp_head=head, random_state=0)
+        elif part == "pipeline_full":
+            model = GNNGPRegressor(epochs=args.epochs_pipeline, gp_head="auto", random_state=0, verbose=1)
         elif args.epochs_full == 0:
             model = GNNGPRegressor(encoder=str(encoder_file), epochs=0, gp_head="auto", random_state=0)
         else:
@@ -170,6 +175,8 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=list(PARTS[:4]), choices=PARTS)
     parser.add_argument("--epochs-5k", type=int, default=8)
     parser.add_argument("--epochs-full", type=int, default=0)
+    parser.add_argument("--epochs-pipeline", type=int, default=30)
+    parser.add_argument("--note", default="", help="stored with each part run now (e.g. the machine's load)")
     parser.add_argument("--reuse", action="store_true",
                         help="collect a part's result from benchmarks/work if it is there")
     args = parser.parse_args()
@@ -186,13 +193,7 @@ def main() -> None:
                 "sampled every 0.1 s during the fit",
         "machine": f"{os.cpu_count()} CPU cores shared with other jobs (see loadavg)",
         "epochs_5k": args.epochs_5k,
-        "epochs_full": args.epochs_full,
         "n_inducing": 512,
-        "notes": "Measured on 2 CPU cores shared with 5-8 other jobs (load average 9-17, see "
-                 "loadavg_*): times are wall-clock under that load, several times an idle "
-                 "machine's. The first run had sparse_5k and sparse_full side by side (both "
-                 "after exact_5k, whose saved encoder they use frozen); peak memory is per "
-                 "process. exact_10k_iterations was not run (time).",
     })
     results.setdefault("parts", {})
     for part in args.parts:
@@ -202,10 +203,12 @@ def main() -> None:
             status = 0
         else:
             command = [sys.executable, __file__, "--part", part, "--epochs-5k", str(args.epochs_5k),
-                       "--epochs-full", str(args.epochs_full)]
+                       "--epochs-full", str(args.epochs_full), "--epochs-pipeline", str(args.epochs_pipeline)]
             status = subprocess.run(command, check=False).returncode
         if status == 0 and path.is_file():
             results["parts"][part] = json.loads(path.read_text())
+            if args.note and not args.reuse:
+                results["parts"][part]["note"] = args.note
             print(json.dumps(results["parts"][part], indent=1), flush=True)
         else:
             results["parts"][part] = {"error": f"exit status {status}"}
