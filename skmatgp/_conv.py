@@ -41,7 +41,12 @@ class CrystalGraphConv(nn.Module):
         per_atom = x @ torch.cat([weight[:, :c], weight[:, c : 2 * c]]).T  # (N, 4c)
         source, target = edge_index
         gates = torch.addmm(bias, edge_attr, weight[:, 2 * c :].T)  # (E, 2c)
-        gates = gates + per_atom[target, : 2 * c] + per_atom[source, 2 * c :]
+        # index_select, not per_atom[target, :2c]: its backward is deterministic on CPU
+        gates = (
+            gates
+            + per_atom[:, : 2 * c].index_select(0, target)
+            + per_atom[:, 2 * c :].index_select(0, source)
+        )
         filter_part, core_part = gates.chunk(2, dim=1)
         messages = filter_part.sigmoid() * nn.functional.softplus(core_part)
         summed = torch.zeros_like(x).index_add_(0, target, messages)
