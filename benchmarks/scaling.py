@@ -44,6 +44,7 @@ WORK = HERE / "work" / "scaling"
 N_TEST = 2000
 FULL = {
     "dataset": "mp_2020",
+    "n_test": N_TEST,
     "encoder_n": 2000,
     "exact": [500, 1000, 2000, 4000],
     "sparse": [2000, 4000, 8000, 16000, None],  # None: all training structures (34,738)
@@ -52,6 +53,7 @@ FULL = {
 }
 QUICK = {
     "dataset": "elastic_tensor_2015",
+    "n_test": 200,
     "encoder_n": 150,
     "exact": [100],
     "sparse": [200],
@@ -70,8 +72,7 @@ def load_split(settings: dict, n_train: int | None):
     from skmatgp.datasets import load_dataset
 
     data = load_dataset(settings["dataset"])
-    n_test = N_TEST if settings is FULL else 200
-    test, rest = split(len(data.target), n_test)
+    test, rest = split(len(data.target), settings["n_test"])
     train = rest if n_train is None else rest[:n_train]
     return data, train, test
 
