@@ -35,13 +35,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from pool_scoring import PeakMemory
+from sparse_gp import N_TEST, split
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 WORK = HERE / "work" / "scaling"
-N_TEST = 2000
 FULL = {
     "dataset": "mp_2020",
     "n_test": N_TEST,
@@ -62,18 +61,11 @@ QUICK = {
 }
 
 
-def split(n_total: int, n_test: int):
-    """Same test set and training order as sparse_gp.py (seed 0 permutation)."""
-    order = np.random.default_rng(0).permutation(n_total)
-    return order[:n_test], order[n_test:]
-
-
 def load_split(settings: dict, n_train: int | None):
     from skmatgp.datasets import load_dataset
 
     data = load_dataset(settings["dataset"])
-    test, rest = split(len(data.target), settings["n_test"])
-    train = rest if n_train is None else rest[:n_train]
+    test, train = split(len(data.target), n_train, settings["n_test"])
     return data, train, test
 
 

@@ -17,9 +17,9 @@ the fit) is its own:
 * ``pipeline_full``: the whole pipeline on all of mp_2020 minus the test set (34,738): a new
   encoder trained for ``--epochs-pipeline`` epochs (early stopping on the default 10%
   validation split), then the sparse head (gp_head="auto").
-* ``exact_10k_iterations``: on 10,000 training embeddings, one iteration of the exact
-  hyperparameter fit (the exact head runs 100): its time and memory, to show why
-  gp_head="auto" switches to the sparse head above 10,000.
+
+The cost of one exact hyperparameter iteration past 4,000 structures (why gp_head="auto"
+switches to the sparse head above 10,000) is measured by ``scaling.py``.
 
 Every fit also records the time and peak memory of the GP head alone (``gp_head_*``: from
 the embedding pass to the final posterior).
@@ -43,12 +43,13 @@ from pool_scoring import PeakMemory
 RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / "work" / "sparse_gp"
 N_TEST = 2000
-PARTS = ("exact_5k", "sparse_5k", "sparse_full", "exact_10k_iterations", "exact_5k_frozen", "pipeline_full")
+PARTS = ("exact_5k", "sparse_5k", "sparse_full", "exact_5k_frozen", "pipeline_full")
 
 
-def split(n: int, n_train: int | None):
+def split(n: int, n_train: int | None, n_test: int = N_TEST):
+    """The fixed test set and the first ``n_train`` of the training order (seed 0 permutation)."""
     order = np.random.default_rng(0).permutation(n)
-    test, rest = order[:N_TEST], order[N_TEST:]
+    test, rest = order[:n_test], order[n_test:]
     return test, (rest if n_train is None else rest[:n_train])
 
 
@@ -107,14 +108,14 @@ def elbo_step_times(Z, y_train, rounds: int = 3, steps: int = 15) -> dict:
 def run_part(part: str, args) -> dict:
     import torch
 
-    from skmatgp import CrystalGraphTransformer, GNNGPRegressor, load
+    from skmatgp import CrystalGraphTransformer, GNNGPRegressor
     from skmatgp.datasets import load_dataset
     from skmatgp.metrics import regression_report
 
     start = time.perf_counter()
     data = load_dataset("mp_2020")
     load_s = time.perf_counter() - start
-    n_train = None if part in ("sparse_full", "pipeline_full") else (10_000 if part == "exact_10k_iterations" else 5000)
+    n_train = None if part in ("sparse_full", "pipeline_full") else 5000
     test, train = split(len(data.target), n_train)
     start = time.perf_counter()
     transformer = CrystalGraphTransformer()
@@ -129,42 +130,26 @@ def run_part(part: str, args) -> dict:
     if part not in ("exact_5k", "pipeline_full") and not (part == "sparse_full" and args.epochs_full > 0):  # wait for its encoder
         while not (WORK / "exact_5k.json").is_file():
             time.sleep(10)
-    if part == "exact_10k_iterations":
-        from skmatgp._gp import fit_gp_hyperparameters
-
-        Z = torch.as_tensor(load(encoder_file).embed(G_train))
-        y = torch.as_tensor((y_train - y_train.mean()) / y_train.std())
-        per_iteration = {}
-        for n in (10_000,):
-            memory = PeakMemory()
-            memory.start()
-            t = time.perf_counter()
-            fit_gp_hyperparameters(Z[:n], y[:n], nu=0.5, iterations=1, lr=0.1)
-            per_iteration[str(n)] = {"s_per_iteration": time.perf_counter() - t, **memory.stop()}
-        record["exact_hyperparameter_fit"] = per_iteration
-        record["note"] = ("GNNGPRegressor's exact head runs gp_iterations=100 such iterations on "
-                          "90% of the training set, then two more factorisations.")
+    if part == "exact_5k":
+        model = GNNGPRegressor(epochs=args.epochs_5k, gp_head="exact", random_state=0)
+    elif part in ("sparse_5k", "exact_5k_frozen"):
+        head = "sparse" if part == "sparse_5k" else "exact"
+        model = GNNGPRegressor(encoder=str(encoder_file), epochs=0, gp_head=head, random_state=0)
+    elif part == "pipeline_full":
+        model = GNNGPRegressor(epochs=args.epochs_pipeline, gp_head="auto", random_state=0, verbose=1)
+    elif args.epochs_full == 0:
+        model = GNNGPRegressor(encoder=str(encoder_file), epochs=0, gp_head="auto", random_state=0)
     else:
-        if part == "exact_5k":
-            model = GNNGPRegressor(epochs=args.epochs_5k, gp_head="exact", random_state=0)
-        elif part in ("sparse_5k", "exact_5k_frozen"):
-            head = "sparse" if part == "sparse_5k" else "exact"
-            model = GNNGPRegressor(encoder=str(encoder_file), epochs=0, gp_head=head, random_state=0)
-        elif part == "pipeline_full":
-            model = GNNGPRegressor(epochs=args.epochs_pipeline, gp_head="auto", random_state=0, verbose=1)
-        elif args.epochs_full == 0:
-            model = GNNGPRegressor(encoder=str(encoder_file), epochs=0, gp_head="auto", random_state=0)
-        else:
-            model = GNNGPRegressor(epochs=args.epochs_full, gp_head="auto", random_state=0)
-        record.update(timed_fit(model, G_train, y_train))
-        mean, std = model.predict(G_test, return_std=True)
-        record["test"] = regression_report(y_test, mean, std)
-        record["std_scale"] = model.std_scale_
-        record["gp_noise"] = model.posterior_.noise
-        if part == "exact_5k":
-            model.save(encoder_file)
-        if part == "sparse_5k":
-            record["elbo_step_s"] = elbo_step_times(torch.as_tensor(model.embed(G_train)), y_train)
+        model = GNNGPRegressor(epochs=args.epochs_full, gp_head="auto", random_state=0)
+    record.update(timed_fit(model, G_train, y_train))
+    mean, std = model.predict(G_test, return_std=True)
+    record["test"] = regression_report(y_test, mean, std)
+    record["std_scale"] = model.std_scale_
+    record["gp_noise"] = model.posterior_.noise
+    if part == "exact_5k":
+        model.save(encoder_file)
+    if part == "sparse_5k":
+        record["elbo_step_s"] = elbo_step_times(torch.as_tensor(model.embed(G_train)), y_train)
     record["loadavg_end"] = os.getloadavg()
     return record
 
@@ -172,7 +157,7 @@ def run_part(part: str, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", choices=PARTS)
-    parser.add_argument("--parts", nargs="+", default=list(PARTS[:4]), choices=PARTS)
+    parser.add_argument("--parts", nargs="+", default=list(PARTS[:3]), choices=PARTS)
     parser.add_argument("--epochs-5k", type=int, default=8)
     parser.add_argument("--epochs-full", type=int, default=0)
     parser.add_argument("--epochs-pipeline", type=int, default=30)
