@@ -210,9 +210,8 @@ class Campaign:
         }
 
     def _config(self) -> dict:
-        digests = self._data_digests
         return {
-            "pool_ids_sha256": digests["pool_ids_sha256"],
+            **self._data_digests,
             "strategy": self.strategy,
             "n_initial": self.n_initial,
             "budget": self.budget,
@@ -223,8 +222,6 @@ class Campaign:
             "graph_params": self.graph_params,
             "random_state": self.random_state,
             "eval_every": self.eval_every,
-            "test_sha256": digests["test_sha256"],
-            "pool_targets_sha256": digests["pool_targets_sha256"],
         }
 
     def _load_state(self) -> dict:
