@@ -14,7 +14,10 @@ Structures to predictions.
 Models:
 
 - ``gnngp``: ``make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(random_state=fold))``,
-  all defaults; std is the GP's predictive std (calibrated on its validation split).
+  all defaults except on castelli_perovskites_7k, where ``gp_head="sparse"`` (``--gp-head``
+  overrides): its folds have 5,450 GP fit points, and by ``scaling.json`` the default exact
+  head's hyperparameter fit alone would take about 45 minutes a fold here, the sparse head
+  under 2. std is the GP's predictive std (calibrated on its validation split).
 - ``ensemble``: a deep ensemble of 5 encoders, the usual alternative for uncertainty.
   Member k is a ``GNNGPRegressor(random_state=1000 * fold + k)`` (same encoder, same
   training and early stopping as ``gnngp``; its GP head is not used, so it is fitted with
@@ -38,7 +41,10 @@ Models:
 
 Results: ``<results-dir>/cv_<dataset>_<model>.json`` (rewritten after every fold, with
 ``complete`` false until all folds are done); for ``matbench_dielectric`` with ``gnngp`` also
-``matbench_dielectric.json`` (same content).
+``matbench_dielectric.json`` (same content). ``--resume`` keeps the folds already in that file
+(when it was written with the same model description and mode) and runs only the missing
+ones. Each fold stores its calibration curve, so the pooled curve over all folds is their
+average weighted by test size, also across resumed runs.
 """
 
 from __future__ import annotations
@@ -63,14 +69,19 @@ MATBENCH_SEED = 18012019
 DATASETS = ("matbench_dielectric", "castelli_perovskites_7k", "elastic_tensor_2015")
 MODELS = ("gnngp", "ensemble", "rf", "cgcnn2")
 STD_KEYS = ("nll", "coverage68", "coverage95", "miscalibration_area", "sharpness")
+CALIBRATION_LEVELS = 19
+# gp_head per dataset where the default ("auto": exact up to 10,000 points) is not affordable
+GP_HEAD = {"castelli_perovskites_7k": "sparse"}
 QUICK = {"folds": 2, "n_train": 300, "n_test": 200, "epochs": 3, "trees": 50}
 
 
 # --------------------------------------------------------------------------- models
 class GNNGP:
-    def __init__(self, fold, quick, threads):
+    def __init__(self, fold, quick, threads, gp_head="auto"):
         params = {"epochs": QUICK["epochs"], "gp_iterations": 20} if quick else {}
-        self.model = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(random_state=fold, **params))
+        self.model = make_pipeline(
+            CrystalGraphTransformer(), GNNGPRegressor(random_state=fold, gp_head=gp_head, **params)
+        )
 
     def fit(self, X, y):
         self.model.fit(X, y)
@@ -230,39 +241,95 @@ def _summary(folds: list[dict]) -> dict:
     return out
 
 
-def run(dataset: str, model_name: str, *, quick: bool, threads: int, results_dir: Path, data=None) -> dict:
+def _description(model_name: str, gp_head: str) -> str:
+    if model_name == "gnngp" and gp_head != "auto":
+        return DESCRIPTIONS["gnngp"].replace("random_state=fold", f'random_state=fold, gp_head="{gp_head}"')
+    return DESCRIPTIONS[model_name]
+
+
+def _earlier_run(path: Path, description: str, quick: bool) -> dict | None:
+    """The results of an earlier run of the same benchmark, to resume from."""
+    if not path.exists():
+        return None
+    earlier = json.loads(path.read_text())
+    if earlier.get("description") != description or earlier["protocol"].get("quick") != quick:
+        print(f"not resuming from {path}: it was written by another model setting or mode")
+        return None
+    return earlier
+
+
+def _pooled_calibration(folds: list[dict], earlier_pooled: dict | None) -> dict | None:
+    """Coverage over all test points: per-fold curves averaged with test-size weights.
+
+    Folds from before per-fold curves were stored enter through the earlier file's pooled
+    curve, which covered exactly those folds.
+    """
+    weighted, weight = 0.0, 0
+    old = [f for f in folds if "calibration" not in f]
+    if old and earlier_pooled is not None:
+        n_old = sum(f["n_test"] for f in old)
+        weighted, weight = n_old * np.asarray(earlier_pooled["observed"]), n_old
+    for fold in folds:
+        if fold.get("calibration") is not None:
+            weighted = weighted + fold["n_test"] * np.asarray(fold["calibration"])
+            weight += fold["n_test"]
+    if not weight:
+        return None
+    expected = np.linspace(0, 1, CALIBRATION_LEVELS + 2)[1:-1]
+    return {"expected": expected.tolist(), "observed": (weighted / weight).tolist()}
+
+
+def run(
+    dataset: str,
+    model_name: str,
+    *,
+    quick: bool,
+    threads: int,
+    results_dir: Path,
+    data=None,
+    gp_head: str | None = None,
+    resume: bool = False,
+) -> dict:
     data = load_dataset(dataset) if data is None else data
     X, y = data.structures, data.target
     splits = list(KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED).split(y))
     if quick:
         splits = splits[: QUICK["folds"]]
+    gp_head = gp_head or GP_HEAD.get(dataset, "auto")
+    description = _description(model_name, gp_head)
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = [results_dir / f"cv_{dataset}_{model_name}.json"]
     if dataset == "matbench_dielectric" and model_name == "gnngp":
         paths.append(results_dir / "matbench_dielectric.json")
-    folds, pooled = [], {"y": [], "mean": [], "std": []}
+    earlier = _earlier_run(paths[0], description, quick) if resume else None
+    folds = earlier["folds"] if earlier else []
+    done = {f["fold"] for f in folds}
+    if done:
+        print(f"resuming {paths[0]}: folds {sorted(f + 1 for f in done)} already done", flush=True)
     started = time.perf_counter()
     for fold, (train, test) in enumerate(splits):
+        if fold in done:
+            continue
         if quick:
             rng = np.random.default_rng(fold)
             train = np.sort(rng.choice(train, min(QUICK["n_train"], len(train)), replace=False))
             test = np.sort(rng.choice(test, min(QUICK["n_test"], len(test)), replace=False))
-        model = MODEL_CLASSES[model_name](fold, quick, threads)
+        options = {"gp_head": gp_head} if model_name == "gnngp" else {}
+        model = MODEL_CLASSES[model_name](fold, quick, threads, **options)
         start = time.perf_counter()
         model.fit(X[train], y[train])
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
         mean, std = model.predict(X[test])
         predict_s = time.perf_counter() - start
+        calibration = None
         if std is not None:
             report = regression_report(y[test], mean, std)
-            pooled["std"].append(std)
+            calibration = calibration_curve(y[test], mean, std, CALIBRATION_LEVELS)[1].tolist()
         else:
             err = y[test] - mean
             report = {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
             report |= dict.fromkeys(STD_KEYS)
-        pooled["y"].append(y[test])
-        pooled["mean"].append(mean)
         folds.append(
             {
                 "fold": fold,
@@ -271,26 +338,23 @@ def run(dataset: str, model_name: str, *, quick: bool, threads: int, results_dir
                 **report,
                 "fit_s": fit_s,
                 "predict_s": predict_s,
+                "calibration": calibration,
+                "extra": model.extra,
+                "load_average_1_5_15": machine_note()["load_average_1_5_15"],
             }
-            | {"extra": model.extra}
         )
+        folds.sort(key=lambda f: f["fold"])
         print(
             f"{dataset} {model_name} fold {fold + 1}/{len(splits)}: MAE {report['mae']:.4f}"
             + (f"  NLL {report['nll']:.3f}  cov95 {report['coverage95']:.3f}" if std is not None else "")
             + f"  fit {fit_s:.1f} s  predict {predict_s:.1f} s",
             flush=True,
         )
-        calibration = None
-        if pooled["std"]:
-            expected, observed = calibration_curve(
-                np.concatenate(pooled["y"]), np.concatenate(pooled["mean"]), np.concatenate(pooled["std"]), 19
-            )
-            calibration = {"expected": expected.tolist(), "observed": observed.tolist()}
         result = {
             "dataset": dataset,
             "target": data.target_name,
             "model": model_name,
-            "description": DESCRIPTIONS[model_name],
+            "description": description,
             "protocol": {
                 "folds": f"KFold(n_splits=5, shuffle=True, random_state={MATBENCH_SEED})",
                 "n_structures": len(y),
@@ -303,12 +367,15 @@ def run(dataset: str, model_name: str, *, quick: bool, threads: int, results_dir
             "complete": len(folds) == len(splits),
             **_summary(folds),
             "folds": folds,
-            "calibration_pooled": calibration,
-            "elapsed_s": time.perf_counter() - started,
+            "calibration_pooled": _pooled_calibration(folds, earlier and earlier["calibration_pooled"]),
+            "elapsed_s": (earlier["elapsed_s"] if earlier else 0.0) + time.perf_counter() - started,
             "machine": machine_note(),
         }
         for path in paths:
             path.write_text(json.dumps(result, indent=2))
+    if len(done) == len(splits):
+        print(f"{paths[0]}: all {len(splits)} folds were already done")
+        return json.loads(paths[0].read_text())
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return result
 
@@ -320,6 +387,15 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads and forest jobs")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--gp-head",
+        choices=("auto", "exact", "sparse"),
+        default=None,
+        help=f"gnngp's GP head (default: 'auto', except {GP_HEAD})",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="run only the folds missing from the results file"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset)
@@ -335,6 +411,8 @@ def main(argv=None) -> None:
             threads=args.threads,
             results_dir=args.results_dir,
             data=data,
+            gp_head=args.gp_head,
+            resume=args.resume,
         )
 
 
