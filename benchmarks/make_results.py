@@ -283,6 +283,9 @@ def cv_results() -> list[str]:
                 f"{_num(r['fit_s_mean'], 0)} |"
             )
         lines += _same_folds(results)
+        if "gp_head" in results.get("gnngp", {}).get("description", ""):
+            setting = results["gnngp"]["description"]
+            lines += ["", f"skmatgp's settings here: `{setting}` (see `cv_benchmark.py`)."]
         missing = [CV_MODELS[m] for m in CV_MODELS if m not in results]
         if missing:
             lines += ["", f"Not run yet: {', '.join(missing)}."]

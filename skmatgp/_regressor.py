@@ -88,9 +88,13 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         (``5 * gp_iterations`` Adam steps of 1,024 points, learning rate 0.02), then the
         optimal q(u) in closed form; O(n m^2) time, O(m^2) memory; no :meth:`update`.
         "auto": exact up to ``SPARSE_ABOVE`` = 10,000 training structures, sparse above. At
-        10,000 one kernel matrix is 0.8 GB in float64 and the exact fit (100 Cholesky
-        factorisations with their gradients, each about n^3/3 flops) takes tens of minutes on
-        2 CPU cores, growing as n^3; see ``benchmarks/results/sparse_gp.json``.
+        10,000 one kernel matrix is 0.8 GB in float64, and the exact fit runs 100 Cholesky
+        factorisations with their gradients, each about n^3/3 flops. With one thread on a
+        shared 2-core machine the whole head took about 3 minutes at 2,000 structures and 18
+        at 4,000, and one of its iterations 95 s at 8,000 (hours in all), where the sparse
+        head took 1.5 minutes (``benchmarks/results/scaling.json``). Pass "sparse" from a
+        few thousand structures on when time matters more than the sparse head's slightly
+        higher error.
     n_inducing : int, default=512
         Inducing points of the sparse head (k-means centres of the embeddings to start with).
     calibrate_std : bool, default=True
