@@ -6,7 +6,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer
-from skmatgp._graphs import gaussian_expansion
+from skmatgp._graphs import _nearest, _neighbor_list, gaussian_expansion
 from skmatgp._regressor import _collate
 
 
@@ -23,6 +23,26 @@ def test_graph_matches_brute_force_neighbours(small):
         expected = np.sort([n.nn_distance for n in neighbours])[:12]
         mine = np.sort(graph.edge_dist[graph.edge_index[1] == i].numpy())
         assert np.allclose(mine, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 4, 12, 40])
+def test_nearest_is_a_stable_sort_cut_at_k(small, k):
+    """Ties at the k-th distance (common in symmetric crystals) keep the search's order."""
+    rng = np.random.default_rng(0)
+    ties_at_cut = 0
+    for structure in [nacl(), *small[0][:40]]:
+        centers, _, distances = _neighbor_list(structure, 8.0)
+        for atom in range(len(structure)):
+            nearest = np.sort(distances[centers == atom])
+            ties_at_cut += len(nearest) > k and nearest[k - 1] == nearest[k]
+        for order in (np.arange(len(centers)), rng.permutation(len(centers))):
+            c, d = centers[order], distances[order]
+            by_centre_then_distance = np.lexsort((d, c))
+            sorted_c = c[by_centre_then_distance]
+            rank = np.arange(len(c)) - np.searchsorted(sorted_c, sorted_c)
+            expected = by_centre_then_distance[rank < k]
+            assert np.array_equal(_nearest(c, d, len(structure), k), expected)
+    assert ties_at_cut > 0  # the case the rule is for was exercised
 
 
 def test_nacl_nearest_neighbours():
