@@ -255,26 +255,19 @@ def _earlier_run(path: Path, description: str, quick: bool) -> dict | None:
     if earlier.get("description") != description or earlier["protocol"].get("quick") != quick:
         print(f"not resuming from {path}: it was written by another model setting or mode")
         return None
+    if any(f.get("coverage95") is not None and f.get("calibration") is None for f in earlier["folds"]):
+        print(f"not resuming from {path}: it predates per-fold calibration curves")
+        return None
     return earlier
 
 
-def _pooled_calibration(folds: list[dict], earlier_pooled: dict | None) -> dict | None:
-    """Coverage over all test points: per-fold curves averaged with test-size weights.
-
-    Folds from before per-fold curves were stored enter through the earlier file's pooled
-    curve, which covered exactly those folds.
-    """
-    weighted, weight = 0.0, 0
-    old = [f for f in folds if "calibration" not in f]
-    if old and earlier_pooled is not None:
-        n_old = sum(f["n_test"] for f in old)
-        weighted, weight = n_old * np.asarray(earlier_pooled["observed"]), n_old
-    for fold in folds:
-        if fold.get("calibration") is not None:
-            weighted = weighted + fold["n_test"] * np.asarray(fold["calibration"])
-            weight += fold["n_test"]
-    if not weight:
+def _pooled_calibration(folds: list[dict]) -> dict | None:
+    """Coverage over all test points: the per-fold curves averaged with test-size weights."""
+    with_curve = [f for f in folds if f.get("calibration") is not None]
+    if not with_curve:
         return None
+    weight = sum(f["n_test"] for f in with_curve)
+    weighted = sum(f["n_test"] * np.asarray(f["calibration"]) for f in with_curve)
     expected = np.linspace(0, 1, CALIBRATION_LEVELS + 2)[1:-1]
     return {"expected": expected.tolist(), "observed": (weighted / weight).tolist()}
 
@@ -367,7 +360,7 @@ def run(
             "complete": len(folds) == len(splits),
             **_summary(folds),
             "folds": folds,
-            "calibration_pooled": _pooled_calibration(folds, earlier and earlier["calibration_pooled"]),
+            "calibration_pooled": _pooled_calibration(folds),
             "elapsed_s": (earlier["elapsed_s"] if earlier else 0.0) + time.perf_counter() - started,
             "machine": machine_note(),
         }
