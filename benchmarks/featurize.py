@@ -16,10 +16,9 @@ neighbours, Gaussian step 0.2 Å), one process, one thread. Timed:
   whose ``from_file`` returns the in-memory Structure. cgcnn2's code runs unchanged.
 - cgcnn2 legacy path: ``CIFData._load_item`` (``get_all_neighbors``, the original CGCNN
   way; ``CIFData_NoTarget`` still uses it), on a smaller subset because it is slow.
-- pymatgen's ``Structure.get_neighbor_list(r=8)`` alone (the ceiling the issue named), and
-  the compiled search it wraps, ``find_points_in_spheres``, called as skmatgp calls it
-  (``skmatgp._graphs._neighbor_list``): the true ceiling of any featuriser built on
-  pymatgen's neighbour search.
+- pymatgen's ``Structure.get_neighbor_list(r=8)`` alone, and the compiled search it wraps,
+  ``find_points_in_spheres``, called as skmatgp calls it (``skmatgp._graphs._neighbor_list``):
+  the ceiling of any featuriser built on pymatgen's neighbour search.
 
 Each timing is repeated (interleaved) and the median kept; the machine is shared, so the
 load average is recorded and the ratio (measured in the same process) is what counts.

@@ -314,16 +314,15 @@ def cv_results() -> list[str]:
 
 
 def suite_cost() -> list[str]:
-    """What the full suite's long part, the cross-validation, took: its wall time per run."""
+    """What the full suite's long part, the cross-validation, took: fit and predict time per run."""
     lines = [
         "## What the full suite costs",
         "",
         (
-            "Fit and predict time of each cross-validation run above, summed over its folds (incomplete "
-            "runs: the folds done), one thread, on a 2-core machine that ran 2 to 4 such jobs at "
-            "once. `run_all.py` runs "
-            "them one after the other, plus `featurize.py` and `train_throughput.py` (minutes) and "
-            "`scaling.py` (about an hour)."
+            "Fit and predict time of each cross-validation run above, summed over its folds "
+            "(incomplete runs: the folds done), one thread, on a 2-core machine that ran 2 to 4 "
+            "such jobs at once. `run_all.py` runs them one after the other, plus `featurize.py` "
+            "and `train_throughput.py` (minutes) and `scaling.py` (about an hour)."
         ),
         "",
         "| dataset | " + " | ".join(CV_MODELS) + " | all models |",
