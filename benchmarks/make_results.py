@@ -286,6 +286,16 @@ def cv_results() -> list[str]:
                 f"{_num(r['fit_s_mean'], 0)} |"
             )
         lines += _same_folds(results)
+        head = [f for f in results.get("gnngp", {}).get("folds", []) if "encoder_head_mae" in f["extra"]]
+        if head:
+            lines += [
+                "",
+                (
+                    f"skmatgp's GP head against the linear head of the same encoder ({len(head)} folds): "
+                    f"MAE {np.mean([f['mae'] for f in head]):.4f} vs "
+                    f"{np.mean([f['extra']['encoder_head_mae'] for f in head]):.4f}."
+                ),
+            ]
         if "gp_head" in results.get("gnngp", {}).get("description", ""):
             setting = results["gnngp"]["description"]
             lines += ["", f"skmatgp's settings here: `{setting}` (see `cv_benchmark.py`)."]
