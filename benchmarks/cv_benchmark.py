@@ -41,7 +41,8 @@ Models:
 ``--quick``: the first 2 of the 5 folds, 300 training and 200 test structures per fold,
 3 epochs, 50 trees: seconds to a minute, for smoke tests; figures mean nothing.
 
-Results: ``<results-dir>/cv_<dataset>_<model>.json`` (rewritten after every fold, with
+Results: ``<results-dir>/cv_<dataset>_<model>.json`` (``cv_<dataset>_gnngp_<head>.json`` for a
+``--gp-head`` other than the benchmark's own; rewritten after every fold, with
 ``complete`` false until all folds are done); for ``matbench_dielectric`` with ``gnngp`` also
 ``matbench_dielectric.json`` (same content). ``--resume`` keeps the folds already in that file
 (when it was written with the same model description and mode) and runs only the missing
@@ -299,8 +300,10 @@ def run(
     gp_head = gp_head or GP_HEAD.get(dataset, "auto")
     description = _description(model_name, gp_head)
     results_dir.mkdir(parents=True, exist_ok=True)
-    paths = [results_dir / f"cv_{dataset}_{model_name}.json"]
-    if dataset == "matbench_dielectric" and model_name == "gnngp":
+    # a gnngp run with another head than this benchmark's own gets its own file
+    other_head = model_name == "gnngp" and gp_head != GP_HEAD.get(dataset, "auto")
+    paths = [results_dir / f"cv_{dataset}_{model_name}{'_' + gp_head if other_head else ''}.json"]
+    if dataset == "matbench_dielectric" and model_name == "gnngp" and not other_head:
         paths.append(results_dir / "matbench_dielectric.json")
     earlier = _earlier_run(paths[0], description, quick) if resume else None
     folds = earlier["folds"] if earlier else []

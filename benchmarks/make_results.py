@@ -246,6 +246,32 @@ def _same_folds(results: dict) -> list[str]:
     return lines
 
 
+def _other_heads(dataset: str, gnngp: dict | None) -> list[str]:
+    """skmatgp with another GP head (cv_<dataset>_gnngp_<head>.json) beside the table's run."""
+    lines = []
+    for path in sorted(RESULTS.glob(f"cv_{dataset}_gnngp_*.json")):
+        other = json.loads(path.read_text())
+        done = {f["fold"] for f in other["folds"]}
+        if not done or other["protocol"].get("quick"):
+            continue
+        head = path.stem.rsplit("_", 1)[1]
+
+        def summary(folds):
+            return (
+                f"MAE {np.mean([f['mae'] for f in folds]):.4f}, NLL {np.mean([f['nll'] for f in folds]):.3f}, "
+                f"cov95 {np.mean([f['coverage95'] for f in folds]):.3f}, "
+                f"fit {np.mean([f['fit_s'] for f in folds]):.0f} s"
+            )
+
+        text = f"skmatgp with `gp_head=\"{head}\"` on fold {', '.join(str(d + 1) for d in sorted(done))}: "
+        text += summary(other["folds"])
+        same = [f for f in (gnngp or {}).get("folds", []) if f["fold"] in done]
+        if len(same) == len(done):
+            text += f"; the table's skmatgp run on the same folds: {summary(same)}"
+        lines += ["", text + f" (`{path.name}`)."]
+    return lines
+
+
 def cv_results() -> list[str]:
     lines = [
         "## Accuracy and calibration, Matbench protocol",
@@ -296,6 +322,7 @@ def cv_results() -> list[str]:
                     f"{np.mean([f['extra']['encoder_head_mae'] for f in head]):.4f}."
                 ),
             ]
+        lines += _other_heads(dataset, results.get("gnngp"))
         if "gp_head" in results.get("gnngp", {}).get("description", ""):
             setting = results["gnngp"]["description"]
             lines += ["", f"skmatgp's settings here: `{setting}` (see `cv_benchmark.py`)."]
