@@ -305,6 +305,7 @@ def run(
     paths = [results_dir / f"cv_{dataset}_{model_name}{'_' + gp_head if other_head else ''}.json"]
     if dataset == "matbench_dielectric" and model_name == "gnngp" and not other_head:
         paths.append(results_dir / "matbench_dielectric.json")
+    options = {"gp_head": gp_head} if model_name == "gnngp" else {}
     earlier = _earlier_run(paths[0], description, quick) if resume else None
     folds = earlier["folds"] if earlier else []
     done = {f["fold"] for f in folds}
@@ -318,7 +319,6 @@ def run(
             rng = np.random.default_rng(fold)
             train = np.sort(rng.choice(train, min(QUICK["n_train"], len(train)), replace=False))
             test = np.sort(rng.choice(test, min(QUICK["n_test"], len(test)), replace=False))
-        options = {"gp_head": gp_head} if model_name == "gnngp" else {}
         model = MODEL_CLASSES[model_name](fold, quick, threads, **options)
         start = time.perf_counter()
         model.fit(X[train], y[train])
@@ -381,7 +381,7 @@ def run(
             path.write_text(json.dumps(result, indent=2))
     if len(done) == len(splits):
         print(f"{paths[0]}: all {len(splits)} folds were already done")
-        return json.loads(paths[0].read_text())
+        return earlier
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return result
 

@@ -246,28 +246,29 @@ def _same_folds(results: dict) -> list[str]:
     return lines
 
 
+def _fold_summary(folds: list[dict]) -> str:
+    """MAE, NLL, 95% coverage and fit time, averaged over some folds of a run."""
+    return (
+        f"MAE {np.mean([f['mae'] for f in folds]):.4f}, NLL {np.mean([f['nll'] for f in folds]):.3f}, "
+        f"cov95 {np.mean([f['coverage95'] for f in folds]):.3f}, "
+        f"fit {np.mean([f['fit_s'] for f in folds]):.0f} s"
+    )
+
+
 def _other_heads(dataset: str, gnngp: dict | None) -> list[str]:
     """skmatgp with another GP head (cv_<dataset>_gnngp_<head>.json) beside the table's run."""
     lines = []
     for path in sorted(RESULTS.glob(f"cv_{dataset}_gnngp_*.json")):
-        other = json.loads(path.read_text())
+        other = _load(path.name)
         done = {f["fold"] for f in other["folds"]}
         if not done or other["protocol"].get("quick"):
             continue
         head = path.stem.rsplit("_", 1)[1]
-
-        def summary(folds):
-            return (
-                f"MAE {np.mean([f['mae'] for f in folds]):.4f}, NLL {np.mean([f['nll'] for f in folds]):.3f}, "
-                f"cov95 {np.mean([f['coverage95'] for f in folds]):.3f}, "
-                f"fit {np.mean([f['fit_s'] for f in folds]):.0f} s"
-            )
-
         text = f"skmatgp with `gp_head=\"{head}\"` on fold {', '.join(str(d + 1) for d in sorted(done))}: "
-        text += summary(other["folds"])
+        text += _fold_summary(other["folds"])
         same = [f for f in (gnngp or {}).get("folds", []) if f["fold"] in done]
         if len(same) == len(done):
-            text += f"; the table's skmatgp run on the same folds: {summary(same)}"
+            text += f"; the table's skmatgp run on the same folds: {_fold_summary(same)}"
         lines += ["", text + f" (`{path.name}`)."]
     return lines
 
