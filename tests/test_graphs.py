@@ -6,7 +6,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer
-from skmatgp._graphs import _nearest, _neighbor_list, gaussian_expansion
+from skmatgp._graphs import gaussian_expansion
 from skmatgp._regressor import _collate
 
 
@@ -25,24 +25,61 @@ def test_graph_matches_brute_force_neighbours(small):
         assert np.allclose(mine, expected, atol=1e-5)
 
 
+def slab_with_adatom():
+    """A rock-salt slab and an atom above it whose one neighbour is 7.68 Å away: dense on
+    average (the first search reaches 7.25 Å), so the first search cannot settle that atom
+    and the full-radius search must run, whatever k."""
+    slab = nacl()
+    slab = Structure(
+        Lattice.tetragonal(5.64, 20.0), slab.species, slab.cart_coords, coords_are_cartesian=True
+    )
+    slab.make_supercell([2, 2, 1])
+    slab.append("Na", [0.0, 0.0, 10.5], coords_are_cartesian=True)
+    return slab
+
+
+def k_nearest_by_sorting(structure, radius, k):
+    """The rule, written plainly: all pairs within the radius from pymatgen's public
+    ``get_neighbor_list``, sorted by centre, float32 distance, neighbour index; k per centre."""
+    centers, neighbors, _, distances = structure.get_neighbor_list(radius)
+    pairs = sorted(
+        (int(c), float(np.float32(d)), int(n))
+        for c, n, d in zip(centers, neighbors, distances)
+        if c != n or d > 1e-8
+    )
+    taken = dict.fromkeys(range(len(structure)), 0)
+    kept = []
+    for pair in pairs:
+        if taken[pair[0]] < k:
+            kept.append(pair)
+            taken[pair[0]] += 1
+    return kept, pairs
+
+
 @pytest.mark.parametrize("k", [1, 4, 12, 40])
-def test_nearest_is_a_stable_sort_cut_at_k(small, k):
-    """Ties at the k-th distance (common in symmetric crystals) keep the search's order."""
-    rng = np.random.default_rng(0)
+def test_edges_are_each_atoms_k_nearest_ties_to_lower_index(small, k, monkeypatch):
+    """Each atom's k nearest within the radius, ordered by distance; equal distances
+    (common in symmetric crystals) go to the lower neighbour index. The same whether the
+    first, smaller search settles a structure or the full-radius search has to run."""
+    import skmatgp._graphs
+
+    radii = []
+    search = skmatgp._graphs._neighbor_list
+    monkeypatch.setattr(skmatgp._graphs, "_neighbor_list", lambda *a: radii.append(a[-1]) or search(*a))
+    structures = [nacl(), slab_with_adatom(), *small[0][:30]]
+    graphs = CrystalGraphTransformer(max_num_neighbors=k).fit_transform(structures)
     ties_at_cut = 0
-    for structure in [nacl(), *small[0][:40]]:
-        centers, _, distances = _neighbor_list(structure, 8.0)
+    for structure, graph in zip(structures, graphs):
+        kept, pairs = k_nearest_by_sorting(structure, 8.0, k)
+        centre, distance, neighbour = (np.array(column) for column in zip(*kept))
+        assert np.array_equal(graph.edge_index[1].numpy(), centre)
+        assert np.array_equal(graph.edge_index[0].numpy(), neighbour)
+        assert np.allclose(graph.edge_dist.numpy(), distance, atol=1e-6)
         for atom in range(len(structure)):
-            nearest = np.sort(distances[centers == atom])
-            ties_at_cut += len(nearest) > k and nearest[k - 1] == nearest[k]
-        for order in (np.arange(len(centers)), rng.permutation(len(centers))):
-            c, d = centers[order], distances[order]
-            by_centre_then_distance = np.lexsort((d, c))
-            sorted_c = c[by_centre_then_distance]
-            rank = np.arange(len(c)) - np.searchsorted(sorted_c, sorted_c)
-            expected = by_centre_then_distance[rank < k]
-            assert np.array_equal(_nearest(c, d, len(structure), k), expected)
-    assert ties_at_cut > 0  # the case the rule is for was exercised
+            mine = [p[1] for p in pairs if p[0] == atom]
+            ties_at_cut += len(mine) > k and mine[k - 1] == mine[k]
+    assert ties_at_cut > 0  # the tie rule was exercised
+    assert any(r < 8.0 for r in radii) and 8.0 in radii  # both searches were exercised
 
 
 def test_nacl_nearest_neighbours():
@@ -85,6 +122,9 @@ def test_refuses_disordered_and_unknown_elements():
     disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
     with pytest.raises(ValueError, match="index 1 .*disordered"):
         CrystalGraphTransformer().fit_transform([nacl(), disordered])
+    vacancy = Structure(Lattice.cubic(4.0), [{"Fe": 0.5}], [[0, 0, 0]])
+    with pytest.raises(ValueError, match="index 0 .*disordered"):
+        CrystalGraphTransformer().fit_transform([vacancy])
     heavy = Structure(Lattice.cubic(4.0), ["Lr"], [[0, 0, 0]])
     with pytest.raises(ValueError, match="index 0 contains Lr"):
         CrystalGraphTransformer().fit_transform([heavy])
