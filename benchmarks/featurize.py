@@ -279,6 +279,9 @@ def main(argv=None) -> dict:
         "search_per_s": per_s["search"],
         "first_search_per_s": per_s["first_search"],
         "read_and_wrap_per_s": per_s["read_and_wrap"],
+        "first_radius_median": float(
+            np.median([_first_radius(_geometry(s)[0], len(s), RADIUS, MAX_NBR) for s in structures])
+        ),
         "cgcnn2_per_s": per_s.get("cgcnn2"),
         "ratio": per_s["skmatgp"] / per_s["cgcnn2"] if "cgcnn2" in per_s else None,
         "ratio_with_expansion": (

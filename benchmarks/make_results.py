@@ -131,19 +131,24 @@ def featurize() -> list[str]:
     if cgcnn2 and first and wrap:
         budget = 1e6 / (20 * cgcnn2)
         left = budget - 1e6 / wrap
-        lines += [
-            (
-                f"Where the time goes, per structure: skmatgp {1e6 / sk:.0f} µs, of which its first "
-                f"neighbour search (pymatgen's, at about 4.5 Å instead of 8) {1e6 / first:.0f} µs and "
-                f"reading the Structure plus wrapping the `Data` {1e6 / wrap:.0f} µs. A ratio of 20 "
-                f"means {budget:.0f} µs per structure in all: after reading and wrapping, "
-                f"{left:.0f} µs would be left for the search and the selection, "
-                f"{left / (1e6 / first):.0%} of what pymatgen's compiled search takes on its own even "
-                "at the small radius (mostly its fixed cost per call). So 20 needs a neighbour "
-                "search of our own, compiled and batched over structures; see the roadmap."
-            ),
-            "",
-        ]
+        text = (
+            f"Where the time goes, per structure: skmatgp {1e6 / sk:.0f} µs, of which its first "
+            f"neighbour search (pymatgen's, at a median {_num(result.get('first_radius_median'), 1)} Å "
+            f"instead of {s['radius']}) {1e6 / first:.0f} µs and reading the Structure plus wrapping "
+            f"the `Data` {1e6 / wrap:.0f} µs. A ratio of 20 means {budget:.0f} µs per structure in all"
+        )
+        if ratio and ratio >= 20:
+            text += "."
+        elif left > 0:
+            text += (
+                f": after reading and wrapping, {left:.0f} µs would be left for the search and the "
+                f"selection, {left / (1e6 / first):.0%} of what pymatgen's compiled search takes on its "
+                "own even at the small radius. So 20 needs a neighbour search of our own, compiled "
+                "and batched over structures."
+            )
+        else:
+            text += ": less than reading the Structures and wrapping the graphs takes on its own."
+        lines += [text, ""]
     if result.get("cgcnn2_skipped"):
         lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
     return lines

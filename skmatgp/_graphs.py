@@ -137,6 +137,9 @@ def _neighbor_list(coords, lattice, pbc, radius: float):
     return centers[not_self], neighbors[not_self], distances[not_self]
 
 
+PACKED_KEY_MAX_ATOMS = 1 << 12  # centre and neighbour indices fit 12 bits each of the key
+
+
 def _k_nearest(centers, neighbors, distances, n_atoms: int, k: int):
     """Which pairs are each centre's k nearest, ordered by centre, float32 distance, neighbour.
 
@@ -145,7 +148,7 @@ def _k_nearest(centers, neighbors, distances, n_atoms: int, k: int):
     lexsort, whenever the indices fit their bits.
     """
     distance_bits = distances.astype(np.float32).view(np.int32).astype(np.int64)
-    if n_atoms <= 1 << 12:
+    if n_atoms <= PACKED_KEY_MAX_ATOMS:
         order = np.argsort((centers.astype(np.int64) << 43) | (distance_bits << 12) | neighbors)
     else:
         order = np.lexsort((neighbors, distance_bits, centers))
@@ -194,9 +197,9 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
     a warning is logged. Disordered structures, dummy species and elements heavier than Fm
     (Z=100) are refused with an error naming the index.
     The neighbour search is pymatgen's compiled ``find_points_in_spheres`` (what
-    ``Structure.get_neighbor_list`` calls), first at a radius that usually holds a little
-    more than ``max_num_neighbors`` atoms, then at ``radius`` for the few structures that one
-    cannot settle; the graphs are those of a search at ``radius``. Neighbours at the same
+    ``Structure.get_neighbor_list`` calls), first at a radius that holds about 1.7 times
+    ``max_num_neighbors`` atoms (at least 20) at the structure's average density, then at
+    ``radius`` for the few structures that one cannot settle; the graphs are those of a search at ``radius``. Neighbours at the same
     distance (float32, as stored) go to the lower neighbour index.
     """
 

@@ -38,6 +38,13 @@ def slab_with_adatom():
     return slab
 
 
+def not_periodic_along_c():
+    """Rock salt repeated in a and b only: no images along c."""
+    slab = nacl()
+    lattice = Lattice(slab.lattice.matrix, pbc=(True, True, False))
+    return Structure(lattice, slab.species, slab.frac_coords)
+
+
 def k_nearest_by_sorting(structure, radius, k):
     """The rule, written plainly: all pairs within the radius from pymatgen's public
     ``get_neighbor_list``, sorted by centre, float32 distance, neighbour index; k per centre."""
@@ -66,7 +73,7 @@ def test_edges_are_each_atoms_k_nearest_ties_to_lower_index(small, k, monkeypatc
     radii = []
     search = skmatgp._graphs._neighbor_list
     monkeypatch.setattr(skmatgp._graphs, "_neighbor_list", lambda *a: radii.append(a[-1]) or search(*a))
-    structures = [nacl(), slab_with_adatom(), *small[0][:30]]
+    structures = [nacl(), slab_with_adatom(), not_periodic_along_c(), *small[0][:30]]
     graphs = CrystalGraphTransformer(max_num_neighbors=k).fit_transform(structures)
     ties_at_cut = 0
     for structure, graph in zip(structures, graphs):
@@ -80,6 +87,33 @@ def test_edges_are_each_atoms_k_nearest_ties_to_lower_index(small, k, monkeypatc
             ties_at_cut += len(mine) > k and mine[k - 1] == mine[k]
     assert ties_at_cut > 0  # the tie rule was exercised
     assert any(r < 8.0 for r in radii) and 8.0 in radii  # both searches were exercised
+
+
+def test_a_tie_just_outside_the_first_search_sends_it_to_the_full_search(monkeypatch):
+    """Atom 0 is 3.0000001 Å from the centre (atom 1), atom 2 is 3.0 Å from it: equal as
+    float32, so atom 0 (lower index) is the centre's nearest. A first search reaching
+    3.00000005 Å sees only atom 2; every atom has a neighbour inside it, so only the
+    distance margin can tell that the answer is not settled."""
+    import skmatgp._graphs
+
+    xs = [13.0000001, 10.0, 7.0, 14.0000001, 6.0]  # atoms 3 and 4: partners of atoms 0 and 2
+    line = Structure(Lattice.cubic(60.0), ["Na"] * 5, [[x, 30, 30] for x in xs], coords_are_cartesian=True)
+    monkeypatch.setattr(skmatgp._graphs, "_first_radius", lambda *args: 3.00000005)
+    (graph,) = CrystalGraphTransformer(max_num_neighbors=1).fit_transform([line])
+    assert graph.edge_index[0, graph.edge_index[1] == 1].tolist() == [0]
+    kept, _ = k_nearest_by_sorting(line, 8.0, 1)
+    assert graph.edge_index[0].tolist() == [n for _, _, n in kept]
+
+
+def test_large_structures_sort_the_same_way(small, monkeypatch):
+    """Above PACKED_KEY_MAX_ATOMS atoms the pairs are lexsorted instead: same graphs."""
+    import skmatgp._graphs
+
+    structures = [nacl(), slab_with_adatom(), *small[0][:30]]
+    packed = CrystalGraphTransformer().fit_transform(structures)
+    monkeypatch.setattr(skmatgp._graphs, "PACKED_KEY_MAX_ATOMS", 0)
+    for a, b in zip(packed, CrystalGraphTransformer().fit_transform(structures)):
+        assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_dist, b.edge_dist)
 
 
 def test_nacl_nearest_neighbours():
