@@ -120,6 +120,14 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         The crystal graph settings the model was trained on; other graphs are refused.
     std_scale_ : float
         Factor applied to the GP's predictive std (1.0 without calibration).
+    validation_indices_ : ndarray of int
+        Which training structures formed the last fit's validation split (early stopping,
+        std calibration); empty without one.
+    validation_predictions_ : ndarray
+        The GP's mean for them, from a GP conditioned on the other training points only:
+        held-out predictions, to compare settings without touching a test set (for
+        example ``np.abs(validation_predictions_ - y[validation_indices_]).mean()``).
+        Not kept by ``save``.
     n_epochs_ : int
         Epochs the encoder trained in the last fit.
     device_ : torch.device
@@ -462,11 +470,15 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             def posterior(idx):
                 return ExactGPPosterior(kernel, mean, noise, Z[idx], y[idx])
         self.std_scale_ = 1.0
-        if self.calibrate_std and len(val_idx):
+        self.validation_indices_ = np.asarray(val_idx)
+        self.validation_predictions_ = np.zeros(0)
+        if len(val_idx):
             held_out = posterior(fit_idx)
             val_mean, val_var = held_out.predict_latent(Z[val_idx])
-            z_scores = (y[val_idx] - val_mean) / torch.sqrt(val_var + noise)
-            self.std_scale_ = float(torch.sqrt(torch.mean(z_scores**2)))
+            self.validation_predictions_ = val_mean.cpu().numpy() * self.y_scale_ + self.y_mean_
+            if self.calibrate_std:
+                z_scores = (y[val_idx] - val_mean) / torch.sqrt(val_var + noise)
+                self.std_scale_ = float(torch.sqrt(torch.mean(z_scores**2)))
         self.posterior_ = posterior(slice(None))
 
     def _scale(self, Z: torch.Tensor) -> torch.Tensor:

@@ -144,6 +144,13 @@ def test_learns_better_than_the_mean(elastic):
     assert mae < 0.8 * np.abs(y[:400].mean() - y[400:]).mean()
     coverage = np.mean(np.abs(mean - y[400:]) <= 1.96 * std)
     assert 0.75 <= coverage <= 1.0
+    # the validation split's held-out predictions: 10% of the training set, from a GP
+    # conditioned on the other 90%; the final GP, which has seen them, predicts them closer
+    val = model.validation_indices_
+    assert len(val) == 40 and len(np.unique(val)) == 40 and val.max() < 400
+    held_out_mae = np.abs(model.validation_predictions_ - y[val]).mean()
+    assert held_out_mae > np.abs(model.predict(graphs[val]) - y[val]).mean()
+    assert held_out_mae < 0.8 * np.abs(y[:400].mean() - y[val]).mean()
 
 
 def test_update_conditions_without_retraining(small_graphs):
