@@ -28,9 +28,12 @@ Models:
   ``y_mean_``). Prediction: the mean of the members; std: their spread (population std of
   the 5 point predictions, the std of an equal-weight mixture of point masses). Graphs are
   built once per fold and shared by the members.
-- ``gnngp_log`` (not part of the suite; an experiment for matbench_dielectric's heavy-tailed
-  refractive index): ``gnngp`` fitted on log(y). Prediction exp(mean), the median of the
-  implied log-normal; std exp(mean) * std (delta method), so the same Gaussian metrics apply.
+- ``gnngp_log`` (for matbench_dielectric's heavy-tailed refractive index; ``run_all.py`` runs
+  it there beside ``gnngp``): ``gnngp`` fitted on log(y). Prediction exp(mean), the median of
+  the implied log-normal; std exp(mean) * std (delta method), so the same Gaussian metrics
+  apply. Both record each fold's ``validation_mae`` (the model's held-out predictions on its
+  own validation split, in target units), from which RESULTS.md picks y or log(y) per fold
+  without looking at the test fold.
 - ``rf``: the composition random forest of ``composition_baseline.py`` (500 trees; std from
   the spread of the trees).
 - ``cgcnn2``: cgcnn2 0.6.0's ``CrystalGraphConvNet`` with its CLI defaults (atom_fea_len 64,
