@@ -451,6 +451,11 @@ def main(argv=None) -> None:
         "--resume", action="store_true", help="run only the folds missing from the results file"
     )
     args = parser.parse_args(argv)
+    if "gnngp_log" in args.model and args.gp_head not in (None, GP_HEAD.get(args.dataset, "auto")):
+        parser.error(
+            "--gp-head applies to gnngp only: gnngp_log runs with the dataset's own head, so that "
+            "RESULTS.md can pair it with gnngp's run fold by fold. Run gnngp_log separately."
+        )
     torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset)
     print(f"{args.dataset}: {len(data.target)} structures, target {data.target_name}", flush=True)

@@ -297,15 +297,17 @@ def _target_scale_choice(dataset: str, gnngp: dict | None) -> tuple[list[str], f
 
     The choice reads only ``validation_mae`` (held-out predictions on the model's own
     validation split, inside the training fold), so the test folds stay untouched. Returns
-    the text lines and the chosen runs' mean test MAE (None unless both runs cover the same
-    folds with validation MAEs).
+    the text lines and the chosen runs' mean test MAE (None unless both runs are complete,
+    on the same folds, with validation MAEs).
     """
     log = _load(f"cv_{dataset}_gnngp_log.json")
     if not (gnngp and log) or log["protocol"].get("quick") or gnngp["protocol"].get("quick"):
         return [], None
     raw = {f["fold"]: f for f in gnngp["folds"]}
-    pairs = [(raw[f["fold"]], f) for f in log["folds"] if f["fold"] in raw]
-    if not pairs or any("validation_mae" not in f["extra"] for pair in pairs for f in pair):
+    if not (gnngp["complete"] and log["complete"]) or {f["fold"] for f in log["folds"]} != set(raw):
+        return [], None
+    pairs = [(raw[f["fold"]], f) for f in log["folds"]]
+    if any("validation_mae" not in f["extra"] for pair in pairs for f in pair):
         return [], None
     chosen = [min(pair, key=lambda f: f["extra"]["validation_mae"]) for pair in pairs]
     n_log = sum(c is pair[1] for c, pair in zip(chosen, pairs))
@@ -319,7 +321,8 @@ def _target_scale_choice(dataset: str, gnngp: dict | None) -> tuple[list[str], f
         + ", ".join(
             f"{a['extra']['validation_mae']:.3f} vs {b['extra']['validation_mae']:.3f}" for a, b in pairs
         )
-        + "."
+        + ". The choice sees no test fold, but log(y) became a candidate after earlier runs' "
+        "test folds had shown how heavy-tailed this target is."
     )
     return ["", text], mae
 
@@ -431,7 +434,9 @@ def suite_cost() -> list[str]:
         }
         done = [h for h in hours.values() if h is not None]
         total += sum(done)
-        cells = [f"{h:.1f} h" if h is not None else "–" for h in hours.values()]
+        cells = [
+            f"{h:.1f} h" if h is not None else ("–" if m == "gnngp_log" else "not run") for m, h in hours.items()
+        ]
         lines.append(f"| {dataset} | " + " | ".join(cells) + f" | {sum(done):.1f} h |")
     return lines + ["", f"In all: {total:.1f} hours of cross-validation.", ""]
 

@@ -127,7 +127,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         The GP's mean for them, from a GP conditioned on the other training points only:
         held-out predictions, to compare settings without touching a test set (for
         example ``np.abs(validation_predictions_ - y[validation_indices_]).mean()``).
-        Not kept by ``save``.
+        Empty after ``load`` (not saved). With ``warm_start`` the encoder has trained on
+        earlier fits' data, which may include this split: not held out then.
     n_epochs_ : int
         Epochs the encoder trained in the last fit.
     device_ : torch.device
@@ -479,6 +480,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             if self.calibrate_std:
                 z_scores = (y[val_idx] - val_mean) / torch.sqrt(val_var + noise)
                 self.std_scale_ = float(torch.sqrt(torch.mean(z_scores**2)))
+            del held_out  # before the full posterior: one Cholesky factor in memory at a time
         self.posterior_ = posterior(slice(None))
 
     def _scale(self, Z: torch.Tensor) -> torch.Tensor:
@@ -653,6 +655,7 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     scalars = payload["scalars"]
     model.y_mean_, model.y_scale_ = scalars["y_mean"], scalars["y_scale"]
     model.std_scale_, model.n_epochs_ = scalars["std_scale"], scalars["n_epochs"]
+    model.validation_indices_, model.validation_predictions_ = np.zeros(0, dtype=np.int64), np.zeros(0)
     model.embedding_min_ = payload["embedding_min"]
     model.embedding_range_ = payload["embedding_range"]
     sparse = payload.get("sparse")

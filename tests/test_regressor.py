@@ -221,6 +221,7 @@ def test_save_and_load_without_pickle(small, small_graphs, tmp_path):
     assert loaded.get_params() == {**model.get_params(), "device": "cpu"}
     mean2, std2 = loaded.predict(graphs[43:], return_std=True)
     assert np.allclose(mean2, mean, atol=1e-10) and np.allclose(std2, std, atol=1e-10)
+    assert loaded.validation_indices_.size == loaded.validation_predictions_.size == 0  # not saved
     loaded.update(graphs[43:45], y[43:45])  # and it keeps working as a model
     with pytest.raises(ValueError, match="radius=6.0"):  # the graph settings were saved too
         loaded.predict(CrystalGraphTransformer(radius=6.0).fit_transform(small[0][:3]))
