@@ -143,9 +143,9 @@ PACKED_KEY_MAX_ATOMS = 1 << 12  # centre and neighbour indices fit 12 bits each 
 def _k_nearest(centers, neighbors, distances, n_atoms: int, k: int):
     """Which pairs are each centre's k nearest, ordered by centre, float32 distance, neighbour.
 
-    Also returns each centre's number of pairs. One argsort of a packed integer key (centre | float32
-    distance bits, which order like the distances | neighbour) instead of a three-key
-    lexsort, whenever the indices fit their bits.
+    Also returns each centre's number of pairs. One argsort of a packed integer key
+    (centre | float32 distance bits, which order like the distances | neighbour) instead of
+    a three-key lexsort, whenever the indices fit their bits.
     """
     distance_bits = distances.astype(np.float32).view(np.int32).astype(np.int64)
     if n_atoms <= PACKED_KEY_MAX_ATOMS:
@@ -199,8 +199,9 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
     The neighbour search is pymatgen's compiled ``find_points_in_spheres`` (what
     ``Structure.get_neighbor_list`` calls), first at a radius that holds about 1.7 times
     ``max_num_neighbors`` atoms (at least 20) at the structure's average density, then at
-    ``radius`` for the few structures that one cannot settle; the graphs are those of a search at ``radius``. Neighbours at the same
-    distance (float32, as stored) go to the lower neighbour index.
+    ``radius`` for the few structures that one cannot settle; the graphs are those of a
+    search at ``radius``. Neighbours at the same distance (float32, as stored) go to the
+    lower neighbour index.
     """
 
     def __init__(
