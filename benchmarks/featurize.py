@@ -47,10 +47,10 @@ from unittest import mock
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
 
 from skmatgp import CrystalGraphTransformer
 from skmatgp._graphs import (
+    _as_data,
     _atomic_numbers,
     _first_radius,
     _geometry,
@@ -182,15 +182,9 @@ def first_search(structure):
 
 def read_and_wrap(structure):
     """Everything but the neighbours: read Z and coordinates, wrap arrays in a PyG ``Data``."""
-    z = torch.from_numpy(_atomic_numbers(structure, 0))
     _geometry(structure)
-    return Data(
-        z=z,
-        edge_index=torch.zeros((2, 0), dtype=torch.int64),
-        edge_dist=torch.zeros(0),
-        num_nodes=len(z),
-        graph_settings="",
-    )
+    no_edges = np.zeros(0, dtype=np.int64)
+    return _as_data(_atomic_numbers(structure, 0), no_edges, no_edges, np.zeros(0, np.float32), "")
 
 
 def _time(fn) -> float:

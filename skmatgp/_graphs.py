@@ -50,6 +50,11 @@ def structure_to_graph(
     atomic_numbers = _atomic_numbers(structure, index)
     lattice, coords, pbc = _geometry(structure)
     centers, neighbors, distances = _nearest_neighbors(coords, lattice, pbc, radius, max_num_neighbors)
+    return _as_data(atomic_numbers, centers, neighbors, distances, settings)
+
+
+def _as_data(atomic_numbers, centers, neighbors, distances, settings: str) -> Data:
+    """The arrays of one graph wrapped as a PyG ``Data``, edges neighbour -> centre."""
     return Data(
         z=torch.from_numpy(atomic_numbers),
         edge_index=torch.from_numpy(np.vstack([neighbors, centers]).astype(np.int64)),
@@ -65,13 +70,14 @@ def _atomic_numbers(structure: Structure, index: int) -> np.ndarray:
     numbers = []
     for site in structure:
         occupancies = site.species.items()
-        if len(occupancies) != 1 or next(iter(occupancies))[1] != 1:
+        species, occupancy = next(iter(occupancies), (None, 0))  # (None, 0): no species at all
+        if len(occupancies) != 1 or occupancy != 1:
             raise ValueError(
                 f"Structure at index {index} ({structure.composition.reduced_formula}) has "
                 "disordered sites (partial occupancies). Order it first, e.g. with pymatgen's "
                 "OrderDisorderedStructureTransformation, or pick one ordered representative."
             )
-        numbers.append(next(iter(occupancies))[0].Z)
+        numbers.append(species.Z)
     atomic_numbers = np.array(numbers, dtype=np.int64)
     outside = (atomic_numbers < 1) | (atomic_numbers > MAX_Z)
     if outside.any():
