@@ -451,8 +451,9 @@ def suite_cost() -> list[str]:
         (
             "Fit and predict time of each cross-validation run above, summed over its folds "
             "(incomplete runs: the folds done), one thread, on a 2-core machine that ran 2 to 4 "
-            "such jobs at once. `run_all.py` runs them one after the other, plus `featurize.py` "
-            "and `train_throughput.py` (minutes) and `scaling.py` (about an hour). gnngp_log "
+            "such jobs at once. `run_all.py` runs them one after the other (with `--jobs 2`, two "
+            "at a time), plus `featurize.py` and `train_throughput.py` (minutes) and `scaling.py` "
+            "(about an hour). gnngp_log "
             "(skmatgp fitted on log(y)) and gnngp_log_gap (the same from a band-gap encoder) run on "
             "matbench_dielectric only; the latter's encoder pretraining is not in the table."
         ),

