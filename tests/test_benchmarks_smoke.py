@@ -96,11 +96,21 @@ def test_validation_choice_reads_validation_mae_only(tmp_path, monkeypatch):
     lines, mae = make_results._validation_choice("d", gnngp)
     # fold 0: gap (0.20), fold 1: y (0.20), fold 2: log (0.10); their test MAEs 0.3, 0.6, 0.2
     assert mae == pytest.approx((0.3 + 0.6 + 0.2) / 3)
-    assert "y on 1, log(y) on 1, log(y) from the band-gap encoder on 1 of 3 folds" in lines[1]
+    assert "folds won, of 3: y 1, log(y) 1, log(y) from the band-gap encoder 1" in lines[1]
+    # no choice without a complete gnngp run, even when the other two are complete
+    assert make_results._validation_choice("d", _cv_run([0.5] * 3, [0.3] * 3, complete=False)) == ([], None)
 
-    # an incomplete variant drops out of the choice; with only gnngp left there is none
-    (tmp_path / "cv_d_gnngp_log_gap.json").write_text(
-        json.dumps(_cv_run([0.3, 0.2], [0.2, 0.3], complete=False))
-    )
+    # an incomplete or quick variant drops out of the choice, and the text says so
+    y_or_log = (0.5 + 0.6 + 0.2) / 3  # fold 0: y (0.30), fold 1: y (0.20), fold 2: log (0.10)
+    for dropped in (_cv_run([0.1] * 3, [0.0] * 3, complete=False), _cv_run([0.1] * 3, [0.0] * 3, quick=True)):
+        (tmp_path / "cv_d_gnngp_log_gap.json").write_text(json.dumps(dropped))
+        lines, mae = make_results._validation_choice("d", gnngp)
+        assert mae == pytest.approx(y_or_log)
+        assert (
+            "Left out of the choice (incomplete, quick, or on other folds): log(y) from the band-gap"
+            in lines[1]
+        )
+
+    # no choice with gnngp alone
     (tmp_path / "cv_d_gnngp_log.json").unlink()
     assert make_results._validation_choice("d", gnngp) == ([], None)
