@@ -343,10 +343,8 @@ def _validation_choice(dataset: str, gnngp: dict | None) -> tuple[list[str], flo
     }
     if len(usable) < 2:
         return [], None
-    chosen = [
-        min((usable[m][fold] for m in usable), key=lambda f: f["extra"]["validation_mae"]) for fold in folds
-    ]
-    picks = [next(m for m in usable if usable[m][fold] is f) for fold, f in zip(folds, chosen)]
+    picks = [min(usable, key=lambda m: usable[m][fold]["extra"]["validation_mae"]) for fold in folds]
+    chosen = [usable[m][fold] for m, fold in zip(picks, folds)]
     names = [CANDIDATES[m] for m in usable]
     wins = ", ".join(f"{CANDIDATES[m]} {picks.count(m)}" for m in usable)
     fit_s = sum(np.mean([r[d]["fit_s"] for d in folds]) for r in usable.values())

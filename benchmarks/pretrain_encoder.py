@@ -61,7 +61,7 @@ def fingerprint(structure) -> tuple:
     return structure.composition.reduced_formula, len(structure)
 
 
-def source_indices(quick: bool, target: str = "formation_energy_per_atom", oxides: bool = False):
+def source_indices(quick: bool, target: str, oxides: bool):
     source = load_dataset("mp_2020", target=target)
     has_oxygen = np.array(["O" in s.composition.as_dict() for s in source.structures])
     targets = {name: load_dataset(name) for name in ("matbench_dielectric", "elastic_tensor_2015")}
