@@ -9,6 +9,19 @@ import time
 
 import numpy as np
 
+DEFAULT_DATASET = "elastic_tensor_2015"
+DEFAULT_STRATEGIES = ("random", "batch_entropy")
+DEFAULT_SEEDS = (0, 1, 2)
+# campaign options that only mean something for a dataset run (destination: flag)
+DATASET_ONLY_OPTIONS = {
+    "dataset": "--dataset",
+    "target": "--target",
+    "data_home": "--data-home",
+    "n_test": "--n-test",
+    "n_pool": "--n-pool",
+    "eval_every": "--eval-every",
+}
+
 
 def _cross_validate(args) -> int:
     from sklearn.model_selection import KFold
@@ -90,6 +103,11 @@ def _campaign(args) -> int:
 
     if args.pool_folder:
         return _own_campaign(args)
+    if args.oracle_folder:
+        raise ValueError("--oracle-folder only applies with --pool-folder (your own CIFs).")
+    args.dataset = args.dataset or DEFAULT_DATASET
+    args.strategies = args.strategies or list(DEFAULT_STRATEGIES)
+    args.seeds = args.seeds if args.seeds is not None else list(DEFAULT_SEEDS)
     data = load_dataset(args.dataset, data_home=args.data_home, target=args.target)
     n_test = args.n_test or round(0.2 * len(data.target))
     print(
@@ -136,6 +154,7 @@ def _own_campaign(args) -> int:
 
     from .active import Campaign, FileOracle
 
+    _refuse_dataset_options(args)
     folder = Path(args.pool_folder)
     cifs = sorted(folder.glob("*.cif"))
     if not cifs:
@@ -145,8 +164,8 @@ def _own_campaign(args) -> int:
         [Structure.from_file(c) for c in cifs],
         [c.stem for c in cifs],
         oracle,
-        strategy=args.strategies[0],
-        random_state=args.seeds[0],
+        strategy=args.strategies[0] if args.strategies else "random",
+        random_state=args.seeds[0] if args.seeds else 0,
         state_dir=Path(args.out) / "state",
         **_campaign_settings(args),
     )
@@ -160,6 +179,21 @@ def _own_campaign(args) -> int:
         return 3
     print(f"Campaign done: {len(state['labels'])} labels in {Path(args.out) / 'state'}.")
     return 0
+
+
+def _refuse_dataset_options(args) -> None:
+    """A run over the user's own CIFs is one campaign without a test set: say so rather than
+    ignore the options that only mean something for a dataset run."""
+    given = [flag for dest, flag in DATASET_ONLY_OPTIONS.items() if getattr(args, dest) is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} only apply to a dataset run, not to --pool-folder (your own CIFs "
+            "have no test set); leave them out."
+        )
+    for dest, flag in (("strategies", "--strategies"), ("seeds", "--seeds")):
+        values = getattr(args, dest)
+        if values is not None and len(values) > 1:
+            raise ValueError(f"--pool-folder runs one campaign, so {flag} takes one value; got {values}.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,18 +227,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="run active-learning campaigns (strategies x seeds) on a fixed test set; "
         "write CSV/JSON and a learning-curve PNG",
     )
-    campaign.add_argument("--dataset", default="elastic_tensor_2015")
+    campaign.add_argument("--dataset", default=None, help=f"default: {DEFAULT_DATASET}")
     campaign.add_argument("--target", default=None)
     campaign.add_argument("--data-home", default=None)
     campaign.add_argument(
         "--strategies",
         nargs="+",
-        default=["random", "batch_entropy"],
-        help="the first one runs for --pool-folder (default: random against batch entropy; "
-        "random with refits was best or tied in the study)",
+        default=None,
+        help="default: random against batch entropy; with --pool-folder one strategy, "
+        "default random (random with refits was best or tied in the study)",
         choices=list(STRATEGIES),
     )
-    campaign.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    campaign.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="default: 0 1 2; with --pool-folder one seed, default 0",
+    )
     campaign.add_argument("--n-test", type=int, default=None, help="default: 20%% of the data")
     campaign.add_argument("--n-pool", type=int, default=None, help="default: all the rest")
     campaign.add_argument("--n-initial", type=int, default=100)

@@ -206,6 +206,43 @@ def test_campaign_command(tmp_path, capsys):
     assert (tmp_path / "learning_curve.png").is_file()
 
 
+def test_campaign_command_over_own_cifs_asks_for_labels(tmp_path, elastic, capsys):
+    cifs = tmp_path / "cifs"
+    cifs.mkdir()
+    for structure, name in zip(elastic.structures[:12], elastic.ids[:12]):
+        structure.to(filename=str(cifs / f"{name}.cif"))
+    args = ["campaign", "--pool-folder", str(cifs), "--n-initial", "4", "--budget", "4"]
+    args += ["--batch-size", "2", "--out", str(tmp_path / "run"), "--verbose", "0"]
+    assert main(args) == 3  # waiting for the initial labels
+    requests = (tmp_path / "run" / "labels" / "requests.csv").read_text().splitlines()
+    assert requests[0] == "id,formula" and len(requests) == 5
+    assert {row.split(",")[0] for row in requests[1:]} <= set(map(str, elastic.ids[:12]))
+    state = json.loads((tmp_path / "run" / "state" / "state.json").read_text())
+    assert state["config"]["strategy"] == "random" and state["config"]["random_state"] == 0
+    assert "Waiting for 4 label(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--n-test", "10"], "--n-test"),
+        (["--eval-every", "5", "--dataset", "mp_2020"], "--dataset, --eval-every"),
+        (["--seeds", "0", "1"], "--seeds takes one value"),
+        (["--strategies", "random", "entropy"], "--strategies takes one value"),
+    ],
+)
+def test_campaign_command_over_own_cifs_refuses_dataset_options(tmp_path, capsys, extra, named):
+    args = ["campaign", "--pool-folder", str(tmp_path), "--out", str(tmp_path / "run"), *extra]
+    assert main(args) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_campaign_command_refuses_an_oracle_folder_without_a_pool(tmp_path, capsys):
+    assert main(["campaign", "--oracle-folder", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert "--pool-folder" in capsys.readouterr().err
+
+
 def _crash_at(campaign, n):
     oracle, calls = campaign.oracle, {"n": 0}
 
