@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Species, Structure
 
 from skmatgp.datasets import (
     get_data_home,
@@ -12,6 +12,7 @@ from skmatgp.datasets import (
     load_dataset,
     load_matbench_json,
 )
+from skmatgp.datasets._loaders import _structures_from_dicts
 
 needs_shared = pytest.mark.skipif(
     not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)"
@@ -118,3 +119,17 @@ def test_matbench_file_round_trip(elastic, tmp_path):
     assert data.structures[2] == elastic.structures[2]
     with pytest.raises(ValueError, match="no column"):
         load_matbench_json(path, target="n")
+
+
+def test_fast_structure_reading_matches_pymatgen(elastic):
+    """The loaders' own Structure.from_dict keeps every species' element, occupancy and
+    oxidation state."""
+    charged = Structure(
+        Lattice.cubic(5.64), [Species("Na", 1), Species("Cl", -1)], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    structures = [*elastic.structures[:20], charged]
+    read = _structures_from_dicts(s.as_dict() for s in structures)
+    for original, copy in zip(structures, read):
+        assert copy == original
+        assert [str(sp) for sp in copy.species] == [str(sp) for sp in original.species]
+    assert [str(sp) for sp in read[-1].species] == ["Na+", "Cl-"]

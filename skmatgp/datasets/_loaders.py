@@ -128,15 +128,23 @@ def _structures_from_dicts(dicts) -> np.ndarray:
     return as_structure_array(_structure_from_dict(d, compositions) for d in dicts)
 
 
+_PLAIN_SPECIES_KEYS = {"element", "occu"}  # an Element's site dict; a Species adds oxidation_state
+
+
 def _structure_from_dict(d: dict, compositions: dict) -> Structure:
     """``Structure.from_dict``, about twice as fast for the common case.
 
     ``from_dict`` builds every site twice and a new Composition per site; here a site's
     species Composition is shared between all sites with the same species and occupancy.
-    Dicts with site or structure properties take pymatgen's own path.
+    Dicts with site or structure properties, or with species beyond element and occupancy
+    (oxidation states, spins), take pymatgen's own path.
     """
     sites = d["sites"]
-    if d.get("properties") or any(site.get("properties") for site in sites):
+    if (
+        d.get("properties")
+        or any(site.get("properties") for site in sites)
+        or any(sp.keys() - _PLAIN_SPECIES_KEYS for site in sites for sp in site["species"])
+    ):
         return Structure.from_dict(d)
     species = []
     for site in sites:
