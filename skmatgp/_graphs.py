@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import torch
@@ -164,11 +165,19 @@ def _k_nearest(centers, neighbors, distances, n_atoms: int, k: int):
     return order[rank < k], counts
 
 
-def _graphs_for_chunk(structures, start, radius, max_num_neighbors, settings):
-    return [
-        structure_to_graph(s, radius, max_num_neighbors, settings, start + i)
-        for i, s in enumerate(structures)
-    ]
+def _graphs_for_chunk(structures, start, radius, max_num_neighbors, settings, on_error):
+    """The chunk's graphs, None where a structure was refused (``on_error="warn"``), and
+    the (index, reason) of each refusal."""
+    graphs, failures = [], []
+    for i, structure in enumerate(structures):
+        try:
+            graphs.append(structure_to_graph(structure, radius, max_num_neighbors, settings, start + i))
+        except ValueError as exc:
+            if on_error == "raise":
+                raise
+            graphs.append(None)
+            failures.append((start + i, str(exc)))
+    return graphs, failures
 
 
 class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
@@ -196,6 +205,11 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         ``joblib.parallel_backend`` context).
     verbose : int, default=0
         Show a progress bar when > 0.
+    on_error : {"raise", "warn"}, default="raise"
+        What to do with a structure that has no graph (disordered sites, dummy species,
+        elements past Fm): raise a ``ValueError`` naming its index, or put ``None`` in its
+        place and warn once, listing the indices. Drop those items and their targets before
+        fitting, e.g. ``keep = np.array([g is not None for g in graphs])``.
 
     Notes
     -----
@@ -217,12 +231,14 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         gaussian_step: float = 0.2,
         n_jobs: int | None = None,
         verbose: int = 0,
+        on_error: str = "raise",
     ):
         self.radius = radius
         self.max_num_neighbors = max_num_neighbors
         self.gaussian_step = gaussian_step
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.on_error = on_error
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -237,6 +253,8 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
             raise ValueError(f"max_num_neighbors must be a positive integer, got {self.max_num_neighbors!r}.")
         if not (isinstance(self.gaussian_step, (int, float)) and 0 < self.gaussian_step <= self.radius):
             raise ValueError(f"gaussian_step must be in (0, radius], got {self.gaussian_step!r}.")
+        if self.on_error not in ("raise", "warn"):
+            raise ValueError(f"on_error must be 'raise' or 'warn', got {self.on_error!r}.")
 
     def fit(self, X, y=None):
         """Check the parameters; the transformer learns nothing from data."""
@@ -248,7 +266,8 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        numpy.ndarray of shape (n,), dtype object, holding ``torch_geometric.data.Data``.
+        numpy.ndarray of shape (n,), dtype object, holding ``torch_geometric.data.Data``
+        (``None`` for the structures refused with ``on_error="warn"``).
         """
         self._validate_params()
         structures = check_structures(X)
@@ -257,7 +276,7 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         starts = range(0, len(structures), chunk)
         jobs = (
             delayed(_graphs_for_chunk)(
-                structures[s : s + chunk], s, self.radius, self.max_num_neighbors, settings
+                structures[s : s + chunk], s, self.radius, self.max_num_neighbors, settings, self.on_error
             )
             for s in starts
         )
@@ -265,13 +284,25 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
             jobs = tqdm(list(jobs), desc="crystal graphs", unit="chunk")
         chunks = Parallel(n_jobs=self.n_jobs)(jobs)
         out = np.empty(len(structures), dtype=object)
-        out[:] = [graph for part in chunks for graph in part]
+        out[:] = [graph for graphs, _ in chunks for graph in graphs]
+        failures = [failure for _, part in chunks for failure in part]
+        if failures:
+            shown = "; ".join(reason for _, reason in failures[:3])
+            warnings.warn(
+                f"{len(failures)} of {len(out)} structures have no graph and hold None: indices "
+                f"{[i for i, _ in failures][:20]}{' ...' if len(failures) > 20 else ''}. {shown}"
+                f"{' ...' if len(failures) > 3 else ''} Drop them (and their targets) before fitting.",
+                UserWarning,
+                stacklevel=2,
+            )
         _warn_isolated_atoms(out)
         return out
 
 
 def _warn_isolated_atoms(graphs: np.ndarray) -> None:
     for i, graph in enumerate(graphs):
+        if graph is None:
+            continue
         centres = graph.edge_index[1]  # sorted: edges come grouped by centre
         n_with_edges = int(torch.count_nonzero(torch.diff(centres))) + 1 if len(centres) else 0
         if n_with_edges < graph.num_nodes:

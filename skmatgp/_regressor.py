@@ -250,6 +250,9 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                     "CrystalGraphTransformer, or use make_pipeline(CrystalGraphTransformer(), "
                     "GNNGPRegressor())."
                     if isinstance(graph, Structure)
+                    else " CrystalGraphTransformer(on_error='warn') puts None where a structure "
+                    "has no graph: drop those items and their targets first."
+                    if graph is None
                     else ""
                 )
                 raise TypeError(f"Item at index {i} is a {type(graph).__name__}, not a crystal graph.{hint}")

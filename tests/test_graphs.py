@@ -5,7 +5,7 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
-from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer
+from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer, GNNGPRegressor
 from skmatgp._graphs import gaussian_expansion
 from skmatgp._regressor import _collate
 
@@ -162,6 +162,25 @@ def test_refuses_disordered_and_unknown_elements():
     heavy = Structure(Lattice.cubic(4.0), ["Lr"], [[0, 0, 0]])
     with pytest.raises(ValueError, match="index 0 contains Lr"):
         CrystalGraphTransformer().fit_transform([heavy])
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_on_error_warn_leaves_none_where_a_structure_has_no_graph(elastic, n_jobs):
+    structures = list(elastic.structures[:300])
+    disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
+    heavy = Structure(Lattice.cubic(4.0), ["Lr"], [[0, 0, 0]])
+    structures[3], structures[280] = disordered, heavy  # 280: in the second chunk of 256
+    with pytest.warns(UserWarning, match=r"2 of 300 structures have no graph .*\[3, 280\].*disordered"):
+        graphs = CrystalGraphTransformer(on_error="warn", n_jobs=n_jobs).fit_transform(structures)
+    assert graphs[3] is None and graphs[280] is None
+    kept = [i for i in range(300) if i not in (3, 280)]
+    alone = CrystalGraphTransformer().fit_transform([structures[i] for i in kept])
+    for graph, reference in zip(graphs[kept], alone):
+        assert torch.equal(graph.edge_index, reference.edge_index) and torch.equal(graph.z, reference.z)
+    with pytest.raises(TypeError, match="index 3 is a NoneType.*drop those items"):
+        GNNGPRegressor().fit(graphs, np.zeros(300))
+    with pytest.raises(ValueError, match="on_error"):
+        CrystalGraphTransformer(on_error="skip").fit(structures)
 
 
 def test_bad_parameters_are_refused_at_fit():
