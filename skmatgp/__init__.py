@@ -2,6 +2,7 @@
 
 from ._encoder import CrystalGraphEncoder
 from ._graphs import CrystalGraphTransformer
+from ._log_target import LogTargetRegressor
 from ._regressor import GNNGPRegressor, load
 from ._streaming import iter_pool_predictions, score_pool, top_entropy
 from ._structures import as_structure_array, find_duplicate_structures
@@ -10,6 +11,7 @@ __all__ = [
     "CrystalGraphEncoder",
     "CrystalGraphTransformer",
     "GNNGPRegressor",
+    "LogTargetRegressor",
     "as_structure_array",
     "find_duplicate_structures",
     "iter_pool_predictions",

@@ -10,7 +10,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks as checks
 
-from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
 from tests.conftest import TINY
 
 DATA_FREE_CHECKS = [
@@ -26,7 +26,9 @@ DATA_FREE_CHECKS = [
 ]
 
 
-@pytest.mark.parametrize("estimator", [CrystalGraphTransformer(), GNNGPRegressor()], ids=repr)
+@pytest.mark.parametrize(
+    "estimator", [CrystalGraphTransformer(), GNNGPRegressor(), LogTargetRegressor()], ids=repr
+)
 @pytest.mark.parametrize("check_name", DATA_FREE_CHECKS)
 def test_data_free_sklearn_checks(estimator, check_name):
     check = getattr(checks, check_name, None)
@@ -35,7 +37,7 @@ def test_data_free_sklearn_checks(estimator, check_name):
     check(type(estimator).__name__, clone(estimator))
 
 
-@checks.parametrize_with_checks([CrystalGraphTransformer(), GNNGPRegressor()])
+@checks.parametrize_with_checks([CrystalGraphTransformer(), GNNGPRegressor(), LogTargetRegressor()])
 def test_parametrize_with_checks(estimator, check):
     check(estimator)
 

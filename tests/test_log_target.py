@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+from scipy.stats import norm
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
+from tests.conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def shear_moduli(elastic):
+    """70 real structures and their shear modulus G_VRH in GPa (positive, heavy-tailed)."""
+    return elastic.structures[:70], 10 ** elastic.target[:70]
+
+
+def test_fits_the_log_and_predicts_the_median_with_a_delta_std(shear_moduli):
+    structures, g = shear_moduli
+    pipeline = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY))
+    model = LogTargetRegressor(pipeline).fit(structures[:50], g[:50])
+    by_hand = clone(pipeline).fit(structures[:50], np.log(g[:50]))
+    mu, s = by_hand.predict(structures[50:], return_std=True)
+    median, std = model.predict(structures[50:], return_std=True)
+    np.testing.assert_allclose(median, np.exp(mu), rtol=1e-12)
+    np.testing.assert_allclose(std, np.exp(mu) * s, rtol=1e-12)
+    np.testing.assert_array_equal(model.predict(structures[50:]), median)
+    lower, upper = model.predict_interval(structures[50:], level=0.9)
+    np.testing.assert_allclose(np.log(upper) - np.log(median), norm.ppf(0.95) * s, rtol=1e-9)
+    assert np.all(lower < median) and np.all(median < upper)
+    assert model.regressor is pipeline and model.regressor_ is not pipeline  # cloned
+
+
+def test_default_regressor_and_nested_parameters():
+    model = LogTargetRegressor().set_params(regressor=None)
+    assert model.get_params()["regressor"] is None
+    nested = LogTargetRegressor(make_pipeline(CrystalGraphTransformer(), GNNGPRegressor()))
+    nested.set_params(regressor__gnngpregressor__epochs=7)
+    assert nested.regressor[-1].epochs == 7  # reachable by GridSearchCV
+
+
+def test_refuses_targets_that_have_no_log(shear_moduli):
+    structures, g = shear_moduli
+    bad = g[:50].copy()
+    bad[7] = 0.0
+    with pytest.raises(ValueError, match=r"positive and finite; 1 value\(s\) are not, first y\[7\] = 0.0"):
+        LogTargetRegressor().fit(structures[:50], bad)
+    with pytest.raises(ValueError, match="level"):
+        LogTargetRegressor().predict_interval(structures[:2], level=1.5)
