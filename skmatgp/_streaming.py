@@ -27,7 +27,8 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
 
     ``structures`` may be a generator (e.g. reading files lazily); ``estimator`` is a fitted
     Pipeline (CrystalGraphTransformer + GNNGPRegressor) or a regressor taking the items as
-    they come.
+    they come. Items the pipeline gives no graph (``CrystalGraphTransformer(on_error="warn")``)
+    get a NaN mean and std instead of stopping the pool.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
@@ -36,9 +37,19 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
     for chunk in tqdm(_chunks(structures, chunk_size), disable=not verbose, desc="pool", unit="chunk"):
         X = np.empty(len(chunk), dtype=object)
         X[:] = chunk
-        mean, std = regressor.predict(transform_to_final(estimator, X), return_std=True)
-        yield start, mean, std
+        yield start, *_predict_chunk(regressor, transform_to_final(estimator, X))
         start += len(chunk)
+
+
+def _predict_chunk(regressor, X):
+    """(mean, std) of a transformed chunk, NaN where an item is None (it has no graph)."""
+    has_graph = np.array([item is not None for item in X])
+    if has_graph.all():
+        return regressor.predict(X, return_std=True)
+    mean, std = np.full(len(X), np.nan), np.full(len(X), np.nan)
+    if has_graph.any():
+        mean[has_graph], std[has_graph] = regressor.predict(X[has_graph], return_std=True)
+    return mean, std
 
 
 def score_pool(estimator, structures: Iterable, chunk_size: int = 2000, verbose: int = 0):
@@ -47,6 +58,7 @@ def score_pool(estimator, structures: Iterable, chunk_size: int = 2000, verbose:
     Returns
     -------
     mean, std : ndarrays of shape (n_pool,)
+        NaN for structures without a graph (``CrystalGraphTransformer(on_error="warn")``).
     """
     means, stds = [], []
     for _, mean, std in iter_pool_predictions(estimator, structures, chunk_size, verbose):
@@ -61,18 +73,19 @@ def top_entropy(estimator, structures: Iterable, n_instances: int, chunk_size: i
     """The ``n_instances`` pool positions of largest predictive entropy, streamed.
 
     Keeps only the best ``n_instances`` so far, so memory does not grow with the pool.
-    Returns ``(indices, entropies)``, largest first.
+    Returns ``(indices, entropies)``, largest first. Structures without a graph are passed over.
     """
     best: list[tuple[float, int]] = []
     for start, _, std in iter_pool_predictions(estimator, structures, chunk_size):
         entropy = 0.5 * np.log(2 * np.pi * np.e * std**2)
-        for offset in np.argsort(-entropy, kind="stable")[:n_instances]:
+        ranked = np.argsort(-entropy, kind="stable")  # NaN (no graph) last
+        for offset in ranked[np.isfinite(entropy[ranked])][:n_instances]:
             item = (float(entropy[offset]), -(start + int(offset)))  # ties: lower index first
             if len(best) < n_instances:
                 heapq.heappush(best, item)
             elif item > best[0]:
                 heapq.heapreplace(best, item)
     if len(best) < n_instances:
-        raise ValueError(f"Asked for {n_instances} queries from a pool of only {len(best)}.")
+        raise ValueError(f"Asked for {n_instances} queries from a pool of only {len(best)} (with a graph).")
     ordered = sorted(best, reverse=True)
     return np.array([-i for _, i in ordered]), np.array([e for e, _ in ordered])

@@ -12,6 +12,7 @@ import numpy as np
 DEFAULT_DATASET = "elastic_tensor_2015"
 DEFAULT_STRATEGIES = ("random", "batch_entropy")
 DEFAULT_SEEDS = (0, 1, 2)
+POOL_STRATEGY, POOL_SEED = "random", 0  # --pool-folder runs one campaign
 # campaign options that only mean something for a dataset run (destination: flag)
 DATASET_ONLY_OPTIONS = {
     "dataset": "--dataset",
@@ -107,7 +108,7 @@ def _campaign(args) -> int:
         raise ValueError("--oracle-folder only applies with --pool-folder (your own CIFs).")
     args.dataset = args.dataset or DEFAULT_DATASET
     args.strategies = args.strategies or list(DEFAULT_STRATEGIES)
-    args.seeds = args.seeds if args.seeds is not None else list(DEFAULT_SEEDS)
+    args.seeds = args.seeds or list(DEFAULT_SEEDS)
     data = load_dataset(args.dataset, data_home=args.data_home, target=args.target)
     n_test = args.n_test or round(0.2 * len(data.target))
     print(
@@ -164,8 +165,8 @@ def _own_campaign(args) -> int:
         [Structure.from_file(c) for c in cifs],
         [c.stem for c in cifs],
         oracle,
-        strategy=args.strategies[0] if args.strategies else "random",
-        random_state=args.seeds[0] if args.seeds else 0,
+        strategy=args.strategies[0] if args.strategies else POOL_STRATEGY,
+        random_state=args.seeds[0] if args.seeds else POOL_SEED,
         state_dir=Path(args.out) / "state",
         **_campaign_settings(args),
     )
@@ -187,7 +188,7 @@ def _refuse_dataset_options(args) -> None:
     given = [flag for dest, flag in DATASET_ONLY_OPTIONS.items() if getattr(args, dest) is not None]
     if given:
         raise ValueError(
-            f"{', '.join(given)} only apply to a dataset run, not to --pool-folder (your own CIFs "
+            f"{', '.join(given)}: only for a dataset run, not for --pool-folder (your own CIFs "
             "have no test set); leave them out."
         )
     for dest, flag in (("strategies", "--strategies"), ("seeds", "--seeds")):

@@ -238,6 +238,19 @@ def test_campaign_command_over_own_cifs_refuses_dataset_options(tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
+def test_campaign_refuses_graphs_that_may_be_missing(elastic):
+    oracle = TableOracle(elastic.ids, elastic.target)
+    with pytest.raises(ValueError, match="graph for every structure.*on_error"):
+        Campaign(
+            elastic.structures[:20],
+            elastic.ids[:20],
+            oracle,
+            n_initial=5,
+            budget=5,
+            graph_params={"on_error": "warn"},
+        )
+
+
 def test_campaign_command_refuses_an_oracle_folder_without_a_pool(tmp_path, capsys):
     assert main(["campaign", "--oracle-folder", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     assert "--pool-folder" in capsys.readouterr().err

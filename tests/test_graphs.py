@@ -183,6 +183,15 @@ def test_on_error_warn_leaves_none_where_a_structure_has_no_graph(elastic, n_job
         CrystalGraphTransformer(on_error="skip").fit(structures)
 
 
+def test_a_transformer_pickled_before_on_error_still_works():
+    state = CrystalGraphTransformer(radius=6.0).__getstate__()
+    del state["on_error"]  # what an older pickle holds
+    old = CrystalGraphTransformer.__new__(CrystalGraphTransformer)
+    old.__setstate__(state)
+    assert old.on_error == "raise" and old.radius == 6.0
+    assert len(old.transform([nacl()])) == 1
+
+
 def test_bad_parameters_are_refused_at_fit():
     with pytest.raises(ValueError, match="radius"):
         CrystalGraphTransformer(radius=-1).fit([nacl()])

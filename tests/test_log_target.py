@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 from sklearn.base import clone
+from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.pipeline import make_pipeline
+from sklearn.utils import get_tags
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
 from tests.conftest import TINY
@@ -30,9 +32,15 @@ def test_fits_the_log_and_predicts_the_median_with_a_delta_std(shear_moduli):
     assert model.regressor is pipeline and model.regressor_ is not pipeline  # cloned
 
 
-def test_default_regressor_and_nested_parameters():
-    model = LogTargetRegressor().set_params(regressor=None)
-    assert model.get_params()["regressor"] is None
+def test_wraps_any_regressor_with_a_std(shear_moduli):
+    structures, g = shear_moduli
+    X = np.array([[s.density, s.volume / len(s)] for s in structures])
+    model = LogTargetRegressor(GaussianProcessRegressor(normalize_y=True)).fit(X[:50], g[:50, None])
+    by_hand = GaussianProcessRegressor(normalize_y=True).fit(X[:50], np.log(g[:50]))
+    np.testing.assert_allclose(model.predict(X[50:]), np.exp(by_hand.predict(X[50:])), rtol=1e-12)
+    assert (
+        get_tags(model).input_tags.two_d_array and not get_tags(LogTargetRegressor()).input_tags.two_d_array
+    )
     nested = LogTargetRegressor(make_pipeline(CrystalGraphTransformer(), GNNGPRegressor()))
     nested.set_params(regressor__gnngpregressor__epochs=7)
     assert nested.regressor[-1].epochs == 7  # reachable by GridSearchCV

@@ -96,9 +96,13 @@ def test_second_fit_starts_over_and_warm_start_continues(small_graphs):
     warm.fit(graphs[:40], y[:40])
     assert warm.encoder_ is encoder  # kept and trained further
     assert not np.array_equal(warm.predict(graphs[40:]), first)
-    warm.set_params(n_conv=TINY["n_conv"] + 1)
+    warm.set_params(n_conv=TINY["n_conv"] + 1, device="cpu:0")
     with pytest.raises(ValueError, match="n_conv=.*warm_start=False"):
         warm.fit(graphs[:40], y[:40])
+    assert str(warm.device_) == "cpu"  # refused before the model changed
+    other = clone(warm).fit(graphs[:40], y[:40]).set_params(encoder="other.pt")
+    with pytest.raises(ValueError, match="started from new weights .* encoder is now 'other.pt'"):
+        other.fit(graphs[:40], y[:40])
     warm.set_params(warm_start=False).fit(graphs[:40], y[:40])  # starts over with the new depth
     assert len(warm.encoder_.convs) == TINY["n_conv"] + 1
 

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from pymatgen.core import Lattice, Structure
+from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, score_pool, top_entropy
@@ -25,6 +27,28 @@ def test_top_entropy_streamed_equals_max_entropy(pipe, small):
     expected, scores = max_entropy_sampling(pipe, pool, n_instances=5)
     chosen, entropies = top_entropy(pipe, iter(pool), n_instances=5, chunk_size=4)
     assert list(chosen) == list(expected) and np.allclose(entropies, scores)
+
+
+def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small):
+    pool = list(small[0][30:])
+    disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
+    pool[4] = pool[9] = disordered
+    warn = clone(pipe).set_params(crystalgraphtransformer__on_error="warn")
+    warn.steps[-1] = pipe.steps[-1]  # the same fitted model
+    with pytest.warns(UserWarning, match="no graph"):
+        mean, std = score_pool(warn, iter(pool), chunk_size=7)
+    assert np.isnan(mean[[4, 9]]).all() and np.isnan(std[[4, 9]]).all()
+    others = [i for i in range(len(pool)) if i not in (4, 9)]
+    expected_mean, expected_std = pipe.predict(np.array(pool, dtype=object)[others], return_std=True)
+    assert np.allclose(mean[others], expected_mean, atol=1e-10) and np.allclose(
+        std[others], expected_std, atol=1e-10
+    )
+    with pytest.warns(UserWarning, match="no graph"):
+        chosen, _ = top_entropy(warn, iter(pool), n_instances=len(others), chunk_size=5)
+    assert sorted(chosen) == others
+    with pytest.warns(UserWarning, match="5 of 5"):  # a chunk with no graph at all
+        mean, _ = score_pool(warn, [disordered] * 5 + pool[:3], chunk_size=5)
+    assert np.isnan(mean[:5]).all() and np.isfinite(mean[5:]).all()
 
 
 def test_streaming_errors(pipe, small):

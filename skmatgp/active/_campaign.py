@@ -186,6 +186,12 @@ class Campaign:
                 stacklevel=2,
             )
         self.graph_params = dict(graph_params or {})
+        if self.graph_params.get("on_error", "raise") != "raise":
+            raise ValueError(
+                "A campaign needs a graph for every structure, so graph_params cannot set "
+                "on_error; find the structures without one with "
+                "CrystalGraphTransformer(on_error='warn').transform(pool) and leave them out."
+            )
         self.random_state = random_state
         self.state_dir = None if state_dir is None else Path(state_dir)
         self.model_cache = model_cache
