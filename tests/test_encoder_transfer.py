@@ -35,6 +35,23 @@ def test_frozen_pretrained_encoder_keeps_its_weights(source_model, small_graphs)
     assert np.all(np.isfinite(mean)) and np.all(std > 0)
 
 
+def test_an_encoder_only_file_starts_models_alike_and_is_not_a_model(source_model, small_graphs, tmp_path):
+    from skmatgp import load
+
+    source, path = source_model
+    graphs, y = small_graphs
+    slim = tmp_path / "encoder.pt"
+    source.save(slim, encoder_only=True)
+    contents = torch.load(slim, weights_only=True)
+    assert contents["encoder_only"] and not {"L", "Z", "kernel"} & contents.keys()
+    frozen = {**TINY, "epochs": 0}
+    from_slim = GNNGPRegressor(**frozen, encoder=slim).fit(graphs[30:], y[30:])
+    from_full = GNNGPRegressor(**frozen, encoder=path).fit(graphs[30:], y[30:])
+    np.testing.assert_array_equal(from_slim.predict(graphs[:10]), from_full.predict(graphs[:10]))
+    with pytest.raises(ValueError, match=r"only an encoder .* GNNGPRegressor\(encoder="):
+        load(slim)
+
+
 def test_fine_tuning_starts_from_the_pretrained_weights(source_model, small_graphs):
     source, path = source_model
     graphs, y = small_graphs
