@@ -10,13 +10,14 @@ structures stay unseen:
 - ``band_gap``: the PBE band gap of all of them, oxides included, for matbench_dielectric (a
   refractive index falls as the gap grows; ``cv_benchmark.py``'s gnngp_log_gap starts from it).
 
-The saved model is what ``GNNGPRegressor(encoder=path)`` starts from (``epochs=0`` keeps it).
+The saved encoder is what ``GNNGPRegressor(encoder=path)`` starts from (``epochs=0`` keeps it).
 
     python benchmarks/pretrain_encoder.py                      # about 25 min on 2 busy cores
     python benchmarks/pretrain_encoder.py --source band_gap    # about 15 min on 2 busy cores
     python benchmarks/pretrain_encoder.py --quick              # a smoke run
 
-Writes benchmarks/work/pretrained/<name>.pt (the model; not committed: it is rebuilt by this
+Writes benchmarks/work/pretrained/<name>.pt (the encoder only, ``save(encoder_only=True)``; not
+committed: it is rebuilt by this
 script) and benchmarks/results/pretrain_<name>.json (source size, epochs, time, validation MAE).
 """
 
@@ -116,7 +117,7 @@ def main(argv=None) -> None:
     model.fit(graphs, source.target[keep])
     name = config["name"] + ("_quick" if args.quick else "")
     PRETRAINED.mkdir(parents=True, exist_ok=True)
-    model.save(PRETRAINED / f"{name}.pt")
+    model.save(PRETRAINED / f"{name}.pt", encoder_only=True)  # consumers pass it as encoder=
     head = model._encoder_outputs(graphs, head=True) * model.y_scale_ + model.y_mean_
     out = {
         "source": args.source,
