@@ -17,8 +17,8 @@ The saved encoder is what ``GNNGPRegressor(encoder=path)`` starts from (``epochs
     python benchmarks/pretrain_encoder.py --quick              # a smoke run
 
 Writes benchmarks/work/pretrained/<name>.pt (the encoder only, ``save(encoder_only=True)``; not
-committed: it is rebuilt by this
-script) and benchmarks/results/pretrain_<name>.json (source size, epochs, time, validation MAE).
+committed: this script rebuilds it) and benchmarks/results/pretrain_<name>.json (source size,
+epochs, time, validation MAE).
 """
 
 from __future__ import annotations
