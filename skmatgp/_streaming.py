@@ -48,6 +48,7 @@ def _predict_chunk(regressor, X):
         return regressor.predict(X, return_std=True)
     mean, std = np.full(len(X), np.nan), np.full(len(X), np.nan)
     if has_graph.any():
+        X = np.asarray(X, dtype=object)
         mean[has_graph], std[has_graph] = regressor.predict(X[has_graph], return_std=True)
     return mean, std
 
@@ -76,16 +77,19 @@ def top_entropy(estimator, structures: Iterable, n_instances: int, chunk_size: i
     Returns ``(indices, entropies)``, largest first. Structures without a graph are passed over.
     """
     best: list[tuple[float, int]] = []
+    n_without_graph = 0
     for start, _, std in iter_pool_predictions(estimator, structures, chunk_size):
         entropy = 0.5 * np.log(2 * np.pi * np.e * std**2)
-        ranked = np.argsort(-entropy, kind="stable")  # NaN (no graph) last
-        for offset in ranked[np.isfinite(entropy[ranked])][:n_instances]:
+        scored = np.flatnonzero(~np.isnan(entropy))  # NaN: no graph
+        n_without_graph += len(entropy) - len(scored)
+        for offset in scored[np.argsort(-entropy[scored], kind="stable")][:n_instances]:
             item = (float(entropy[offset]), -(start + int(offset)))  # ties: lower index first
             if len(best) < n_instances:
                 heapq.heappush(best, item)
             elif item > best[0]:
                 heapq.heapreplace(best, item)
     if len(best) < n_instances:
-        raise ValueError(f"Asked for {n_instances} queries from a pool of only {len(best)} (with a graph).")
+        skipped = f" ({n_without_graph} more had no graph)" if n_without_graph else ""
+        raise ValueError(f"Asked for {n_instances} queries from a pool of only {len(best)}{skipped}.")
     ordered = sorted(best, reverse=True)
     return np.array([-i for _, i in ordered]), np.array([e for e, _ in ordered])

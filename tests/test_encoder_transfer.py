@@ -1,5 +1,7 @@
 """Starting from another encoder: a saved model's (transfer), your own module, frozen or fine-tuned."""
 
+from pathlib import Path
+
 import joblib
 import numpy as np
 import pytest
@@ -81,6 +83,34 @@ def test_saved_transfer_model_round_trips(source_model, small_graphs, tmp_path):
     loaded = load(tmp_path / "target.pt")
     np.testing.assert_allclose(loaded.predict(graphs[:10]), model.predict(graphs[:10]))
     assert loaded.encoder == str(path)
+
+
+def test_a_file_from_before_encoder_config_starts_a_model_of_another_architecture(
+    source_model, small_graphs, tmp_path
+):
+    source, path = source_model
+    graphs, y = small_graphs
+    old = torch.load(path, weights_only=True)
+    del old["encoder_config"]  # what files saved before it held
+    torch.save(old, tmp_path / "old.pt")
+    model = GNNGPRegressor(epochs=0, gp_iterations=5, encoder=tmp_path / "old.pt").fit(graphs[30:], y[30:])
+    assert model.encoder_.config == source.encoder_.config
+    assert model.encoder_.config["hidden_channels"] == TINY["hidden_channels"] != model.hidden_channels
+    for key, value in source.encoder_.state_dict().items():
+        assert torch.equal(value, model.encoder_.state_dict()[key])
+
+
+def test_warm_start_keeps_track_of_the_encoder_file(source_model, small_graphs):
+    _, path = source_model
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**{**TINY, "epochs": 1}, encoder=Path(path), warm_start=True).fit(
+        graphs[30:], y[30:]
+    )
+    model.set_params(encoder=str(path)).fit(graphs[30:], y[30:])  # the same file, written as a str
+    with pytest.raises(FileNotFoundError):
+        model.set_params(encoder="missing.pt", warm_start=False).fit(graphs[30:], y[30:])
+    assert model.encoder_origin_ == repr(str(path))  # unchanged by the failed fit
+    model.set_params(encoder=str(path), warm_start=True).fit(graphs[30:], y[30:])
 
 
 class MeanElementEncoder(nn.Module):
