@@ -48,8 +48,9 @@ def _predict_chunk(regressor, X):
         return regressor.predict(X, return_std=True)
     mean, std = np.full(len(X), np.nan), np.full(len(X), np.nan)
     if has_graph.any():
-        X = np.asarray(X, dtype=object)
-        mean[has_graph], std[has_graph] = regressor.predict(X[has_graph], return_std=True)
+        items = np.empty(len(X), dtype=object)  # not np.asarray: it would unpack each Data
+        items[:] = list(X)
+        mean[has_graph], std[has_graph] = regressor.predict(items[has_graph], return_std=True)
     return mean, std
 
 

@@ -51,6 +51,15 @@ def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small)
     assert np.isnan(mean[:5]).all() and np.isfinite(mean[5:]).all()
 
 
+def test_a_list_of_graphs_with_gaps_is_scored_item_by_item(pipe, small):
+    from skmatgp._streaming import _predict_chunk
+
+    graphs = list(pipe[0].transform(small[0][30:34]))  # a list, as a custom step may return
+    mean, std = _predict_chunk(pipe[-1], [graphs[0], None, graphs[1]])
+    expected = pipe[-1].predict(graphs[:2])
+    assert np.isnan(mean[1]) and np.isnan(std[1]) and np.allclose(mean[[0, 2]], expected, atol=1e-10)
+
+
 def test_streaming_errors(pipe, small):
     with pytest.raises(ValueError, match="empty"):
         score_pool(pipe, iter([]))
