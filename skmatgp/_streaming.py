@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._arrays import object_array
 from ._pipeline import final_step, transform_to_final
 
 
@@ -35,9 +36,7 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
     regressor = final_step(estimator)
     start = 0
     for chunk in tqdm(_chunks(structures, chunk_size), disable=not verbose, desc="pool", unit="chunk"):
-        X = np.empty(len(chunk), dtype=object)
-        X[:] = chunk
-        yield start, *_predict_chunk(regressor, transform_to_final(estimator, X))
+        yield start, *_predict_chunk(regressor, transform_to_final(estimator, object_array(chunk)))
         start += len(chunk)
 
 
@@ -48,8 +47,7 @@ def _predict_chunk(regressor, X):
         return regressor.predict(X, return_std=True)
     mean, std = np.full(len(X), np.nan), np.full(len(X), np.nan)
     if has_graph.any():
-        items = np.empty(len(X), dtype=object)  # not np.asarray: it would unpack each Data
-        items[:] = list(X)
+        items = object_array(X)
         mean[has_graph], std[has_graph] = regressor.predict(items[has_graph], return_std=True)
     return mean, std
 

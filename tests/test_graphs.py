@@ -5,9 +5,22 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
+import skmatgp._graphs
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer, GNNGPRegressor
 from skmatgp._graphs import gaussian_expansion
 from skmatgp._regressor import _collate
+
+NUMBA = skmatgp._graphs._compiled_search is not None
+
+
+@pytest.fixture(
+    params=["pymatgen", pytest.param("compiled", marks=pytest.mark.skipif(not NUMBA, reason="needs numba"))]
+)
+def search(request, monkeypatch):
+    """Run a test with each neighbour search: pymatgen's pair list, and the numba kernel."""
+    if request.param == "pymatgen":
+        monkeypatch.setattr(skmatgp._graphs, "_compiled_search", None)
+    return request.param
 
 
 def nacl():
@@ -64,19 +77,22 @@ def k_nearest_by_sorting(structure, radius, k):
 
 
 @pytest.mark.parametrize("k", [1, 4, 12, 40])
-def test_edges_are_each_atoms_k_nearest_ties_to_lower_index(small, k, monkeypatch):
+def test_edges_are_each_atoms_k_nearest_ties_to_lower_index(small, k, search, monkeypatch):
     """Each atom's k nearest within the radius, ordered by distance; equal distances
     (common in symmetric crystals) go to the lower neighbour index. The same whether the
     first, smaller search settles a structure or the full-radius search has to run."""
-    import skmatgp._graphs
-
-    radii = []
-    search = skmatgp._graphs._neighbor_list
-    monkeypatch.setattr(skmatgp._graphs, "_neighbor_list", lambda *a: radii.append(a[-1]) or search(*a))
+    first_radii = []
+    first_radius = skmatgp._graphs._first_radius
+    monkeypatch.setattr(
+        skmatgp._graphs, "_first_radius", lambda *a: first_radii.append(first_radius(*a)) or first_radii[-1]
+    )
     structures = [nacl(), slab_with_adatom(), not_periodic_along_c(), *small[0][:30]]
     graphs = CrystalGraphTransformer(max_num_neighbors=k).fit_transform(structures)
+    assert len(first_radii) == len(structures)
     ties_at_cut = 0
-    for structure, graph in zip(structures, graphs):
+    beyond_first_search = 0
+    for structure, graph, first in zip(structures, graphs, first_radii):
+        beyond_first_search += bool((graph.edge_dist >= first).any())
         kept, pairs = k_nearest_by_sorting(structure, 8.0, k)
         centre, distance, neighbour = (np.array(column) for column in zip(*kept))
         assert np.array_equal(graph.edge_index[1].numpy(), centre)
@@ -86,16 +102,16 @@ def test_edges_are_each_atoms_k_nearest_ties_to_lower_index(small, k, monkeypatc
             mine = [p[1] for p in pairs if p[0] == atom]
             ties_at_cut += len(mine) > k and mine[k - 1] == mine[k]
     assert ties_at_cut > 0  # the tie rule was exercised
-    assert any(r < 8.0 for r in radii) and 8.0 in radii  # both searches were exercised
+    assert any(first < 8.0 for first in first_radii)
+    if k <= 12:  # at k = 40 the first search reaches 8 Å around the slab's adatom already
+        assert beyond_first_search > 0  # the full-radius search found edges the first could not
 
 
-def test_a_tie_just_outside_the_first_search_sends_it_to_the_full_search(monkeypatch):
+def test_a_tie_just_outside_the_first_search_sends_it_to_the_full_search(search, monkeypatch):
     """Atom 0 is 3.0000001 Å from the centre (atom 1), atom 2 is 3.0 Å from it: equal as
     float32, so atom 0 (lower index) is the centre's nearest. A first search reaching
     3.00000005 Å sees only atom 2; every atom has a neighbour inside it, so only the
     distance margin can tell that the answer is not settled."""
-    import skmatgp._graphs
-
     xs = [13.0000001, 10.0, 7.0, 14.0000001, 6.0]  # atoms 3 and 4: partners of atoms 0 and 2
     line = Structure(Lattice.cubic(60.0), ["Na"] * 5, [[x, 30, 30] for x in xs], coords_are_cartesian=True)
     monkeypatch.setattr(skmatgp._graphs, "_first_radius", lambda *args: 3.00000005)
@@ -106,9 +122,8 @@ def test_a_tie_just_outside_the_first_search_sends_it_to_the_full_search(monkeyp
 
 
 def test_large_structures_sort_the_same_way(small, monkeypatch):
-    """Above PACKED_KEY_MAX_ATOMS atoms the pairs are lexsorted instead: same graphs."""
-    import skmatgp._graphs
-
+    """Above PACKED_KEY_MAX_ATOMS atoms the pymatgen path lexsorts the pairs: same graphs."""
+    monkeypatch.setattr(skmatgp._graphs, "_compiled_search", None)
     structures = [nacl(), slab_with_adatom(), *small[0][:30]]
     packed = CrystalGraphTransformer().fit_transform(structures)
     monkeypatch.setattr(skmatgp._graphs, "PACKED_KEY_MAX_ATOMS", 0)

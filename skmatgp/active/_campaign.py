@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._arrays import object_array
 from .._gp import PoolVariance
 from .._graphs import CrystalGraphTransformer
 from .._regressor import GNNGPRegressor
@@ -415,9 +416,7 @@ class Campaign:
         if missing:
             built = CrystalGraphTransformer(**self.graph_params).fit_transform(structures[missing])
             cache.update(zip([keys[i] for i in missing], built))
-        graphs = np.empty(len(keys), dtype=object)
-        graphs[:] = [cache[key] for key in keys]
-        return graphs
+        return object_array([cache[key] for key in keys])
 
     def _prepare(self, state: dict) -> None:
         self.graphs_ = self._build_graphs(self.pool, [f"pool:{i}" for i in self.pool_ids])

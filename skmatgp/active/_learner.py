@@ -12,15 +12,14 @@ import numpy as np
 from modAL.models import ActiveLearner as _ModalActiveLearner
 from modAL.utils.data import data_vstack
 
+from .._arrays import object_array
 from .._pipeline import final_step, transform_to_final
 
 
 def _as_object_array(X):
     """Lists of structures or graphs as 1-D object arrays (modAL's stacking needs arrays)."""
     if isinstance(X, (list, tuple)):
-        out = np.empty(len(X), dtype=object)
-        out[:] = list(X)
-        return out
+        return object_array(X)
     return X
 
 
