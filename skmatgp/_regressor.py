@@ -299,6 +299,10 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         """Train the encoder on (X, y), then fit the GP on its embeddings.
 
+        Inputs refused by the checks leave a fitted model as it was. A fit that fails after it
+        started (an unreadable ``encoder`` file, an interrupt, running out of memory) leaves
+        the model unfitted, also with ``warm_start``: its state would be half old, half new.
+
         Parameters
         ----------
         X : array of shape (n,) of crystal graphs (from CrystalGraphTransformer)
@@ -316,6 +320,16 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         continue_training = self.warm_start and hasattr(self, "encoder_")
         if continue_training:
             self._check_warm_encoder()  # before anything of the fitted model changes
+        try:
+            self._fit(graphs, y, continue_training)
+        except BaseException:
+            # Half of the new fit (targets' scale, graph settings, a new encoder) beside half of
+            # the old one (its GP) would predict without complaint, and wrongly.
+            self._forget_fit()
+            raise
+        return self
+
+    def _fit(self, graphs: np.ndarray, y: np.ndarray, continue_training: bool) -> None:
         rng = check_random_state(self.random_state)
         self.device_ = _resolve_device(self.device)
         self.graph_settings_ = graphs[0].graph_settings
@@ -333,7 +347,11 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             self.encoder_.to(self.device_)
             val_idx = self._train_encoder(graphs, y_std, rng)
             self._fit_gp(graphs, y_std, val_idx)
-        return self
+
+    def _forget_fit(self) -> None:
+        """Back to unfitted: drop every fitted attribute (public names ending in "_")."""
+        for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
+            delattr(self, name)
 
     def _initial_encoder(self) -> torch.nn.Module:
         """The encoder training starts from: new, a copy of the given module, or a saved model's."""

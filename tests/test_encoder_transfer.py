@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 from torch import nn
 from torch_geometric.nn import global_mean_pool
 
@@ -107,10 +108,26 @@ def test_warm_start_keeps_track_of_the_encoder_file(source_model, small_graphs):
         graphs[30:], y[30:]
     )
     model.set_params(encoder=str(path)).fit(graphs[30:], y[30:])  # the same file, written as a str
+    assert model.encoder_origin_ == repr(str(path))
+    with pytest.raises(ValueError, match="encoder is now"):
+        model.set_params(encoder=str(path) + ".other").fit(graphs[30:], y[30:])
+    assert model.encoder_origin_ == repr(str(path))  # a refused fit changes nothing
+
+
+def test_a_failed_fit_leaves_the_model_unfitted(source_model, small_graphs):
+    """Before, a cold refit that failed on a missing encoder file had already replaced the
+    targets' mean and scale: the old encoder and GP went on predicting, shifted by the new
+    targets' mean. Now the model is unfitted and says so."""
+    _, path = source_model
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY, encoder=path).fit(graphs[30:], y[30:])
     with pytest.raises(FileNotFoundError):
-        model.set_params(encoder="missing.pt", warm_start=False).fit(graphs[30:], y[30:])
-    assert model.encoder_origin_ == repr(str(path))  # unchanged by the failed fit
-    model.set_params(encoder=str(path), warm_start=True).fit(graphs[30:], y[30:])
+        model.set_params(encoder="missing.pt").fit(graphs[30:], y[30:] + 10.0)
+    assert not hasattr(model, "y_mean_") and not hasattr(model, "encoder_")
+    with pytest.raises(NotFittedError):
+        model.predict(graphs[:5])
+    model.set_params(encoder=path, warm_start=True).fit(graphs[30:], y[30:])  # starts over from the file
+    assert model.encoder_origin_ == repr(str(path))
 
 
 class MeanElementEncoder(nn.Module):
