@@ -58,6 +58,7 @@ import torch
 import skmatgp._graphs
 from skmatgp import CrystalGraphTransformer
 from skmatgp._graphs import (
+    PAIR_TOLERANCE,
     _as_data,
     _first_radius,
     _neighbor_list,
@@ -248,7 +249,7 @@ def crossover(structures, sizes=(1, 2, 3, 4), n_base=8) -> list[dict]:
             _, frac, lattice, pbc = _read_structure(base * (size, size, size), 0)
             first = _first_radius(lattice, len(frac), RADIUS, MAX_NBR)
             compiled = min(
-                _time(lambda: _compiled_search.nearest_neighbors(frac, lattice, pbc, first, RADIUS, MAX_NBR))  # noqa: B023
+                _time(lambda: _compiled_search.nearest_neighbors(frac, lattice, pbc, first, RADIUS, MAX_NBR, PAIR_TOLERANCE))  # noqa: B023
                 for _ in range(3)
             )
             coords = frac @ lattice

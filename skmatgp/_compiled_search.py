@@ -52,13 +52,19 @@ def _translations(frac_step, reach, periodic):
 
 
 @numba.njit(cache=True)
-def _scan(i, j_from, j_to, both, frac, lattice, pbc, reach, r, k, best_dist, best_nbr, counts):
+def _scan(
+    i, j_from, j_to, both, frac, lattice, pbc, plane_spacing_inv, r, tol, k, best_dist, best_nbr, counts
+):
     """Every image of atoms j_from..j_to-1 within r of atom i, into i's list (and j's if both).
 
-    ``reach[m]`` is r in fractional units along axis m (r / the spacing of the lattice
-    planes), so only translations that can come within r are visited.
+    Within r as pymatgen's ``find_points_in_spheres`` has it: d^2 < r^2 + tol, so that a
+    neighbour exactly at r (ideal cells, a radius on a neighbour shell) is kept by both
+    searches. ``reach[m]`` is that distance in fractional units along axis m (times the
+    inverse spacing of the lattice planes, with room for rounding), so only translations
+    that can come within it are visited.
     """
-    r2 = r * r
+    r2 = r * r + tol
+    reach = plane_spacing_inv * (np.sqrt(r2) * (1 + 1e-9))
     for j in range(j_from, j_to):
         f0 = frac[j, 0] - frac[i, 0]
         f1 = frac[j, 1] - frac[i, 1]
@@ -83,7 +89,7 @@ def _scan(i, j_from, j_to, both, frac, lattice, pbc, reach, r, k, best_dist, bes
                     y = y01 + a2 * lattice[2, 1]
                     z = z01 + a2 * lattice[2, 2]
                     d2 = x * x + y * y + z * z
-                    if d2 > r2:
+                    if d2 >= r2:
                         continue
                     d = np.sqrt(d2)
                     if j == i and d <= 1e-8:  # the atom itself
@@ -95,13 +101,14 @@ def _scan(i, j_from, j_to, both, frac, lattice, pbc, reach, r, k, best_dist, bes
 
 
 @numba.njit(cache=True)
-def nearest_neighbors(frac, lattice, pbc, first, radius, k):
+def nearest_neighbors(frac, lattice, pbc, first, radius, k, tol):
     """Edges (neighbour row, centre row) and float32 distances to each atom's k nearest
     neighbours within radius.
 
     Same contract as ``_graphs._nearest_neighbors``: ordered by centre, distance, then
     neighbour index. The pairs are first searched within ``first``; an atom without k
-    neighbours strictly inside it is searched again at ``radius``.
+    neighbours strictly inside it is searched again at ``radius``. ``tol``: pymatgen's pair
+    tolerance (see ``_scan``).
     """
     n = frac.shape[0]
     plane_spacing_inv = np.empty(3)  # |b_m|: 1 / spacing of the lattice planes along axis m
@@ -114,7 +121,7 @@ def nearest_neighbors(frac, lattice, pbc, first, radius, k):
     counts = np.zeros(n, np.int64)
     r = min(first, radius)
     for i in range(n):
-        _scan(i, i, n, True, frac, lattice, pbc, plane_spacing_inv * r, r, k, best_dist, best_nbr, counts)
+        _scan(i, i, n, True, frac, lattice, pbc, plane_spacing_inv, r, tol, k, best_dist, best_nbr, counts)
     inside = np.float32(r * (1 - 1e-6))  # strictly inside, with room for a float32 tie just outside
     for i in range(n):
         if r < radius and (counts[i] < k or best_dist[i, counts[i] - 1] >= inside):
@@ -127,8 +134,9 @@ def nearest_neighbors(frac, lattice, pbc, first, radius, k):
                 frac,
                 lattice,
                 pbc,
-                plane_spacing_inv * radius,
+                plane_spacing_inv,
                 radius,
+                tol,
                 k,
                 best_dist,
                 best_nbr,

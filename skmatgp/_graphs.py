@@ -25,6 +25,8 @@ except ImportError:
 
 logger = logging.getLogger(__name__)
 
+PAIR_TOLERANCE = 1e-8  # both searches keep a pair when d^2 < r^2 + this (pymatgen's rule)
+
 
 def graph_settings(radius: float, max_num_neighbors: int, gaussian_step: float) -> str:
     """The settings string stored on every graph; a model refuses graphs with other settings."""
@@ -119,7 +121,7 @@ def _nearest_neighbors(frac, lattice, pbc, radius: float, k: int):
     """
     first = _first_radius(lattice, len(frac), radius, k)
     if _compiled_search is not None and len(frac) <= _compiled_search.MAX_ATOMS:
-        return _compiled_search.nearest_neighbors(frac, lattice, pbc, first, radius, k)
+        return _compiled_search.nearest_neighbors(frac, lattice, pbc, first, radius, k, PAIR_TOLERANCE)
     return _pymatgen_nearest_neighbors(frac @ lattice, lattice, pbc, first, radius, k)
 
 
@@ -161,7 +163,7 @@ def _neighbor_list(coords, lattice, pbc, radius: float):
     per-call overhead.
     """
     centers, neighbors, _, distances = find_points_in_spheres(
-        coords, coords, r=float(radius), pbc=pbc, lattice=lattice, tol=1e-8
+        coords, coords, r=float(radius), pbc=pbc, lattice=lattice, tol=PAIR_TOLERANCE
     )
     not_self = (centers != neighbors) | (distances > 1e-8)
     return centers[not_self], neighbors[not_self], distances[not_self]
@@ -243,12 +245,14 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
     An atom with no neighbour within ``radius`` gets no edges (no messages from other atoms);
     a warning is logged. Disordered structures, dummy species and elements heavier than Fm
     (Z=100) are refused with an error naming the index.
-    The neighbour search is pymatgen's compiled ``find_points_in_spheres`` (what
-    ``Structure.get_neighbor_list`` calls), first at a radius that holds about 1.7 times
+    The neighbour search runs first at a radius that holds about 1.7 times
     ``max_num_neighbors`` atoms (at least 20) at the structure's average density, then at
-    ``radius`` for the few structures that one cannot settle; the graphs are those of a
-    search at ``radius``. Neighbours at the same distance (float32, as stored) go to the
-    lower neighbour index.
+    ``radius`` for the atoms that one cannot settle; the graphs are those of a search at
+    ``radius``. Neighbours at the same distance (float32, as stored) go to the lower
+    neighbour index. With numba installed (``pip install "skmatgp[fast]"``) structures of up
+    to 500 atoms use a compiled search (``skmatgp._compiled_search``); otherwise pymatgen's
+    ``find_points_in_spheres`` (what ``Structure.get_neighbor_list`` calls) lists the pairs.
+    Both give the same graphs.
     """
 
     def __init__(

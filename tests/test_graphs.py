@@ -160,11 +160,22 @@ def test_isolated_atom_gets_no_edges_and_encodes(caplog):
     with caplog.at_level(logging.WARNING):
         graphs = CrystalGraphTransformer(radius=8.0).fit_transform([lonely, nacl()])
     assert graphs[0].edge_index.shape[1] == 0
-    assert "index 0" in caplog.text and "no neighbour" in caplog.text
+    assert "index 0 has 1 atom(s)" in caplog.text and "no neighbour" in caplog.text
+    assert "index 1" not in caplog.text
     encoder = CrystalGraphEncoder(radius=8.0, gaussian_step=0.2, hidden_channels=8, embedding_dim=4)
     encoder.eval()
     out = encoder.embed(_collate(graphs, "cpu"))
     assert out.shape == (2, 4) and torch.isfinite(out).all()
+
+
+def test_isolated_atoms_are_reported_by_their_index_in_the_input(caplog):
+    """Graphs are built in chunks of 256, in other processes with n_jobs=2: the message still
+    names the structure's index in the whole input, and the count of its isolated atoms."""
+    two_lonely = Structure(Lattice.cubic(20.0), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with caplog.at_level(logging.WARNING):
+        CrystalGraphTransformer(n_jobs=2).fit_transform([nacl()] * 300 + [two_lonely])
+    assert "Structure at index 300 has 2 atom(s) with no neighbour" in caplog.text
+    assert caplog.text.count("no neighbour") == 1
 
 
 def test_refuses_disordered_and_unknown_elements():
