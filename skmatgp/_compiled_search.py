@@ -10,7 +10,7 @@ Why it is faster: for the 26 atoms of a typical structure, pymatgen's search cos
 pair of atoms is visited once (i <= j, both atoms' lists filled from one distance), and
 each atom keeps a sorted list of its k best neighbours as it goes, so nothing is stored or
 sorted beyond k per atom. Visiting every pair is O(n^2): above ``MAX_ATOMS`` atoms
-pymatgen's cell list wins and ``_graphs`` uses it.
+``_graphs`` uses pymatgen's cell list instead.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-MAX_ATOMS = 500  # about where pymatgen starts to win: "crossover" in benchmarks/results/featurize.json
+# pymatgen's search wins from about 600 to 1,500 atoms, depending on the cell ("crossover" in
+# benchmarks/results/featurize.json); below 500 the numba search is clearly faster
+MAX_ATOMS = 500
 
 
 @numba.njit(cache=True, inline="always")
