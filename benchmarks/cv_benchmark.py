@@ -139,10 +139,7 @@ class GNNGPLogTarget(GNNGP):
     """
 
     def fit(self, X, y):
-        if np.any(y <= 0):
-            raise ValueError(
-                f"{type(self).__name__} fits log(y) and needs a positive target; this one has values <= 0."
-            )
+        _require_positive(y, type(self).__name__)
         return super().fit(X, y)
 
     def predict(self, X):
@@ -214,6 +211,24 @@ class DeepEnsemble:
             [m._encoder_outputs(graphs, head=True) * m.y_scale_ + m.y_mean_ for m in self.members]
         )
         return predictions.mean(0), np.maximum(predictions.std(0), 1e-9)
+
+
+class DeepEnsembleLog(DeepEnsemble):
+    """The deep ensemble fitted on log(y), as gnngp_log is gnngp fitted on log(y): exp of the
+    members' mean (the median of the implied log-normal), std by the delta method."""
+
+    def fit(self, X, y):
+        _require_positive(y, type(self).__name__)
+        return super().fit(X, np.log(y))
+
+    def predict(self, X):
+        mean, std = super().predict(X)
+        return np.exp(mean), np.exp(mean) * std
+
+
+def _require_positive(y, model: str) -> None:
+    if np.any(y <= 0):
+        raise ValueError(f"{model} fits log(y) and needs a positive target; this one has values <= 0.")
 
 
 class CompositionForest:
@@ -314,6 +329,7 @@ class Cgcnn2:
 MODEL_CLASSES = {
     "gnngp": GNNGP,
     "ensemble": DeepEnsemble,
+    "ensemble_log": DeepEnsembleLog,
     "rf": CompositionForest,
     "cgcnn2": Cgcnn2,
     "gnngp_log": GNNGPLogTarget,
@@ -330,6 +346,7 @@ DESCRIPTIONS = {
         "5 GNNGPRegressor encoders (random_state=1000*fold+k), linear-head predictions; mean of "
         "members, std = spread of members"
     ),
+    "ensemble_log": "ensemble's 5 encoders fitted on log(y); prediction exp(mean), std exp(mean) * spread",
     "rf": "RandomForestRegressor(500 trees) on composition features (composition_baseline.py); std over trees",
     "cgcnn2": (
         "cgcnn2 0.6.0 CrystalGraphConvNet(64, 3 conv, h 128, n_h 1), Adam lr 1e-2, batch 256, "

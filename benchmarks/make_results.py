@@ -225,6 +225,7 @@ def train_throughput() -> list[str]:
 CV_MODELS = {
     "gnngp": "skmatgp GNNGPRegressor (GP head)",
     "ensemble": "deep ensemble, 5 skmatgp encoders",
+    "ensemble_log": "deep ensemble on log(y), 5 skmatgp encoders",
     "rf": "random forest, composition",
     "cgcnn2": "cgcnn2 CrystalGraphConvNet",
 }
