@@ -270,6 +270,18 @@ def _calibration_plot(dataset: str, results: dict) -> Path | None:
     return path
 
 
+def _outlying_folds(results: dict) -> list[str]:
+    """Names a run whose worst fold's MAE is over twice its median fold's, with each fold's MAE
+    and RMSE: a mean over folds hides whether one fold, or a few predictions, made it."""
+    lines = []
+    for model, r in results.items():
+        maes = [f["mae"] for f in r["folds"]]
+        if len(maes) > 2 and max(maes) > 2 * np.median(maes):
+            by_fold = ", ".join(f"{f['mae']:.4f} ({f['rmse']:.3g})" for f in r["folds"])
+            lines += ["", f"{CV_MODELS[model]}: one fold is far off the others. MAE (RMSE) by fold: {by_fold}."]
+    return lines
+
+
 def _threads_note(result: dict) -> str:
     """Marks a fit time measured with more than the table's one torch thread."""
     threads = result.get("machine", {}).get("torch_threads", 1)
@@ -449,6 +461,7 @@ def cv_results() -> list[str]:
                 f"{_num(r['fit_s_mean'], 0)}{_threads_note(r)} |"
             )
         lines += _same_folds(results)
+        lines += _outlying_folds(results)
         origins = [CV_MODEL_ORIGINS[m] for m in results if m in CV_MODEL_ORIGINS]
         if origins:
             lines += ["", f"How they came here: {'; '.join(origins)}."]
