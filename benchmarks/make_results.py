@@ -278,7 +278,10 @@ def _outlying_folds(results: dict) -> list[str]:
         maes = [f["mae"] for f in r["folds"]]
         if len(maes) > 2 and max(maes) > 2 * np.median(maes):
             by_fold = ", ".join(f"{f['mae']:.4f} ({f['rmse']:.3g})" for f in r["folds"])
-            lines += ["", f"{CV_MODELS[model]}: one fold is far off the others. MAE (RMSE) by fold: {by_fold}."]
+            lines += [
+                "",
+                f"{CV_MODELS[model]}: one fold is far off the others. MAE (RMSE) by fold: {by_fold}.",
+            ]
     return lines
 
 
