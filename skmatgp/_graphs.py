@@ -81,8 +81,8 @@ def _read_structure(structure: Structure, index: int):
     searches take them; refuses disordered sites and elements outside the feature table.
 
     One pass over the sites reads both, and ``site.species`` costs half of ``site.specie``
-    (a property that recomputes the occupancy): reading sites is a third of the time it
-    takes to build a graph.
+    (a property that recomputes the occupancy): reading sites is about a quarter of the
+    time it takes to build a graph.
     """
     numbers, frac = [], []
     for site in structure.sites:

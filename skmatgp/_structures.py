@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from pymatgen.core import Structure
 
+from ._arrays import object_array
+
 
 def as_structure_array(structures: Iterable) -> np.ndarray:
     """Build a 1-D object array of structures, the input every skmatgp estimator takes.
@@ -28,11 +30,7 @@ def as_structure_array(structures: Iterable) -> np.ndarray:
             "as_structure_array got a single Structure; pass a list of structures, "
             "e.g. as_structure_array([structure])."
         )
-    items = list(structures)
-    out = np.empty(len(items), dtype=object)
-    for i, item in enumerate(items):
-        out[i] = _coerce_one(item, i)
-    return out
+    return object_array([_coerce_one(item, i) for i, item in enumerate(structures)])
 
 
 def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
@@ -66,9 +64,7 @@ def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
     ):
         out = items
     else:
-        out = np.empty(len(items), dtype=object)
-        for i, item in enumerate(items):
-            out[i] = _coerce_one(item, i)
+        out = object_array([_coerce_one(item, i) for i, item in enumerate(items)])
     for i, s in enumerate(out):
         if len(s) == 0:
             raise ValueError(f"Structure at index {i} has no sites; remove it from the input.")
