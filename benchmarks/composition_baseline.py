@@ -63,6 +63,41 @@ def composition_features(structures) -> np.ndarray:
     return np.array(out)
 
 
+def structure_features(structures) -> np.ndarray:
+    """Eight numbers on how a structure packs its atoms: volume per atom, density, packing
+    fraction (atomic-radius spheres over the cell volume), number of sites and its log, the
+    shortest and the mean nearest-neighbour distance (minimum image; the shortest lattice
+    length for a one-site cell) and the cell's anisotropy (longest over shortest lattice
+    length). A refractive index follows density and packing (Lorentz-Lorenz), which
+    composition alone does not see."""
+    radii = np.array([Element.from_Z(z).atomic_radius or np.nan for z in range(1, 101)], dtype=float)
+    radii = np.where(np.isnan(radii), np.nanmean(radii), radii)
+    out = []
+    for s in structures:
+        lengths = s.lattice.abc
+        if len(s) > 1:
+            distances = s.distance_matrix + np.diag(np.full(len(s), np.inf))
+            nearest = distances.min(1)
+        else:
+            nearest = np.array([min(lengths)])
+        amounts = s.composition.get_el_amt_dict()  # atoms of each element in the cell
+        spheres = sum(n * 4 / 3 * np.pi * radii[Element(e).Z - 1] ** 3 for e, n in amounts.items())
+        packing = spheres / s.volume
+        out.append(
+            [
+                s.volume / len(s),
+                s.density,
+                packing,
+                len(s),
+                np.log(len(s)),
+                nearest.min(),
+                nearest.mean(),
+                max(lengths) / min(lengths),
+            ]
+        )
+    return np.array(out, dtype=float)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", default="elastic_tensor_2015")

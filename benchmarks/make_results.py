@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from run_all import WITH_GNNGP
+from run_all import WITH_GNNGP, WITH_RF
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -227,10 +227,19 @@ CV_MODELS = {
     "ensemble": "deep ensemble, 5 skmatgp encoders",
     "ensemble_log": "deep ensemble on log(y), 5 skmatgp encoders",
     "rf": "random forest, composition",
+    "gbm_log": "gradient boosting on log(y), descriptors",
     "cgcnn2": "cgcnn2 CrystalGraphConvNet",
 }
 # how a model came to be in the tables, where its author had seen test folds first
 CV_MODEL_ORIGINS = {
+    "gbm_log": (
+        "gradient boosting on log(y) over composition and packing descriptors was added after "
+        "skmatgp's test MAEs had missed the 0.30 target, to ask whether descriptors get there; its "
+        "features, loss (absolute error) and log scale were chosen on 80/20 validation splits inside "
+        "the five training folds before its first test run, and not changed after it (a first run "
+        "also had a std from quantile boosters, which crossed the median; it was dropped, the point "
+        "predictions are the same)"
+    ),
     "ensemble_log": (
         "deep ensemble on log(y) was added (run by hand, `cv_benchmark.py --model ensemble_log`) after "
         "the test MAEs of the ensemble on y and of skmatgp on log(y) were known: one fixed specification, "
@@ -244,6 +253,11 @@ CV_DATASETS = {
     "elastic_tensor_2015": "log10 G_VRH",
 }
 LEADERBOARD = {"MODNet": 0.2711, "MEGNet": 0.3391, "ALIGNN": 0.3449, "CGCNN": 0.5988}
+
+
+def _suite_models(dataset: str) -> list[str]:
+    """The table's models that run_all.py runs on this dataset (not those run by hand)."""
+    return [m for m in CV_MODELS if m not in CV_MODEL_ORIGINS or m in WITH_RF.get(dataset, [])]
 
 
 def _calibration_plot(dataset: str, results: dict) -> Path | None:
@@ -484,7 +498,7 @@ def cv_results() -> list[str]:
         if "gp_head" in results.get("gnngp", {}).get("description", ""):
             setting = results["gnngp"]["description"]
             lines += ["", f"skmatgp's settings here: `{setting}` (see `cv_benchmark.py`)."]
-        missing = [CV_MODELS[m] for m in CV_MODELS if m not in results]
+        missing = [CV_MODELS[m] for m in _suite_models(dataset) if m not in results]
         if missing:
             lines += ["", f"Not run yet: {', '.join(missing)}."]
         if dataset == "matbench_dielectric":
@@ -534,10 +548,13 @@ def suite_cost() -> list[str]:
             m: sum(f["fit_s"] + f["predict_s"] for f in r["folds"]) / 3600 if r else None
             for m, r in runs.items()
         }
-        done = [h for h in hours.values() if h is not None]
+        in_suite = [*_suite_models(dataset), *WITH_GNNGP.get(dataset, [])]
+        done = [h for m, h in hours.items() if h is not None and m in in_suite]
         total += sum(done)
         cells = [
-            f"{h:.1f} h" if h is not None else ("–" if m in SUITE_VARIANTS else "not run")
+            (f"{h:.1f} h" + ("" if m in in_suite else " (by hand, not summed)"))
+            if h is not None
+            else ("not run" if m in in_suite else "–")
             for m, h in hours.items()
         ]
         lines.append(f"| {dataset} | " + " | ".join(cells) + f" | {sum(done):.1f} h |")

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,3 +118,39 @@ def test_validation_choice_reads_validation_mae_only(tmp_path, monkeypatch):
     # no choice with gnngp alone
     (tmp_path / "cv_d_gnngp_log.json").unlink()
     assert make_results._validation_choice("d", gnngp) == ([], None)
+
+
+def test_structure_features_by_hand(monkeypatch):
+    """Rock salt NaCl (conventional cell, a = 5.64 Å): every number worked out by hand."""
+    from pymatgen.core import Element, Lattice, Structure
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from composition_baseline import structure_features
+
+    a = 5.64
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    volume_per_atom, density, packing, n_sites, log_n, nearest_min, nearest_mean, anisotropy = (
+        structure_features([nacl])[0]
+    )
+    assert n_sites == 8 and log_n == pytest.approx(np.log(8))
+    assert volume_per_atom == pytest.approx(a**3 / 8)
+    mass_g = 4 * (22.98977 + 35.453) / 6.02214076e23
+    assert density == pytest.approx(mass_g / (a * 1e-8) ** 3, rel=1e-4)  # g/cm³, about 2.16
+    spheres = 4 * 4 / 3 * np.pi * (Element("Na").atomic_radius ** 3 + Element("Cl").atomic_radius ** 3)
+    assert packing == pytest.approx(spheres / a**3)
+    assert nearest_min == pytest.approx(a / 2) and nearest_mean == pytest.approx(a / 2)
+    assert anisotropy == pytest.approx(1.0)
+    one_site = Structure(Lattice.tetragonal(3.0, 4.5), ["Cu"], [[0, 0, 0]])
+    assert structure_features([one_site])[0][[5, 7]] == pytest.approx([3.0, 1.5])
+
+
+def test_gbm_log_quick_on_dielectric(tmp_path, monkeypatch):
+    """The descriptor peer of matbench_dielectric runs (quick) and gives finite point predictions."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import cv_benchmark
+
+    result = cv_benchmark.run("matbench_dielectric", "gbm_log", quick=True, threads=1, results_dir=tmp_path)
+    assert result["complete"] and all(_finite(m) and m > 0 for m in result["mae_folds"])
+    assert result["nll_mean"] is None  # point predictions only
+    with pytest.raises(ValueError, match="positive target"):
+        cv_benchmark.DescriptorBoosting(0, True, 1).fit([], np.array([1.0, -1.0]))
