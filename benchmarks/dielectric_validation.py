@@ -1,0 +1,123 @@
+"""matbench_dielectric on validation splits only: which descriptors, loss and scale for gbm_log,
+and whether a GP on graph embeddings adds to it. No test fold is read.
+
+For each Matbench fold, its training part is split 80/20 (``train_test_split``, seed = fold);
+every model is fitted on the 80% and scored (MAE of n) on the 20%:
+
+- random forests (300 trees) on composition features, on y and on log(y), and on composition
+  plus packing descriptors (``composition_baseline``) on log(y);
+- gradient boosting (``HistGradientBoostingRegressor``, 500 iterations, lr 0.05) on those
+  descriptors and log(y), with the squared and with the absolute error (gbm_log's setting);
+- ``--gp``: two skmatgp GP heads on the frozen band-gap encoder of ``pretrain_encoder.py
+  --source band_gap`` (``GNNGPRegressor(encoder=path, epochs=0)``): one on log(y), one on the
+  residual of the boosted model (its out-of-fold predictions, 5-fold, inside the 80%), added
+  back to the boosted model's prediction. About 7 minutes per model and fold on one thread.
+
+    python benchmarks/dielectric_validation.py              # the trees, about 3 minutes
+    python benchmarks/dielectric_validation.py --gp --folds 0 1
+
+Writes benchmarks/results/dielectric_validation.json (with ``--gp``: dielectric_validation_gp.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from composition_baseline import composition_features, structure_features
+from cv_benchmark import MATBENCH_SEED, pretrained_gap_path
+from featurize import COMMIT_AT_START, RESULTS, machine_note
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.model_selection import KFold, cross_val_predict, train_test_split
+
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from skmatgp.datasets import load_dataset
+
+
+def _forest(seed):
+    return RandomForestRegressor(n_estimators=300, n_jobs=-1, random_state=seed)
+
+
+def _booster(seed, loss="squared_error"):
+    return HistGradientBoostingRegressor(loss=loss, max_iter=500, learning_rate=0.05, random_state=seed)
+
+
+# name: (model factory, features, fitted on log(y))
+TREES = {
+    "rf_composition_y": (_forest, "composition", False),
+    "rf_composition_log": (_forest, "composition", True),
+    "rf_descriptors_log": (_forest, "descriptors", True),
+    "gbm_descriptors_log_squared": (_booster, "descriptors", True),
+    "gbm_descriptors_log_absolute (gbm_log)": (
+        lambda seed: _booster(seed, "absolute_error"),
+        "descriptors",
+        True,
+    ),
+}
+
+
+def _gp_probes(graphs, features, y, fit, val, seed) -> dict:
+    """Validation MAE of the two GP heads on the frozen band-gap encoder (see the docstring)."""
+    path = str(pretrained_gap_path(quick=False))
+    log_y = np.log(y)
+    booster = _booster(seed, "absolute_error")
+    out_of_fold = cross_val_predict(booster, features[fit], log_y[fit], cv=5)
+    boosted = booster.fit(features[fit], log_y[fit]).predict(features[val])
+    maes = {}
+    for name, target, offset in (
+        ("gp_frozen_gap_encoder_log", log_y[fit], 0.0),
+        ("gbm_log_plus_gp_on_its_residual", log_y[fit] - out_of_fold, boosted),
+    ):
+        model = GNNGPRegressor(encoder=path, epochs=0, random_state=seed).fit(graphs[fit], target)
+        maes[name] = float(np.mean(np.abs(np.exp(offset + model.predict(graphs[val])) - y[val])))
+    return maes
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, nargs="+", default=list(range(5)), choices=range(5))
+    parser.add_argument("--gp", action="store_true", help="also the GP heads on the band-gap encoder")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    data = load_dataset("matbench_dielectric")
+    y = np.asarray(data.target, dtype=float)
+    composition = composition_features(data.structures)
+    features = {
+        "composition": composition,
+        "descriptors": np.hstack([composition, structure_features(data.structures)]),
+    }
+    graphs = CrystalGraphTransformer().fit_transform(data.structures) if args.gp else None
+    splits = list(KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED).split(y))
+    folds = []
+    for fold in args.folds:
+        fit, val = train_test_split(splits[fold][0], test_size=0.2, random_state=fold)
+        maes = {}
+        for name, (make, kind, log) in TREES.items():
+            model = make(fold).fit(features[kind][fit], np.log(y[fit]) if log else y[fit])
+            prediction = model.predict(features[kind][val])
+            maes[name] = float(np.mean(np.abs((np.exp(prediction) if log else prediction) - y[val])))
+        if args.gp:
+            maes |= _gp_probes(graphs, features["descriptors"], y, fit, val, fold)
+        folds.append({"fold": fold, "n_fit": len(fit), "n_validation": len(val), "validation_mae": maes})
+        print(fold, json.dumps({k: round(v, 4) for k, v in maes.items()}), flush=True)
+    result = {
+        "dataset": "matbench_dielectric",
+        "protocol": "each Matbench training fold split 80/20 (train_test_split, random_state=fold); "
+        "validation MAE of n on the 20%; no test fold read",
+        "folds": folds,
+        "commit": COMMIT_AT_START,
+        "elapsed_s": time.perf_counter() - start,
+        "machine": machine_note(),
+    }
+    name = "dielectric_validation" + ("_gp" if args.gp else "")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+    print(f"wrote {RESULTS / name}.json")
+
+
+if __name__ == "__main__":
+    main()
