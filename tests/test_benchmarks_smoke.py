@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,7 @@ def test_structure_features_by_hand(monkeypatch):
     assert structure_features([one_site])[0][[5, 7]] == pytest.approx([3.0, 1.5])
 
 
+@pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
 def test_gbm_log_quick_on_dielectric(tmp_path, monkeypatch):
     """The descriptor peer of matbench_dielectric runs (quick) and gives finite point predictions."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
@@ -154,3 +156,35 @@ def test_gbm_log_quick_on_dielectric(tmp_path, monkeypatch):
     assert result["nll_mean"] is None  # point predictions only
     with pytest.raises(ValueError, match="positive target"):
         cv_benchmark.DescriptorBoosting(0, True, 1).fit([], np.array([1.0, -1.0]))
+
+
+def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
+    """ensemble_cal's members never see the 10% it calibrates on, and its std is the plain
+    spread times sqrt(mean z^2) on those rows."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import cv_benchmark
+
+    seen = []
+    fit = cv_benchmark.DeepEnsemble.fit
+
+    def recording_fit(self, X, y):
+        seen.append([s.composition.reduced_formula + str(s.volume) for s in X])
+        return fit(self, X, y)
+
+    monkeypatch.setattr(cv_benchmark.DeepEnsemble, "fit", recording_fit)
+    result = cv_benchmark.run("elastic_tensor_2015", "ensemble_cal", quick=True, threads=1, results_dir=tmp_path)
+    assert result["complete"] and all(_finite(result[k]) for k in ("nll_mean", "coverage95_mean"))
+    for fold, members_saw in zip(result["folds"], seen):
+        assert fold["extra"]["n_calibration"] == round(0.1 * fold["n_train"])
+        assert len(members_saw) == fold["n_train"] - fold["extra"]["n_calibration"]
+        assert _finite(fold["extra"]["std_scale"]) and fold["extra"]["std_scale"] > 0
+
+    model = cv_benchmark.DeepEnsembleCalibrated(0, True, 1)
+    data = cv_benchmark.load_dataset("elastic_tensor_2015")
+    X, y = data.structures[:120], data.target[:120]
+    model.fit(X, y)
+    order = np.random.default_rng(model.members[0].random_state).permutation(120)
+    held_out = order[:12]
+    mean, std = model.predict(X[held_out])
+    z = (y[held_out] - mean) / std
+    assert np.sqrt(np.mean(z**2)) == pytest.approx(1.0)  # calibrated: scaled z has unit RMS there
