@@ -292,8 +292,9 @@ class CompositionForest:
 class DescriptorBoosting:
     """Gradient boosting on composition and packing descriptors, fitted on log(y) with the
     absolute error: the median, which is what an MAE rewards, of a heavy-tailed positive
-    target. Point predictions only: quantile boosters for an interval were tried on a
-    validation split and crossed the median on a quarter of the structures."""
+    target. Point predictions only: quantile boosters (15.9% and 84.1%) for an interval were
+    tried on a validation split; the median fell outside their interval on 23% of the
+    structures, and the two crossed on 4%."""
 
     def __init__(self, fold, quick, threads):
         from sklearn.ensemble import HistGradientBoostingRegressor

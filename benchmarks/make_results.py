@@ -246,7 +246,8 @@ CV_MODEL_ORIGINS = {
         "features, loss (absolute error) and log scale were chosen on 80/20 validation splits inside "
         "the five training folds before its first test run (an ad-hoc script; dielectric_validation.py, "
         "committed afterwards, reproduces that comparison below), and not changed after it (a first run "
-        "also had a std from quantile boosters, which crossed the median; it was dropped, the point "
+        "also had a std from quantile boosters, whose interval missed its own median on 23% of "
+        "validation structures; it was dropped, the point "
         "predictions are the same)"
     ),
     "ensemble_log": (
