@@ -76,8 +76,7 @@ def structure_features(structures) -> np.ndarray:
     are not Niggli-reduced) and, for cells of several sites, the nearest-neighbour distances,
     which leave out each site's own periodic images (this changes no matbench_dielectric
     structure). gbm_log was measured with them as they are."""
-    radii = np.array([Element.from_Z(z).atomic_radius or np.nan for z in range(1, 101)], dtype=float)
-    radii = np.where(np.isnan(radii), np.nanmean(radii), radii)
+    radii = _element_properties()[:, 1]  # atomic radius, Å (missing: the mean)
     out = []
     for s in structures:
         lengths = s.lattice.abc

@@ -289,6 +289,15 @@ class CompositionForest:
         return per_tree.mean(0), np.maximum(per_tree.std(0), 1e-9)
 
 
+def descriptor_booster(seed, loss="absolute_error", iterations=500):
+    """gbm_log's booster; dielectric_validation.py compares it with other losses."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    return HistGradientBoostingRegressor(
+        loss=loss, max_iter=iterations, learning_rate=0.05, random_state=seed
+    )
+
+
 class DescriptorBoosting:
     """Gradient boosting on composition and packing descriptors, fitted on log(y) with the
     absolute error: the median, which is what an MAE rewards, of a heavy-tailed positive
@@ -297,11 +306,7 @@ class DescriptorBoosting:
     structures, and the two crossed on 4%."""
 
     def __init__(self, fold, quick, threads):
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
-        self.model = HistGradientBoostingRegressor(
-            loss="absolute_error", max_iter=20 if quick else 500, learning_rate=0.05, random_state=fold
-        )
+        self.model = descriptor_booster(fold, iterations=20 if quick else 500)
         self.threads = threads  # its OpenMP threads
 
     @staticmethod

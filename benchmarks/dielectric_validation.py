@@ -28,9 +28,9 @@ import time
 import numpy as np
 import torch
 from composition_baseline import composition_features, structure_features
-from cv_benchmark import MATBENCH_SEED, pretrained_gap_path
+from cv_benchmark import MATBENCH_SEED, descriptor_booster, pretrained_gap_path
 from featurize import COMMIT_AT_START, RESULTS, machine_note
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_predict, train_test_split
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
@@ -41,21 +41,17 @@ def _forest(seed):
     return RandomForestRegressor(n_estimators=300, n_jobs=-1, random_state=seed)
 
 
-def _booster(seed, loss="squared_error"):
-    return HistGradientBoostingRegressor(loss=loss, max_iter=500, learning_rate=0.05, random_state=seed)
-
-
 # name: (model factory, features, fitted on log(y))
 TREES = {
     "rf_composition_y": (_forest, "composition", False),
     "rf_composition_log": (_forest, "composition", True),
     "rf_descriptors_log": (_forest, "descriptors", True),
-    "gbm_descriptors_log_squared": (_booster, "descriptors", True),
-    "gbm_descriptors_log_absolute (gbm_log)": (
-        lambda seed: _booster(seed, "absolute_error"),
+    "gbm_descriptors_log_squared": (
+        lambda seed: descriptor_booster(seed, "squared_error"),
         "descriptors",
         True,
     ),
+    "gbm_descriptors_log_absolute (gbm_log)": (descriptor_booster, "descriptors", True),
 }
 
 
@@ -63,7 +59,7 @@ def _gp_probes(graphs, features, y, fit, val, seed) -> dict:
     """Validation MAE of the two GP heads on the frozen band-gap encoder (see the docstring)."""
     path = str(pretrained_gap_path(quick=False))
     log_y = np.log(y)
-    booster = _booster(seed, "absolute_error")
+    booster = descriptor_booster(seed)
     out_of_fold = cross_val_predict(booster, features[fit], log_y[fit], cv=5)
     boosted = booster.fit(features[fit], log_y[fit]).predict(features[val])
     maes = {}

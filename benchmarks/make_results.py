@@ -15,8 +15,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-import run_all
-from run_all import WITH_GNNGP, WITH_RF
+from run_all import MODELS, WITH_GNNGP, WITH_RF
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -267,7 +266,7 @@ LEADERBOARD = {"MODNet": 0.2711, "MEGNet": 0.3391, "ALIGNN": 0.3449, "CGCNN": 0.
 
 def _suite_models(dataset: str) -> list[str]:
     """The table's models that run_all.py runs on this dataset."""
-    return [m for m in CV_MODELS if m in run_all.MODELS or m in WITH_RF.get(dataset, [])]
+    return [m for m in CV_MODELS if m in MODELS or m in WITH_RF.get(dataset, [])]
 
 
 def _calibration_plot(dataset: str, results: dict) -> Path | None:
