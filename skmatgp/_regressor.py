@@ -133,6 +133,11 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         example ``np.abs(validation_predictions_ - y[validation_indices_]).mean()``).
         Empty after ``load`` (not saved). With ``warm_start`` the encoder has trained on
         earlier fits' data, which may include this split: not held out then.
+    validation_std_ : ndarray
+        The predictive std of y for them from that same held-out GP, scaled by
+        ``std_scale_`` as ``predict``'s is: with ``calibrate_std`` their z-scores have unit
+        root mean square. With ``validation_predictions_`` it lets a caller weigh or
+        calibrate something built on the GP without a test set. Empty after ``load``.
     n_epochs_ : int
         Epochs the encoder trained in the last fit.
     encoder_origin_ : str
@@ -528,14 +533,15 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                 return ExactGPPosterior(kernel, mean, noise, Z[idx], y[idx])
         self.std_scale_ = 1.0
         self.validation_indices_ = np.asarray(val_idx)
-        self.validation_predictions_ = np.zeros(0)
+        self.validation_predictions_ = self.validation_std_ = np.zeros(0)
         if len(val_idx):
             held_out = posterior(fit_idx)
             val_mean, val_var = held_out.predict_latent(Z[val_idx])
             self.validation_predictions_ = val_mean.cpu().numpy() * self.y_scale_ + self.y_mean_
+            val_std = torch.sqrt(val_var + noise)
             if self.calibrate_std:
-                z_scores = (y[val_idx] - val_mean) / torch.sqrt(val_var + noise)
-                self.std_scale_ = float(torch.sqrt(torch.mean(z_scores**2)))
+                self.std_scale_ = float(torch.sqrt(torch.mean(((y[val_idx] - val_mean) / val_std) ** 2)))
+            self.validation_std_ = val_std.cpu().numpy() * self.std_scale_ * self.y_scale_
             del held_out  # before the full posterior: one Cholesky factor in memory at a time
         self.posterior_ = posterior(slice(None))
 
@@ -714,7 +720,8 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     scalars = payload["scalars"]
     model.y_mean_, model.y_scale_ = scalars["y_mean"], scalars["y_scale"]
     model.std_scale_, model.n_epochs_ = scalars["std_scale"], scalars["n_epochs"]
-    model.validation_indices_, model.validation_predictions_ = np.zeros(0, dtype=np.int64), np.zeros(0)
+    model.validation_indices_ = np.zeros(0, dtype=np.int64)
+    model.validation_predictions_ = model.validation_std_ = np.zeros(0)
     model.embedding_min_ = payload["embedding_min"]
     model.embedding_range_ = payload["embedding_range"]
     sparse = payload.get("sparse")

@@ -162,6 +162,11 @@ def test_learns_better_than_the_mean(elastic):
     held_out_mae = np.abs(model.validation_predictions_ - y[val]).mean()
     assert held_out_mae > np.abs(model.predict(graphs[val]) - y[val]).mean()
     assert held_out_mae < 0.8 * np.abs(y[:400].mean() - y[val]).mean()
+    # their std comes from the same held-out GP; std_scale_ was chosen to make their
+    # z-scores' root mean square one
+    z_scores = (y[val] - model.validation_predictions_) / model.validation_std_
+    assert model.validation_std_.shape == (40,) and np.all(model.validation_std_ > 0)
+    assert np.sqrt(np.mean(z_scores**2)) == pytest.approx(1.0, rel=1e-6)
 
 
 def test_update_conditions_without_retraining(small_graphs):
@@ -232,7 +237,8 @@ def test_save_and_load_without_pickle(small, small_graphs, tmp_path):
     assert loaded.get_params() == {**model.get_params(), "device": "cpu"}
     mean2, std2 = loaded.predict(graphs[43:], return_std=True)
     assert np.allclose(mean2, mean, atol=1e-10) and np.allclose(std2, std, atol=1e-10)
-    assert loaded.validation_indices_.size == loaded.validation_predictions_.size == 0  # not saved
+    held_out = (loaded.validation_indices_, loaded.validation_predictions_, loaded.validation_std_)
+    assert all(a.size == 0 for a in held_out)  # not saved
     loaded.update(graphs[43:45], y[43:45])  # and it keeps working as a model
     with pytest.raises(ValueError, match="radius=6.0"):  # the graph settings were saved too
         loaded.predict(CrystalGraphTransformer(radius=6.0).fit_transform(small[0][:3]))
