@@ -53,6 +53,15 @@ Models:
   log(y) over the composition features plus eight packing descriptors
   (``composition_baseline.structure_features``); prediction exp of it, the median. Point
   predictions only. The question it answers: how far do descriptors alone get on this target?
+- ``blend_log`` (matbench_dielectric, by hand): ``gnngp_log`` and ``gbm_log`` blended on
+  log(y), w * booster + (1 - w) * GP mean. The weight w (0 to 1 by 0.1) is chosen fold by fold
+  by the MAE of n on the GP's own validation split: the GP's held-out predictions there
+  (``validation_predictions_``) against those of a booster fitted on the rest of the training
+  fold; the final booster is then fitted on the whole fold. std: the GP's std of log y
+  (``validation_std_`` there), rescaled so that the blend's z-scores on the validation split
+  have unit root mean square, then exp(mean) * std. Each fold also records both parts' own
+  test MAEs (``gnngp_log_mae``, ``gbm_log_mae``). The encoder's early stopping saw the
+  validation split, which flatters the GP a little in the choice of w.
 - ``cgcnn2``: cgcnn2 0.6.0's ``CrystalGraphConvNet`` with its CLI defaults (atom_fea_len 64,
   n_conv 3, h_fea_len 128, n_h 1, Adam lr 1e-2, batch 256, its ``CIFData`` featurisation at
   radius 8 / 12 neighbours, called on in-memory Structures, see ``featurize.py``). Changed

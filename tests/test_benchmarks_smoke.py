@@ -158,6 +158,45 @@ def test_gbm_log_quick_on_dielectric(tmp_path, monkeypatch):
         cv_benchmark.DescriptorBoosting(0, True, 1).fit([], np.array([1.0, -1.0]))
 
 
+@pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
+def test_blend_log_weighs_on_rows_its_booster_never_saw(monkeypatch):
+    """blend_log picks the booster's weight on the GP's validation split, with a booster that
+    did not train on it, and its std has unit-RMS z-scores there; the final booster sees all."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import cv_benchmark
+
+    seen = []
+    fit = cv_benchmark.DescriptorBoosting.fit
+
+    def recording_fit(self, X, y):
+        seen.append({s.composition.reduced_formula + str(s.volume) for s in X})
+        return fit(self, X, y)
+
+    monkeypatch.setattr(cv_benchmark.DescriptorBoosting, "fit", recording_fit)
+    data = cv_benchmark.load_dataset("matbench_dielectric")
+    X, y = data.structures[:200], data.target[:200]
+    model = cv_benchmark.BoostedGNNGPBlend(0, True, 1).fit(X, y)
+    regressor = model.gp.model[-1]
+    val = regressor.validation_indices_
+    val_keys = {s.composition.reduced_formula + str(s.volume) for s in X[val]}
+    assert len(val) == 20 and not seen[0] & val_keys and val_keys <= seen[1]
+    by_weight = model.extra["validation_mae_by_weight"]
+    assert model.weight == min(by_weight, key=by_weight.get)
+
+    rest = np.setdiff1d(np.arange(200), val)
+    booster_log = np.log(fit(cv_benchmark.DescriptorBoosting(0, True, 1), X[rest], y[rest]).predict(X[val])[0])
+    blend_log = model.weight * booster_log + (1 - model.weight) * regressor.validation_predictions_
+    assert np.mean(np.abs(np.exp(blend_log) - y[val])) == pytest.approx(by_weight[model.weight])
+    z = (np.log(y[val]) - blend_log) / (model.std_scale * regressor.validation_std_)
+    assert np.sqrt(np.mean(z**2)) == pytest.approx(1.0)
+
+    mean, std = model.predict(X[:5])
+    gp_log, _ = cv_benchmark.GNNGP.predict(model.gp, X[:5])
+    booster_log = np.log(model.booster.predict(X[:5])[0])
+    assert mean == pytest.approx(np.exp(model.weight * booster_log + (1 - model.weight) * gp_log))
+    assert np.all(std > 0)
+
+
 def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
     """ensemble_cal's members never see the 10% it calibrates on, and its std is the plain
     spread times sqrt(mean z^2) on those rows."""
