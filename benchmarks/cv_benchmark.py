@@ -53,6 +53,9 @@ Models:
   log(y) over the composition features plus eight packing descriptors
   (``composition_baseline.structure_features``); prediction exp of it, the median. Point
   predictions only. The question it answers: how far do descriptors alone get on this target?
+- ``gbm_log_gap`` (matbench_dielectric, by hand): ``gbm_log`` with one more feature, the band
+  gap that ``pretrain_encoder.py --source band_gap``'s encoder predicts with its own linear
+  head (frozen; no dielectric label used). Run the pretraining first.
 - ``blend_log`` (matbench_dielectric, by hand): ``gnngp_log`` and ``gbm_log`` blended on
   log(y), w * booster + (1 - w) * GP mean. The weight w (0 to 1 by 0.1) is chosen fold by fold
   by the MAE of n on the GP's own validation split: the GP's held-out predictions there
@@ -336,6 +339,40 @@ class DescriptorBoosting:
             return np.exp(self.model.predict(self._features(X))), None
 
 
+def band_gap_head(graphs, path: Path) -> np.ndarray:
+    """The band-gap encoder's own linear head on these graphs: its band-gap prediction, in
+    the standardised units it was pretrained on. Frozen; no target label is used."""
+    regressor = GNNGPRegressor(encoder=str(path))
+    regressor.device_, regressor.graph_settings_ = torch.device("cpu"), graphs[0].graph_settings
+    regressor.encoder_ = regressor._initial_encoder()
+    return regressor._encoder_outputs(graphs, head=True)
+
+
+class DescriptorBoostingGap(DescriptorBoosting):
+    """gbm_log with one more feature: the band gap that the encoder of ``pretrain_encoder.py
+    --source band_gap`` predicts (mp_2020 PBE band gaps; structures sharing reduced formula
+    and site count with a matbench_dielectric structure left out)."""
+
+    def __init__(self, fold, quick, threads):
+        super().__init__(fold, quick, threads)
+        self.path = pretrained_gap_path(quick)
+        if not self.path.exists():
+            raise FileNotFoundError(
+                f"gbm_log_gap reads the band-gap encoder in {self.path}, which is not there: run "
+                f"python benchmarks/pretrain_encoder.py --source band_gap{' --quick' if quick else ''}"
+            )
+        self.encoder_sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+    def _features(self, X):
+        gap = band_gap_head(CrystalGraphTransformer().transform(X), self.path)
+        return np.hstack([super()._features(X), gap[:, None]])
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.extra["encoder_sha256"] = self.encoder_sha256
+        return self
+
+
 class BoostedGNNGPBlend:
     """gnngp_log and gbm_log blended on log(y): w * booster + (1 - w) * GP mean, w on a grid
     of 0, 0.1, ..., 1 chosen by the MAE of n on the GP's own validation split, where the GP's
@@ -475,6 +512,7 @@ MODEL_CLASSES = {
     "gnngp_log": GNNGPLogTarget,
     "gnngp_log_gap": GNNGPLogGap,
     "blend_log": BoostedGNNGPBlend,
+    "gbm_log_gap": DescriptorBoostingGap,
 }
 DESCRIPTIONS = {
     "gnngp": "make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(random_state=fold)), defaults",
@@ -497,6 +535,10 @@ DESCRIPTIONS = {
         "HistGradientBoostingRegressor(absolute error, 500 iterations, lr 0.05) on log(y) over "
         "composition and packing descriptors (composition_baseline.py); prediction exp of it "
         "(the median); point predictions only"
+    ),
+    "gbm_log_gap": (
+        "gbm_log with one more feature, the band gap predicted by pretrain_encoder.py --source "
+        "band_gap's encoder (its linear head, frozen)"
     ),
     "blend_log": (
         "gnngp_log and gbm_log blended on log(y), the booster's weight (0 to 1 by 0.1) chosen on "

@@ -197,6 +197,36 @@ def test_blend_log_weighs_on_rows_its_booster_never_saw(monkeypatch):
     assert np.all(std > 0)
 
 
+@pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
+def test_gbm_log_gap_adds_the_frozen_encoders_prediction(tmp_path, monkeypatch):
+    """gbm_log_gap's extra feature is the saved encoder's own head on the structures, and
+    without the pretrained file it says which command makes it."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import cv_benchmark
+
+    from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+    from tests.conftest import TINY
+
+    data = cv_benchmark.load_dataset("matbench_dielectric")
+    X, y = data.structures[:60], data.target[:60]
+    graphs = CrystalGraphTransformer().fit_transform(X)
+    pretrained = GNNGPRegressor(**TINY).fit(graphs, y)
+    path = tmp_path / "gap.pt"
+    pretrained.save(path, encoder_only=True)
+    head = pretrained._encoder_outputs(graphs, head=True)
+    assert cv_benchmark.band_gap_head(graphs, path) == pytest.approx(head, rel=1e-5)
+
+    monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: path)
+    model = cv_benchmark.DescriptorBoostingGap(0, True, 1)
+    features = model._features(X)
+    assert features[:, :-1] == pytest.approx(cv_benchmark.DescriptorBoosting._features(X))
+    assert features[:, -1] == pytest.approx(head, rel=1e-5)
+
+    monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError, match="pretrain_encoder.py --source band_gap --quick"):
+        cv_benchmark.DescriptorBoostingGap(0, True, 1)
+
+
 def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
     """ensemble_cal's members never see the 10% it calibrates on, and its std is the plain
     spread times sqrt(mean z^2) on those rows."""
