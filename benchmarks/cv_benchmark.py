@@ -190,14 +190,8 @@ class GNNGPLogGap(GNNGPLogTarget):
     """gnngp_log, its encoder starting from one pretrained on mp_2020's band gaps."""
 
     def __init__(self, fold, quick, threads, gp_head="auto"):
-        path = pretrained_gap_path(quick)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"gnngp_log_gap starts from the encoder in {path}, which is not there: run "
-                f"python benchmarks/pretrain_encoder.py --source band_gap{' --quick' if quick else ''}"
-            )
+        path, self.encoder_sha256 = pretrained_gap(quick, "gnngp_log_gap starts from")
         super().__init__(fold, quick, threads, gp_head, encoder=str(path))
-        self.encoder_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
     def fit(self, X, y):
         super().fit(X, y)
@@ -208,6 +202,18 @@ class GNNGPLogGap(GNNGPLogTarget):
 
 def pretrained_gap_path(quick: bool) -> Path:
     return PRETRAINED / f"{SOURCES['band_gap']['name']}{'_quick' if quick else ''}.pt"
+
+
+def pretrained_gap(quick: bool, user: str) -> tuple[Path, str]:
+    """The band-gap encoder's file and a short hash of it, which tells folds fitted from two
+    different files apart in a resumed run; ``user`` says who needs it, for the error."""
+    path = pretrained_gap_path(quick)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{user} the band-gap encoder in {path}, which is not there: run "
+            f"python benchmarks/pretrain_encoder.py --source band_gap{' --quick' if quick else ''}"
+        )
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 class DeepEnsemble:
@@ -355,13 +361,7 @@ class DescriptorBoostingGap(DescriptorBoosting):
 
     def __init__(self, fold, quick, threads):
         super().__init__(fold, quick, threads)
-        self.path = pretrained_gap_path(quick)
-        if not self.path.exists():
-            raise FileNotFoundError(
-                f"gbm_log_gap reads the band-gap encoder in {self.path}, which is not there: run "
-                f"python benchmarks/pretrain_encoder.py --source band_gap{' --quick' if quick else ''}"
-            )
-        self.encoder_sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+        self.path, self.encoder_sha256 = pretrained_gap(quick, "gbm_log_gap reads")
 
     def _features(self, X):
         gap = band_gap_head(CrystalGraphTransformer().transform(X), self.path)
@@ -379,7 +379,9 @@ class BoostedGNNGPBlend:
     predictions are held out (``validation_predictions_``) and the booster's come from a
     booster fitted on the rest of the training fold. The final booster is refitted on the
     whole fold. std: the GP's std of log y, scaled so that the blend's z-scores on the same
-    rows have unit root mean square; then exp(mean) * std, as gnngp_log's."""
+    rows have unit root mean square; then exp(mean) * std, as gnngp_log's. In ``extra``,
+    ``validation_mae`` and ``std_scale`` are the GP part's (gnngp_log's keys); the blend's
+    own are ``validation_mae_by_weight`` and ``blend_std_scale``."""
 
     weights = np.round(np.linspace(0, 1, 11), 2)
 
@@ -394,7 +396,7 @@ class BoostedGNNGPBlend:
         if len(val) == 0:
             raise ValueError(
                 f"blend_log chooses its weight on the GP's validation split, and {len(y)} training "
-                "structures gave none: it needs at least 46."
+                "structures gave none: give it a few hundred."
             )
         rest = np.setdiff1d(np.arange(len(y)), val)
         gp_log, gp_std = regressor.validation_predictions_, regressor.validation_std_
@@ -661,6 +663,7 @@ def run(
                 **report,
                 "fit_s": fit_s,
                 "predict_s": predict_s,
+                "threads": threads,  # a resumed run may use another number than the first
                 "calibration": calibration,
                 "extra": model.extra,
                 "load_average_1_5_15": machine_note()["load_average_1_5_15"],
