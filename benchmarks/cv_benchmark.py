@@ -41,11 +41,11 @@ Models:
   without looking at the test fold.
 - ``gnngp_log_gap`` (matbench_dielectric): ``gnngp_log`` whose encoder starts from the one
   ``pretrain_encoder.py --source band_gap`` trained on mp_2020's PBE band gaps (structures
-  that match a matbench_dielectric structure left out) and is then trained on the fold as
+  that match a target structure left out, see there) and is then trained on the fold as
   usual. A refractive index falls as the band gap grows, and mp_2020 has several times as
   many labelled structures. Its ``validation_mae`` joins the same choice. Measured: worse
   than gnngp_log on every fold and never chosen, so ``run_all.py`` leaves it out; run
-  ``pretrain_encoder.py --source band_gap`` (about 15 minutes) before it.
+  ``pretrain_encoder.py --source band_gap`` (15 to 35 minutes) before it.
 - ``rf``: the composition random forest of ``composition_baseline.py`` (500 trees; std from
   the spread of the trees).
 - ``gbm_log`` (matbench_dielectric; ``run_all.py`` runs it there beside ``rf``): scikit-learn's
@@ -356,8 +356,8 @@ def band_gap_head(graphs, path: Path) -> np.ndarray:
 
 class DescriptorBoostingGap(DescriptorBoosting):
     """gbm_log with one more feature: the band gap that the encoder of ``pretrain_encoder.py
-    --source band_gap`` predicts (mp_2020 PBE band gaps; structures sharing reduced formula
-    and site count with a matbench_dielectric structure left out)."""
+    --source band_gap`` predicts (mp_2020 PBE band gaps; matbench_dielectric and
+    elastic_tensor_2015 structures left out, also in another cell: see ``pretrain_encoder``)."""
 
     def __init__(self, fold, quick, threads):
         super().__init__(fold, quick, threads)

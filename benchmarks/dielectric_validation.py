@@ -81,7 +81,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, nargs="+", default=list(range(5)), choices=range(5))
     parser.add_argument("--gp", action="store_true", help="also the GP heads on the band-gap encoder")
-    parser.add_argument("--gap", action="store_true", help="also gbm_log with the predicted band gap")
+    parser.add_argument("--gap", action="store_true", help="only gbm_log and gbm_log_gap (the predicted band gap)")
     args = parser.parse_args(argv)
     if args.gp and args.gap:
         parser.error("run --gp and --gap separately: each writes its own table")

@@ -262,7 +262,7 @@ CV_MODEL_ORIGINS = {
         "gradient boosting with the predicted band gap was added after gbm_log's test MAE (0.3065) was "
         "known, from an ad-hoc validation probe; the rule to run it on the test folds (a lower mean "
         "validation MAE than gbm_log's on the same splits, `dielectric_validation.py --gap`, below) "
-        "was committed before the band-gap encoder was pretrained and before that comparison ran, "
+        "was committed before the band-gap encoder was pretrained again and before that comparison ran, "
         "and its figures are its first test run's. Its band-gap encoder was pretrained after "
         "pretrain_encoder.py began to leave out mp_2020 structures that StructureMatcher finds equal "
         "to a target structure in another cell (448); gnngp_log_gap's folds and the `--gp` probes "
