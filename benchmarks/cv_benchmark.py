@@ -112,6 +112,8 @@ STD_KEYS = ("nll", "coverage68", "coverage95", "miscalibration_area", "sharpness
 CALIBRATION_LEVELS = 19
 # gp_head per dataset where the default ("auto": exact up to 10,000 points) is not affordable
 GP_HEAD = {"castelli_perovskites_7k": "sparse"}
+# models with a GP head that always use the dataset's own (gnngp alone takes --gp-head)
+OWN_GP_HEAD = ("gnngp_log", "gnngp_log_gap", "blend_log")
 QUICK = {"folds": 2, "n_train": 300, "n_test": 200, "epochs": 3, "trees": 50}
 
 
@@ -216,6 +218,12 @@ def pretrained_gap(quick: bool, user: str) -> tuple[Path, str]:
     return path, hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def std_calibration_factor(y_held_out, mean, std) -> float:
+    """The factor on std that maximises the Gaussian likelihood of held-out targets, sqrt of
+    their mean squared z-score: GNNGPRegressor's calibrate_std rule."""
+    return float(np.sqrt(np.mean(((y_held_out - mean) / std) ** 2)))
+
+
 class DeepEnsemble:
     n_members = 5
 
@@ -257,7 +265,7 @@ class DeepEnsembleCalibrated(DeepEnsemble):
         super().fit(X[train], y[train])
         self.std_scale = 1.0
         mean, std = self.predict(X[held_out])
-        self.std_scale = float(np.sqrt(np.mean(((y[held_out] - mean) / std) ** 2)))
+        self.std_scale = std_calibration_factor(y[held_out], mean, std)
         self.extra |= {"std_scale": self.std_scale, "n_calibration": n_calibration}
         return self
 
@@ -404,7 +412,7 @@ class BoostedGNNGPBlend:
         maes = [np.mean(np.abs(np.exp(w * booster_log + (1 - w) * gp_log) - y[val])) for w in self.weights]
         self.weight = float(self.weights[int(np.argmin(maes))])
         blend_log = self.weight * booster_log + (1 - self.weight) * gp_log
-        self.std_scale = float(np.sqrt(np.mean(((np.log(y[val]) - blend_log) / gp_std) ** 2)))
+        self.std_scale = std_calibration_factor(np.log(y[val]), blend_log, gp_std)
         self.booster = self.make_booster().fit(X, y)
         self.extra = self.gp.extra | {
             "weight": self.weight,
@@ -620,7 +628,7 @@ def run(
     paths = [results_dir / f"cv_{dataset}_{model_name}{'_' + gp_head if other_head else ''}.json"]
     if dataset == "matbench_dielectric" and model_name == "gnngp" and not other_head:
         paths.append(results_dir / "matbench_dielectric.json")
-    options = {"gp_head": gp_head} if model_name.startswith("gnngp") or model_name == "blend_log" else {}
+    options = {"gp_head": gp_head} if model_name == "gnngp" or model_name in OWN_GP_HEAD else {}
     earlier = _earlier_run(paths[0], description, quick) if resume else None
     folds = earlier["folds"] if earlier else []
     done = {f["fold"] for f in folds}
@@ -725,7 +733,7 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     own_head = (None, GP_HEAD.get(args.dataset, "auto"))
-    if any(m.startswith("gnngp_log") or m == "blend_log" for m in args.model) and args.gp_head not in own_head:
+    if any(m in OWN_GP_HEAD for m in args.model) and args.gp_head not in own_head:
         parser.error(
             "--gp-head applies to gnngp only: gnngp_log, gnngp_log_gap and blend_log run with the dataset's "
             "own head, so that RESULTS.md can pair them with gnngp's run fold by fold. Leave out "
