@@ -203,6 +203,32 @@ def test_gbm_log_gap_adds_the_frozen_encoders_prediction(tmp_path, monkeypatch):
         cv_benchmark.DescriptorBoostingGap(0, True, 1)
 
 
+@pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
+def test_gbm_log_gap_std_keeps_the_point_predictions(tmp_path, monkeypatch):
+    """gbm_log_gap_std and _const predict what gbm_log_gap predicts; their std of log n has
+    unit-RMS z-scores on the training fold's cross-fitted residuals, and _const's is one number."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import cv_benchmark
+
+    from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+    from tests.conftest import TINY
+
+    data = cv_benchmark.load_dataset("matbench_dielectric")
+    X, y = data.structures[:150], data.target[:150]
+    path = tmp_path / "gap.pt"
+    GNNGPRegressor(**TINY).fit(CrystalGraphTransformer().fit_transform(X[:60]), y[:60]).save(path, encoder_only=True)
+    monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: path)
+    point = cv_benchmark.DescriptorBoostingGap(0, True, 1).fit(X[:100], y[:100]).predict(X[100:])[0]
+    for model_class in (cv_benchmark.DescriptorBoostingGapStd, cv_benchmark.DescriptorBoostingGapConstantStd):
+        model = model_class(0, True, 1).fit(X[:100], y[:100])
+        mean, std = model.predict(X[100:])
+        assert mean == pytest.approx(point) and np.all(std > 0)
+        z = model.held_out_residual / (model.std_scale * model.held_out_scale)
+        assert np.sqrt(np.mean(z**2)) == pytest.approx(1.0)
+        assert np.log(y[:100]) - model.held_out_residual != pytest.approx(np.log(model.predict(X[:100])[0]))
+    assert std / mean == pytest.approx(np.full(50, model.std_scale))  # _const: one std of log n
+
+
 def test_pretraining_leaves_out_a_target_structure_in_another_cell(monkeypatch):
     """The band-gap source must not hold a target structure under another site count: a
     conventional cell of a target's primitive one is found, a polymorph is not."""
