@@ -24,8 +24,7 @@ Models:
   Member k is a ``GNNGPRegressor(random_state=1000 * fold + k)`` (same encoder, same
   training and early stopping as ``gnngp``; its GP head is not used, so it is fitted with
   ``gp_iterations=0`` and ``calibrate_std=False``); each member predicts with its encoder's
-  linear head (``_encoder_outputs(graphs, head=True)`` rescaled by ``y_scale_``,
-  ``y_mean_``). Prediction: the mean of the members; std: their spread (population std of
+  linear head (``GNNGPRegressor.predict_encoder_head``). Prediction: the mean of the members; std: their spread (population std of
   the 5 point predictions, the std of an equal-weight mixture of point masses). Graphs are
   built once per fold and shared by the members.
 - ``ensemble_cal``: the ensemble with its std calibrated the way the GP head's is. 10% of the
@@ -347,11 +346,9 @@ class DescriptorBoosting:
     tried on a validation split; the median fell outside their interval on 23% of the
     structures, and the two crossed on 4%."""
 
-    encoder = None
-
-    def __init__(self, fold, quick, threads):
+    def __init__(self, fold, quick, threads, encoder=None):
         self.seed, self.iterations = fold, 20 if quick else 500
-        self.model = descriptor_pipeline(self.seed, iterations=self.iterations, encoder=self.encoder)
+        self.model = descriptor_pipeline(self.seed, iterations=self.iterations, encoder=encoder)
         self.threads = threads  # its OpenMP threads
 
     def fit(self, X, y):
@@ -378,8 +375,8 @@ class DescriptorBoostingGap(DescriptorBoosting):
     elastic_tensor_2015 structures left out, also in another cell: see ``pretrain_encoder``)."""
 
     def __init__(self, fold, quick, threads):
-        self.encoder, self.encoder_sha256 = pretrained_gap(quick, "gbm_log_gap reads")
-        super().__init__(fold, quick, threads)
+        path, self.encoder_sha256 = pretrained_gap(quick, "gbm_log_gap reads")
+        super().__init__(fold, quick, threads, encoder=path)
 
     def fit(self, X, y):
         super().fit(X, y)

@@ -96,6 +96,7 @@ def main(argv=None) -> None:
     graphs = CrystalGraphTransformer().fit_transform(data.structures) if args.gp or args.gap else None
     trees = dict(TREES)
     if args.gap:
+        # gbm_log_gap's features (cv_benchmark.descriptor_pipeline), built once for all splits
         gap = band_gap_head(graphs, pretrained_gap_path(quick=False))
         features["descriptors_gap"] = np.hstack([features["descriptors"], gap[:, None]])
         gbm_log = "gbm_descriptors_log_absolute (gbm_log)"

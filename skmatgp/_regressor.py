@@ -6,6 +6,7 @@ import copy
 import json
 import logging
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -515,8 +516,20 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     def predict_encoder_head(self, X) -> np.ndarray:
         """The encoder's own linear head, in target units: what the encoder predicts before the
         GP replaces its head. A diagnostic (does the GP head add accuracy?) and the prediction
-        of one member of a deep ensemble. No std."""
+        of one member of a deep ensemble. No std.
+
+        Only a head that trained on this target predicts it: after ``fit`` with ``epochs=0``
+        (a frozen or new encoder) the head is untrained here, and this warns.
+        """
         check_is_fitted(self)
+        if self.n_epochs_ == 0:
+            warnings.warn(
+                "The encoder trained for 0 epochs on this target, so its head never learned it: "
+                "predict_encoder_head gives a frozen or new head's output rescaled to y, not a "
+                "prediction of y. Use predict, or fit with epochs > 0.",
+                UserWarning,
+                stacklevel=2,
+            )
         graphs = self._check_graphs(X, fitting=False)
         return self._encoder_outputs(graphs, head=True) * self.y_scale_ + self.y_mean_
 
@@ -799,7 +812,7 @@ def check_graphs(X, who: str) -> np.ndarray:
     else:
         raise TypeError(
             f"{who} takes a 1-D array or list of crystal graphs, got {type(X).__name__}. Put a "
-            f"CrystalGraphTransformer before it: make_pipeline(CrystalGraphTransformer(), {who}())."
+            f"CrystalGraphTransformer before it: make_pipeline(CrystalGraphTransformer(), {who}(...))."
         )
     if len(graphs) == 0:
         raise ValueError("Got an empty input; pass at least one crystal graph.")
@@ -809,7 +822,7 @@ def check_graphs(X, who: str) -> np.ndarray:
             if isinstance(graph, Structure):
                 hint = (
                     " It is a pymatgen Structure: transform the structures first with "
-                    f"CrystalGraphTransformer, or use make_pipeline(CrystalGraphTransformer(), {who}())."
+                    f"CrystalGraphTransformer, or use make_pipeline(CrystalGraphTransformer(), {who}(...))."
                 )
             elif graph is None:
                 hint = (

@@ -31,13 +31,22 @@ def test_head_is_the_encoders_prediction_in_standardised_units(saved, small_grap
     graphs, y = small_graphs
     head = model.predict_encoder_head(graphs[40:])
     assert head.shape == (20,)
-    assert np.mean(np.abs(head - y[40:])) < np.mean(np.abs(y[40:] - y[40:].mean())) * 2  # in y units
+    # only a check of units: in standardised units the error would be about |mean(y)| = 1.5
+    assert np.mean(np.abs(head - y[40:])) < np.mean(np.abs(y[40:] - y[40:].mean())) * 2
     for name in ("whole.pt", "encoder.pt"):
         features = PretrainedEncoderTransformer(folder / name, output="head").fit_transform(graphs[40:])
         assert features.shape == (20, 1)
         np.testing.assert_allclose(
             features[:, 0] * model.y_scale_ + model.y_mean_, head, rtol=1e-5, atol=1e-6
         )
+
+
+def test_head_of_an_encoder_that_never_trained_on_the_target_warns(saved, small_graphs):
+    _, folder = saved
+    graphs, y = small_graphs
+    frozen = GNNGPRegressor(**{**TINY, "epochs": 0}, encoder=folder / "encoder.pt").fit(graphs[40:], y[40:])
+    with pytest.warns(UserWarning, match="trained for 0 epochs on this target"):
+        frozen.predict_encoder_head(graphs[:5])
 
 
 def test_embedding_is_the_encoders_unscaled_embedding(saved, small_graphs):
@@ -48,7 +57,9 @@ def test_embedding_is_the_encoders_unscaled_embedding(saved, small_graphs):
     assert features.shape == (10, TINY["embedding_dim"]) == (10, transformer.n_features_out_)
     scaled = (features - model.embedding_min_.numpy()) / model.embedding_range_.numpy()
     np.testing.assert_allclose(scaled, model.embed(graphs[:10]), rtol=1e-5, atol=1e-6)
-    assert list(transformer.get_feature_names_out()) == [f"embedding_{i}" for i in range(4)]
+    assert list(transformer.get_feature_names_out()) == [
+        f"embedding_{i}" for i in range(TINY["embedding_dim"])
+    ]
 
 
 def test_joins_descriptors_in_a_feature_union(saved, small):
@@ -63,7 +74,11 @@ def test_joins_descriptors_in_a_feature_union(saved, small):
     )
     model = make_pipeline(features, HistGradientBoostingRegressor(max_iter=20, random_state=0))
     model.fit(structures[:40], y[:40])
-    assert model[0].transform(structures[:5]).shape == (5, 133)
+    union = model[0].transform(structures[:5])
+    head = model[0].transformer_list[1][1][-1].transform(CrystalGraphTransformer().transform(structures[:5]))
+    assert union.shape == (5, 133) and np.array_equal(union[:, -1], head[:, 0])
+    names = model[0].get_feature_names_out()
+    assert names[0] == "structuredescriptors__fraction_H" and names[-1] == "pipeline__encoder_head"
     assert np.all(np.isfinite(model.predict(structures[40:])))
 
 
