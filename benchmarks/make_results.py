@@ -235,6 +235,8 @@ CV_MODELS = {
     "blend_log": "skmatgp on log(y) blended with gradient boosting",
     "cgcnn2": "cgcnn2 CrystalGraphConvNet",
 }
+# models that only add a std to another model's point predictions: one leaderboard row each
+SAME_POINTS_AS = {"gbm_log_gap_std": "gbm_log_gap", "gbm_log_gap_const": "gbm_log_gap"}
 # how a model came to be in the tables, where its author had seen test folds first
 CV_MODEL_ORIGINS = {
     "ensemble_cal": (
@@ -356,6 +358,19 @@ def _blend_parts(result: dict | None) -> list[str]:
             f"the blend {np.mean([f['mae'] for f in folds]):.4f}."
         ),
     ]
+
+
+def _std_by_fold(results: dict) -> list[str]:
+    """NLL and 95% coverage by fold of the std models that share gbm_log_gap's predictions."""
+    lines = []
+    for model, points in SAME_POINTS_AS.items():
+        r = results.get(model)
+        if not r or r["protocol"].get("quick"):
+            continue
+        nll = ", ".join(f"{f['nll']:.2f}" for f in r["folds"])
+        cov = ", ".join(f"{f['coverage95']:.3f}" for f in r["folds"])
+        lines.append(f"{CV_MODELS[model].replace('the same', points)}: NLL by fold {nll}; cov95 {cov}.")
+    return ["", " ".join(lines)] if lines else []
 
 
 def _threads_note(result: dict) -> str:
@@ -571,6 +586,7 @@ def cv_results() -> list[str]:
         lines += _same_folds(results)
         lines += _outlying_folds(results)
         lines += _blend_parts(results.get("blend_log"))
+        lines += _std_by_fold(results)
         origins = [CV_MODEL_ORIGINS[m] for m in results if m in CV_MODEL_ORIGINS]
         if origins:
             lines += ["", f"How they came here: {'; '.join(origins)}."]
@@ -605,7 +621,11 @@ def cv_results() -> list[str]:
                 "| --- | --- |",
             ]
             rows = [(f"{k} (leaderboard)", v) for k, v in LEADERBOARD.items()]
-            rows += [(f"{CV_MODELS[m]} (here)", r["mae_mean"]) for m, r in results.items() if r["complete"]]
+            rows += [
+                (f"{CV_MODELS[m]} (here)", r["mae_mean"])
+                for m, r in results.items()
+                if r["complete"] and m not in SAME_POINTS_AS
+            ]
             if chosen_mae is not None:
                 rows.append(("skmatgp, variant chosen on validation (here)", chosen_mae))
             lines += [f"| {name} | {_num(mae, 4)} |" for name, mae in sorted(rows, key=lambda row: row[1])]
