@@ -279,7 +279,10 @@ CV_MODEL_ORIGINS = {
         "fold alone, and both std models were committed before their first test run, whose figures "
         "these are"
     ),
-    "gbm_log_gap_const": "the constant std beside gbm_log_gap_std, committed with it, its reference",
+    "gbm_log_gap_const": (
+        "the one std of log(y) for boosting with predicted band gap was committed and run with the "
+        "residual booster's std, as its reference"
+    ),
     "ensemble_log": (
         "deep ensemble on log(y) was added (run by hand, `cv_benchmark.py --model ensemble_log`) after "
         "the test MAEs of the ensemble on y and of skmatgp on log(y) were known: one fixed specification, "
@@ -362,15 +365,18 @@ def _blend_parts(result: dict | None) -> list[str]:
 
 
 def _std_by_fold(results: dict) -> list[str]:
-    """NLL and 95% coverage by fold of the std models that share gbm_log_gap's predictions."""
+    """NLL and 95% coverage by fold of the models that add a std to another model's points."""
     lines = []
     for model, points in SAME_POINTS_AS.items():
         r = results.get(model)
         if not r or r["protocol"].get("quick"):
             continue
+        folds = ", ".join(str(f["fold"] + 1) for f in r["folds"])
         nll = ", ".join(f"{f['nll']:.2f}" for f in r["folds"])
         cov = ", ".join(f"{f['coverage95']:.3f}" for f in r["folds"])
-        lines.append(f"{CV_MODELS[model]} (the points of {points}): NLL by fold {nll}; cov95 {cov}.")
+        lines.append(
+            f"{CV_MODELS[model]} (the points of {CV_MODELS[points]}), fold {folds}: NLL {nll}; cov95 {cov}."
+        )
     return ["", " ".join(lines)] if lines else []
 
 
