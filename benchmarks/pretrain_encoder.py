@@ -103,6 +103,7 @@ def source_indices(quick: bool, target: str, oxides: bool):
         "oxides_kept": oxides,
         "matching_a_target_structure": int((overlap & allowed).sum()),
         "a_target_structure_in_another_cell": int(other_cell.sum()),
+        "checked_for_another_cell": len(keep),  # with --quick, only the first 300 kept
         "source_size": len(keep) - int(other_cell.sum()),
     }
     return source, keep[~other_cell], info
