@@ -430,13 +430,29 @@ class DescriptorBoostingGapStd(DescriptorBoostingGap):
         return self
 
     def predict(self, X):
+        mean, log_std = self._log_parts(X)
+        return mean, mean * log_std
+
+    def _log_parts(self, X):
+        """The median of n and the std of log n."""
         features = self.model[0].transform(X)
         with threadpool_limits(self.threads):
             mean = self.model[-1].predict(features)
             log_std = np.full(len(mean), self.std_scale)
             if self.scale_model is not None:
                 log_std = self.std_scale * np.exp(self.scale_model.predict(features))
-        return mean, mean * log_std
+        return mean, log_std
+
+    def lognormal_report(self, X, y) -> dict:
+        """The log-normal the model implies, as gnngp_log's: NLL of y, coverage and
+        miscalibration area of exp(log median ± z std) (a diagnostic, not timed)."""
+        mean, log_std = self._log_parts(X)
+        report = regression_report(np.log(y), np.log(mean), log_std)
+        return {
+            "lognormal_nll": report["nll"] + float(np.mean(np.log(y))),
+            "lognormal_coverage95": report["coverage95"],
+            "lognormal_miscal_area": report["miscalibration_area"],
+        }
 
 
 class DescriptorBoostingGapConstantStd(DescriptorBoostingGapStd):

@@ -375,8 +375,16 @@ def _std_by_fold(results: dict) -> list[str]:
         folds = ", ".join(str(f["fold"] + 1) for f in r["folds"])
         nll = ", ".join(f"{f['nll']:.2f}" for f in r["folds"])
         cov = ", ".join(f"{f['coverage95']:.3f}" for f in r["folds"])
+        lognormal = ""
+        if all("lognormal_nll" in f["extra"] for f in r["folds"]):
+            lognormal = (
+                f" As a log-normal: NLL {np.mean([f['extra']['lognormal_nll'] for f in r['folds']]):.3f}, "
+                f"cov95 {np.mean([f['extra']['lognormal_coverage95'] for f in r['folds']]):.3f}, "
+                f"miscal. area {np.mean([f['extra']['lognormal_miscal_area'] for f in r['folds']]):.3f}."
+            )
         lines.append(
             f"{CV_MODELS[model]} (the points of {CV_MODELS[points]}), fold {folds}: NLL {nll}; cov95 {cov}."
+            + lognormal
         )
     return ["", " ".join(lines)] if lines else []
 

@@ -227,6 +227,9 @@ def test_gbm_log_gap_std_keeps_the_point_predictions(tmp_path, monkeypatch):
         assert np.sqrt(np.mean(z**2)) == pytest.approx(1.0)
         assert np.log(y[:100]) - model.held_out_residual != pytest.approx(np.log(model.predict(X[:100])[0]))
     assert std / mean == pytest.approx(np.full(50, model.std_scale))  # _const: one std of log n
+    lognormal = model.lognormal_report(X[100:], y[100:])  # the Gaussian on log n, as gnngp_log's
+    z = (np.log(y[100:]) - np.log(mean)) / model.std_scale
+    assert lognormal["lognormal_coverage95"] == pytest.approx(np.mean(np.abs(z) <= 1.959964))
 
 
 def test_pretraining_leaves_out_a_target_structure_in_another_cell(monkeypatch):
