@@ -85,14 +85,7 @@ class PretrainedEncoderTransformer(TransformerMixin, BaseEstimator):
 
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self)
-        graphs = check_graphs(X, type(self).__name__)
-        setting = graphs[0].graph_settings
-        if setting != self.graph_settings_:
-            raise ValueError(
-                f"These graphs were built with {setting}, but the encoder reads graphs built "
-                f"with {self.graph_settings_}. Build them with the same CrystalGraphTransformer "
-                "settings."
-            )
+        graphs = check_graphs(X, type(self).__name__, self.graph_settings_, "the encoder reads")
         out = encoder_outputs(self.encoder_, graphs, self.device_, head=self.output == "head")
         return out.reshape(len(graphs), self.n_features_out_)
 

@@ -241,16 +241,9 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
 
     def _check_graphs(self, X, *, fitting: bool) -> np.ndarray:
-        graphs = check_graphs(X, "GNNGPRegressor")
-        setting = graphs[0].graph_settings
-        expected = getattr(self, "graph_settings_", None)
-        if expected is not None and setting != expected and not (fitting and not self.warm_start):
-            raise ValueError(
-                f"These graphs were built with {setting}, but the model was trained on graphs "
-                f"built with {expected}. Build them with the same CrystalGraphTransformer "
-                "settings as the training graphs."
-            )
-        return graphs
+        # a cold fit may change the settings; predicting and warm_start keep the trained ones
+        expected = None if fitting and not self.warm_start else getattr(self, "graph_settings_", None)
+        return check_graphs(X, "GNNGPRegressor", expected, "the model was trained on")
 
     @staticmethod
     def _check_targets(y, n: int) -> np.ndarray:
@@ -802,9 +795,10 @@ def _encoder_origin(encoder) -> str:
     return repr(os.fspath(encoder))  # a Path and its str are the same file
 
 
-def check_graphs(X, who: str) -> np.ndarray:
-    """X as a 1-D object array of crystal graphs, all built with one setting; the errors name
-    the estimator (``who``) and the offending index."""
+def check_graphs(X, who: str, expected: str | None = None, expected_by: str = "") -> np.ndarray:
+    """X as a 1-D object array of crystal graphs, all built with one setting, and that setting
+    ``expected`` when one is given; the errors name the estimator (``who``), the offending
+    index, and what fixed the expected setting (``expected_by``, e.g. "the model was trained on")."""
     if isinstance(X, np.ndarray) and X.ndim == 1:
         graphs = X
     elif isinstance(X, (list, tuple)):
@@ -835,6 +829,12 @@ def check_graphs(X, who: str) -> np.ndarray:
         raise ValueError(
             f"The graphs were built with different settings: {sorted(settings)}. Build "
             "them all with one CrystalGraphTransformer."
+        )
+    (setting,) = settings
+    if expected is not None and setting != expected:
+        raise ValueError(
+            f"These graphs were built with {setting}, but {expected_by} graphs built with "
+            f"{expected}. Build them with the same CrystalGraphTransformer settings."
         )
     return graphs
 
