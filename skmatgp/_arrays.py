@@ -16,3 +16,25 @@ def object_array(items) -> np.ndarray:
     for i, item in enumerate(items):
         out[i] = item
     return out
+
+
+def table_column(X, what: str):
+    """A table's one column as a 1-D object array; anything else as it is.
+
+    Tables reach an estimator when a user holds structures in a DataFrame column (a
+    ColumnTransformer hands on ``df[["structure"]]``), and when ``set_output(transform="pandas")``
+    or ``sklearn.set_config(transform_output="pandas")`` makes CrystalGraphTransformer wrap its
+    graphs in a one-column DataFrame. Iterating a DataFrame yields its column names, so without
+    this the items would be strings. ``what`` names the items, for the error.
+    """
+    if hasattr(X, "columns") and hasattr(X, "shape"):  # a pandas or polars DataFrame
+        columns = list(X.columns)
+        if len(columns) != 1:
+            raise TypeError(
+                f"Got a table with {len(columns)} columns {columns[:5]}; pass the one column "
+                f"that holds the {what} (df[name]), or pick it with a ColumnTransformer."
+            )
+        return object_array(list(X[columns[0]]))
+    if hasattr(X, "to_numpy") and getattr(X, "ndim", None) == 1:  # a pandas or polars Series
+        return object_array(list(X))
+    return X

