@@ -7,9 +7,11 @@ from scipy.stats import norm
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._graphs import CrystalGraphTransformer
+from ._pipeline import final_step, transform_to_final
 from ._regressor import GNNGPRegressor
 
 
@@ -55,8 +57,8 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
         tags.target_tags.positive_only = True
         return tags
 
-    def fit(self, X, y):
-        """Fit a clone of ``regressor`` on log(y); y must be positive and finite."""
+    @staticmethod
+    def _check_positive(y) -> np.ndarray:
         y = column_or_1d(y).astype(float)
         bad = np.flatnonzero(~(np.isfinite(y) & (y > 0)))
         if len(bad):
@@ -65,10 +67,30 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
                 f"value(s) are not, first y[{bad[0]}] = {y[bad[0]]}. Fit the regressor without "
                 "the log for a target that can be zero or negative."
             )
+        return y
+
+    def fit(self, X, y):
+        """Fit a clone of ``regressor`` on log(y); y must be positive and finite."""
+        y = self._check_positive(y)
         regressor = self.regressor
         if regressor is None:
             regressor = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor())
         self.regressor_ = clone(regressor).fit(X, np.log(y))
+        return self
+
+    def _inner_can_update(self) -> bool:
+        regressor = getattr(self, "regressor_", self.regressor)
+        return regressor is None or hasattr(final_step(regressor), "update")
+
+    @available_if(_inner_can_update)
+    def update(self, X, y):
+        """Condition the fitted regressor on new labels, on the log scale: its ``update(X,
+        log(y))`` (a Pipeline's last step's, after the other steps transform X). What
+        ``ActiveLearner.teach(..., only_new=True)`` calls; with the default regressor, a GP
+        conditioning without retraining."""
+        check_is_fitted(self, "regressor_")
+        y = self._check_positive(y)
+        final_step(self.regressor_).update(transform_to_final(self.regressor_, X), np.log(y))
         return self
 
     def predict_log(self, X):

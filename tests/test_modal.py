@@ -66,3 +66,45 @@ def test_lists_of_structures_are_stacked_as_objects(small):
     )
     learner.teach(list(X[20:23]), y[20:23])
     assert learner.X_training.dtype == object and learner.X_training.shape == (23,)
+
+
+def test_query_on_a_list_pool_returns_the_structures(small):
+    """modAL's row retrieval turns a list of same-size structures into lists of sites."""
+    X, y = small
+    same_size = [s for s in X if len(s) == len(X[0])]
+    assert len(same_size) >= 4
+    learner = ActiveLearner(estimator=_pipeline(), X_training=X[:20], y_training=y[:20])
+    idx, chosen = learner.query(same_size, n_instances=2)
+    assert all(c is same_size[i] for c, i in zip(chosen, idx))
+
+
+def test_teach_only_new_on_a_log_target_conditions_the_gp_on_log_labels(small):
+    from skmatgp import LogTargetRegressor
+
+    X, y = small
+    positive = 10.0**y  # G_VRH in GPa
+    learner = ActiveLearner(LogTargetRegressor(_pipeline()), X_training=X[:30], y_training=positive[:30])
+    gp = learner.estimator.regressor_[-1]
+    _, before = learner.estimator.predict_log(X[30:35])
+    learner.teach(X[30:35], positive[30:35], only_new=True)
+    assert learner.estimator.regressor_[-1] is gp and gp.posterior_.n == 35
+    np.testing.assert_allclose(
+        gp.posterior_.y[-5:].cpu().numpy() * gp.y_scale_ + gp.y_mean_, y[30:35] * np.log(10)
+    )
+    _, after = learner.estimator.predict_log(X[30:35])
+    assert np.all(after < before)
+
+
+def test_teach_only_new_warns_when_the_estimator_cannot_update(small):
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    from skmatgp import LogTargetRegressor, StructureDescriptors
+
+    X, y = small
+    features = StructureDescriptors().transform(X)
+    model = LogTargetRegressor(GaussianProcessRegressor(normalize_y=True))
+    assert not hasattr(model, "update")
+    learner = ActiveLearner(model, X_training=features[:20], y_training=10.0 ** y[:20])
+    with pytest.warns(UserWarning, match="fits it on the 3 new label.* forgets the 20 earlier"):
+        learner.teach(features[20:23], 10.0 ** y[20:23], only_new=True)
+    assert len(learner.X_training) == 23

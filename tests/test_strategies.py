@@ -140,3 +140,20 @@ def test_new_acquisitions_in_modal(small, strategy):
     )
     idx, _ = learner.query(X[20:], n_instances=4)
     assert len(set(idx)) == 4 and max(idx) < 40
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        batch_entropy_sampling,
+        variance_reduction_sampling,
+        density_weighted_entropy_sampling,
+        kcenter_greedy_sampling,
+    ],
+)
+def test_gp_strategies_name_themselves_when_the_model_is_unfitted(small_graphs, strategy):
+    graphs, _ = small_graphs
+    with pytest.raises(
+        TypeError, match=rf"^{strategy.__name__} needs a fitted .* got an unfitted GNNGPRegressor"
+    ):
+        strategy(GNNGPRegressor(**TINY), graphs, n_instances=2)

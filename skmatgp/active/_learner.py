@@ -8,6 +8,8 @@ of Structures or graphs. Use it wherever you would use ``modAL.models.ActiveLear
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from modAL.models import ActiveLearner as _ModalActiveLearner
 from modAL.utils.data import data_vstack
@@ -38,7 +40,7 @@ class ActiveLearner(_ModalActiveLearner):
     ``teach(X, y, only_new=True)`` adds the labels and calls the estimator's ``update``
     (for a Pipeline, its last step's, after the other steps transform X): a cheap GP
     conditioning, no retraining. Estimators without ``update`` are fitted on the new
-    labels only, as in modAL. With ``only_new=False`` (modAL's default)
+    labels only, as in modAL, with a warning. With ``only_new=False`` (modAL's default)
     the estimator is refitted on all labels seen so far.
     """
 
@@ -78,6 +80,12 @@ class ActiveLearner(_ModalActiveLearner):
         self.X_training, self.y_training = _as_object_array(X), y
         return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
+    def query(self, X_pool, *query_args, **query_kwargs):
+        """modAL's query, with a list pool turned into a 1-D object array first: modAL's row
+        retrieval would otherwise fail on it, or, where every structure has the same number
+        of sites, hand back lists of sites instead of the structures."""
+        return super().query(_as_object_array(X_pool), *query_args, **query_kwargs)
+
     def teach(self, X, y, bootstrap: bool = False, only_new: bool = False, **fit_kwargs) -> None:
         if not only_new:
             self._add_training_data(X, y)
@@ -85,6 +93,14 @@ class ActiveLearner(_ModalActiveLearner):
             return
         self._add_training_data(X, y)
         if not update_estimator(self.estimator, X, y):
+            warnings.warn(
+                f"{type(final_step(self.estimator)).__name__} has no update(X, y), so "
+                f"teach(..., only_new=True) fits it on the {len(y)} new label(s) alone, as modAL "
+                f"does: the model forgets the {len(self.y_training) - len(y)} earlier ones. Use "
+                "only_new=False to refit on all labels.",
+                UserWarning,
+                stacklevel=2,
+            )
             self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
 
 

@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 
 from .._gp import PoolVariance
 from .._pipeline import final_step, transform_to_final
+from .._regressor import GNNGPRegressor
 from .._structures import structure_fingerprint
 
 _BLOCK = 4096  # pool rows per block where a pool x reference matrix would be built
@@ -100,13 +101,17 @@ def random_sampling(learner, X_pool, n_instances: int = 1, random_state=None):
     return chosen, np.zeros(n_instances)
 
 
-def _gp_and_pool_embeddings(estimator, X_pool):
-    """The GNNGPRegressor inside ``estimator`` and the pool's scaled embeddings."""
+def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
+    """The GNNGPRegressor inside ``estimator`` and the pool's scaled embeddings; ``strategy``
+    names the caller, for the error."""
     regressor = final_step(estimator)
     if not hasattr(regressor, "posterior_"):
+        what = "an unfitted" if isinstance(regressor, GNNGPRegressor) else "a"
         raise TypeError(
-            "batch_entropy_sampling needs a fitted GNNGPRegressor (alone or as the last step "
-            f"of a Pipeline); got {type(regressor).__name__}."
+            f"{strategy} needs a fitted GNNGPRegressor (alone or as the last step of a "
+            f"Pipeline); got {what} {type(regressor).__name__}. Fit the learner first (pass "
+            "X_training and y_training), or use max_entropy_sampling or random_sampling, "
+            "which work with any regressor."
         )
     Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
     return regressor, Z
@@ -139,7 +144,7 @@ def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
     :class:`~skmatgp.GNNGPRegressor` (alone or last in a Pipeline).
     """
     _check_n_instances(n_instances, _pool_size(X_pool))
-    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool, "batch_entropy_sampling")
     pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances)
     chosen, entropies = greedy_joint_entropy(pool, n_instances)
     _warn_duplicate_picks(X_pool, chosen)
@@ -214,7 +219,7 @@ def variance_reduction_sampling(
     a random reference subset of the pool: labels that reduce uncertainty where many pool
     points are, rather than at isolated outliers. Needs a fitted GNNGPRegressor."""
     _check_n_instances(n_instances, _pool_size(X_pool))
-    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool, "variance_reduction_sampling")
     rng = check_random_state(random_state)
     reference = torch.as_tensor(rng.choice(len(Z), min(n_reference, len(Z)), replace=False), device=Z.device)
     pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances, reference=reference)
@@ -227,7 +232,7 @@ def density_weighted_entropy_sampling(learner, X_pool, n_instances: int = 1, bet
     """Top points by predictive variance times density^beta (Settles and Craven, 2008), the
     density being the mean kernel similarity to the pool. Scores are the weighted entropies."""
     _check_n_instances(n_instances, _pool_size(X_pool))
-    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool, "density_weighted_entropy_sampling")
     _, variance = regressor.posterior_.predict_latent(Z)
     density = density_weights(Z, regressor.posterior_.kernel)
     score = 0.5 * torch.log(variance + regressor.posterior_.noise) + beta * torch.log(density)
@@ -241,7 +246,7 @@ def kcenter_greedy_sampling(learner, X_pool, n_instances: int = 1):
     deep active learning. Uses the labelled embeddings the GP holds. Scores are the distances
     to the nearest labelled or picked point at the time of each pick (not returned: zeros)."""
     _check_n_instances(n_instances, _pool_size(X_pool))
-    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool)
+    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool, "kcenter_greedy_sampling")
     if not hasattr(regressor.posterior_, "Z"):
         raise TypeError(
             "kcenter_greedy_sampling needs the labelled embeddings an exact GP head keeps; "
