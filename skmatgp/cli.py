@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     cv = commands.add_parser(
-        "cv", help="cross-validate the pipeline on a dataset; print MAE and 95% coverage"
+        "cv", help="cross-validate the pipeline on a dataset; print MAE and 95%% coverage"
     )
     cv.add_argument("--dataset", default="elastic_tensor_2015")
     cv.add_argument("--target", default=None, help="target name (default: the dataset's)")
