@@ -53,7 +53,7 @@ class PretrainedEncoderTransformer(TransformerMixin, BaseEstimator):
 
     >>> from sklearn.ensemble import HistGradientBoostingRegressor
     >>> from sklearn.pipeline import make_pipeline, make_union
-    >>> from skmatgp import CrystalGraphTransformer, StructureDescriptors
+    >>> from skmatgp import CrystalGraphTransformer, PretrainedEncoderTransformer, StructureDescriptors
     >>> features = make_union(
     ...     StructureDescriptors(),
     ...     make_pipeline(CrystalGraphTransformer(), PretrainedEncoderTransformer("gap.pt", output="head")),

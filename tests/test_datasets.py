@@ -102,6 +102,18 @@ def test_cgcnn_folder_errors(tmp_path):
     (tmp_path / "id_prop.csv").write_text("mp-1,1.0\n")
     with pytest.raises(FileNotFoundError, match="mp-1.cif"):
         load_cgcnn_folder(tmp_path)
+    (tmp_path / "id_prop.csv").write_text("id,value\nmp-1,1.0\n")
+    with pytest.raises(ValueError, match="line 1: .* a number as the value.*no header row: delete it"):
+        load_cgcnn_folder(tmp_path)
+
+
+def test_contains_element_must_be_an_element_symbol(elastic):
+    with_fe = load_dataset("elastic_tensor_2015", contains_element="Fe")
+    assert 0 < len(with_fe.target) < len(elastic.target)
+    assert all("Fe" in s.composition.as_dict() for s in with_fe.structures)
+    for bad in ("fe", "Xx"):
+        with pytest.raises(ValueError, match=f"contains_element='{bad}' is not an element symbol"):
+            load_dataset("elastic_tensor_2015", contains_element=bad)
 
 
 def test_matbench_file_round_trip(elastic, tmp_path):

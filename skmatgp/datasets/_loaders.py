@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from pymatgen.core import Composition, Lattice, Structure
+from pymatgen.core import Composition, Element, Lattice, Structure
 from sklearn.utils import Bunch
 
 from .._structures import as_structure_array
@@ -73,6 +73,11 @@ def load_dataset(
     target = info.default_target if target is None else target
     if target not in info.targets:
         raise ValueError(f"Dataset {name!r} has no target {target!r}; choose one of {list(info.targets)}.")
+    if contains_element is not None and not Element.is_valid_symbol(contains_element):
+        raise ValueError(
+            f"contains_element={contains_element!r} is not an element symbol; symbols are "
+            "case-sensitive, e.g. 'Fe' or 'O'."
+        )
     elements = [e for e in (info.contains_element, contains_element) if e]
 
     if info.bundled:
@@ -183,7 +188,11 @@ def load_cgcnn_folder(path: str | os.PathLike, *, return_X_y: bool = False):
                 ids.append(row[0].strip())
                 values.append(float(row[1]))
             except (IndexError, ValueError) as exc:
-                raise ValueError(f"{table} line {line_no}: expected 'id,value', got {row!r}.") from exc
+                header = " CGCNN's id_prop.csv has no header row: delete it." if line_no == 1 else ""
+                raise ValueError(
+                    f"{table} line {line_no}: expected 'id,value' with a number as the value, "
+                    f"got {row!r}.{header}"
+                ) from exc
     structures = []
     for structure_id in ids:
         cif = folder / f"{structure_id}.cif"
