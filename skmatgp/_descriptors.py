@@ -73,6 +73,11 @@ def composition_descriptors(structures) -> np.ndarray:
         amounts = s.composition.fractional_composition.get_el_amt_dict()
         fractions = np.zeros(N_ELEMENTS)
         for symbol, amount in amounts.items():
+            if not Element.is_valid_symbol(symbol):
+                raise ValueError(
+                    f"Structure at index {i} contains {symbol}, which is no element (a dummy "
+                    "species?); the descriptors need real elements. Remove such structures."
+                )
             z = Element(symbol).Z
             if z > N_ELEMENTS:
                 raise ValueError(

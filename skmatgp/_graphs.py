@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import numbers
 import warnings
 
 import numpy as np
@@ -190,6 +192,12 @@ def _k_nearest(centers, neighbors, distances, n_atoms: int, k: int):
     return order[rank < k], counts
 
 
+# Where the structures of a transform call start in a larger input: streamed pool scoring
+# (``skmatgp._streaming``) transforms a pool chunk by chunk, and sets it so that the indices in
+# the errors and warnings are pool indices, not indices within the chunk.
+INDEX_OFFSET = contextvars.ContextVar("INDEX_OFFSET", default=0)
+
+
 def _graphs_for_chunk(structures, start, radius, max_num_neighbors, settings, on_error):
     """The chunk's graphs, None where a structure was refused (``on_error="warn"``), the
     (index, reason) of each refusal and the (index, count) of each graph with isolated atoms."""
@@ -282,11 +290,11 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         return tags
 
     def _validate_params(self):
-        if not (isinstance(self.radius, (int, float)) and self.radius > 0):
+        if not (isinstance(self.radius, numbers.Real) and self.radius > 0):
             raise ValueError(f"radius must be a positive number of Å, got {self.radius!r}.")
         if not (isinstance(self.max_num_neighbors, (int, np.integer)) and self.max_num_neighbors > 0):
             raise ValueError(f"max_num_neighbors must be a positive integer, got {self.max_num_neighbors!r}.")
-        if not (isinstance(self.gaussian_step, (int, float)) and 0 < self.gaussian_step <= self.radius):
+        if not (isinstance(self.gaussian_step, numbers.Real) and 0 < self.gaussian_step <= self.radius):
             raise ValueError(f"gaussian_step must be in (0, radius], got {self.gaussian_step!r}.")
         if self.on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn', got {self.on_error!r}.")
@@ -309,9 +317,15 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         settings = graph_settings(self.radius, self.max_num_neighbors, self.gaussian_step)
         chunk = 256
         starts = range(0, len(structures), chunk)
+        offset = INDEX_OFFSET.get()
         jobs = (
             delayed(_graphs_for_chunk)(
-                structures[s : s + chunk], s, self.radius, self.max_num_neighbors, settings, self.on_error
+                structures[s : s + chunk],
+                offset + s,
+                self.radius,
+                self.max_num_neighbors,
+                settings,
+                self.on_error,
             )
             for s in starts
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import numbers
 import os
 import warnings
 
@@ -229,7 +230,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and value > 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if not 0 <= self.validation_fraction < 1:
+        if not (isinstance(self.validation_fraction, numbers.Real) and 0 <= self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}.")
         for name in ("epochs", "patience", "gp_iterations"):
             value = getattr(self, name)
@@ -237,7 +238,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
         for name in ("learning_rate", "gp_learning_rate"):
             value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and value > 0):
+            if not (isinstance(value, numbers.Real) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}.")
 
     def _check_graphs(self, X, *, fitting: bool) -> np.ndarray:

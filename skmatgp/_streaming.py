@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._arrays import object_array
+from ._graphs import INDEX_OFFSET
 from ._pipeline import final_step, transform_to_final
 
 
@@ -36,7 +37,12 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
     regressor = final_step(estimator)
     start = 0
     for chunk in tqdm(_chunks(structures, chunk_size), disable=not verbose, desc="pool", unit="chunk"):
-        yield start, *_predict_chunk(regressor, transform_to_final(estimator, object_array(chunk)))
+        token = INDEX_OFFSET.set(start)  # messages about a structure give its pool index
+        try:
+            X = transform_to_final(estimator, object_array(chunk))
+        finally:
+            INDEX_OFFSET.reset(token)
+        yield start, *_predict_chunk(regressor, X)
         start += len(chunk)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-from pymatgen.core import Structure
+from pymatgen.core import IStructure, Structure
 
 from ._arrays import object_array, table_column
 
@@ -46,8 +47,14 @@ def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
         )
     if isinstance(X, np.ndarray):
         if X.ndim != 1:
+            numeric = ""
+            if X.dtype != object:
+                numeric = (
+                    " A numeric table is a feature matrix: this estimator builds its own "
+                    "features from the structures, so pass the structures themselves."
+                )
             raise ValueError(
-                f"Expected a 1-D array of structures, got an array of shape {X.shape}. "
+                f"Expected a 1-D array of structures, got an array of shape {X.shape}.{numeric} "
                 "Build the input with skmatgp.as_structure_array(list_of_structures)."
             )
         items = X
@@ -76,6 +83,8 @@ def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
 def _coerce_one(item, index: int) -> Structure:
     if isinstance(item, Structure):
         return item
+    if isinstance(item, IStructure):  # pymatgen's immutable structure
+        return Structure.from_sites(item)
     if isinstance(item, Mapping):
         try:
             return Structure.from_dict(item)
@@ -83,9 +92,15 @@ def _coerce_one(item, index: int) -> Structure:
             raise ValueError(
                 f"Item at index {index} is a dict that Structure.from_dict cannot read: {exc}"
             ) from exc
+    hint = ""
+    if isinstance(item, (str, os.PathLike)):
+        hint = (
+            " Read files first: Structure.from_file(path) for a CIF or POSCAR path, "
+            "Structure.from_str(text, fmt='cif') for CIF text."
+        )
     raise TypeError(
         f"Item at index {index} is a {type(item).__name__}, not a pymatgen Structure. "
-        "Pass Structure objects (or Structure.as_dict() dicts)."
+        f"Pass Structure objects (or Structure.as_dict() dicts).{hint}"
     )
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from pymatgen.core import Element, Lattice, Structure
+from pymatgen.core import DummySpecies, Element, Lattice, Structure
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import cross_val_predict
@@ -68,3 +68,6 @@ def test_errors_name_the_input(nacl):
     lawrencium = Structure(Lattice.cubic(4.0), ["Lr"], [[0, 0, 0]])
     with pytest.raises(ValueError, match="index 1 contains Lr"):
         StructureDescriptors().transform([nacl, lawrencium])
+    dummy = Structure(Lattice.cubic(4.0), ["Na", DummySpecies("X")], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(ValueError, match="index 1 contains X, which is no element"):
+        StructureDescriptors().transform([nacl, dummy])

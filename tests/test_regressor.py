@@ -197,6 +197,16 @@ def test_input_errors_are_clear(small, small_graphs):
         GNNGPRegressor(**TINY).fit([], [])
     with pytest.raises(ValueError, match="atom_features"):
         GNNGPRegressor(atom_features="onehot").fit(graphs[:10], y[:10])
+    with pytest.raises(ValueError, match=r"validation_fraction must be in \[0, 1\), got None"):
+        GNNGPRegressor(validation_fraction=None).fit(graphs[:10], y[:10])
+
+
+def test_numpy_numbers_are_valid_parameters(small):
+    """Values from a numpy grid (np.float32, np.int64) are numbers like any other."""
+    structures, y = small
+    params = {**TINY, "learning_rate": np.float32(0.01), "validation_fraction": np.float64(0.2)}
+    pipeline = make_pipeline(CrystalGraphTransformer(radius=np.float32(6.0)), GNNGPRegressor(**params))
+    assert np.all(np.isfinite(pipeline.fit(structures[:30], y[:30]).predict(structures[30:])))
 
 
 def test_graphs_with_other_settings_are_refused(small, small_graphs):

@@ -35,8 +35,9 @@ def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small)
     pool[4] = pool[9] = disordered
     warn = clone(pipe).set_params(crystalgraphtransformer__on_error="warn")
     warn.steps[-1] = pipe.steps[-1]  # the same fitted model
-    with pytest.warns(UserWarning, match="no graph"):
+    with pytest.warns(UserWarning, match=r"no graph and hold None: indices \[9\]") as caught:
         mean, std = score_pool(warn, iter(pool), chunk_size=7)
+    assert "indices [4]" in str(caught[0].message)  # pool indices, not indices within a chunk
     assert np.isnan(mean[[4, 9]]).all() and np.isnan(std[[4, 9]]).all()
     others = [i for i in range(len(pool)) if i not in (4, 9)]
     expected_mean, expected_std = pipe.predict(np.array(pool, dtype=object)[others], return_std=True)

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import IStructure, Lattice, Structure
 
 from skmatgp import as_structure_array
 from skmatgp._structures import check_structures
@@ -40,3 +40,13 @@ def test_errors_name_the_index():
         check_structures([Structure(Lattice.cubic(3), [], [])])
     with pytest.raises(ValueError, match="1-D"):
         check_structures(np.empty((2, 2), dtype=object))
+    with pytest.raises(ValueError, match="shape \\(2, 3\\). A numeric table is a feature matrix"):
+        check_structures(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=r"index 1 is a str.*Structure.from_file\(path\)"):
+        check_structures([nacl(), "NaCl.cif"])
+
+
+def test_immutable_structures_are_read():
+    immutable = IStructure.from_sites(nacl())
+    (read,) = check_structures([immutable])
+    assert isinstance(read, Structure) and read == nacl()
