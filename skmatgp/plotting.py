@@ -17,7 +17,17 @@ def plot_learning_curves(records, metrics=("test_mae", "pool_mae"), ax=None, tit
     """Mean and spread (min to max over seeds) of each metric against labels, one line per
     strategy, one panel per metric present in ``records`` (a list of campaign step dicts)."""
     plt = _pyplot()
-    metrics = [m for m in metrics if any(m in r for r in records)]
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    present = [m for m in metrics if any(m in r for r in records)]
+    if not present:
+        found = sorted({key for r in records for key in r if key.startswith(("test_", "pool_"))})
+        raise ValueError(
+            f"None of the metrics {list(metrics)} is in the {len(records)} records; they hold "
+            f"{found or 'no metrics'}. A campaign records test_* metrics when given a test set "
+            "and pool_mae when given pool_targets."
+        )
+    metrics = present
     if ax is None:
         fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
         axes = axes[0]
