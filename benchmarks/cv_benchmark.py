@@ -361,9 +361,13 @@ class DescriptorBoosting:
 
     def fit(self, X, y):
         _require_positive(y, type(self).__name__)
+        features, booster = self.model[0], self.model[-1]
         with threadpool_limits(self.threads):
-            self.model.fit(X, y)
-        self.extra = {"n_iter": int(self.model[-1].regressor_.n_iter_)}
+            # Pipeline.fit's two steps, written out to keep the training features for the std
+            # models' inner cross-fit (fitted the same way: the pipeline clones no step)
+            self.train_features = features.fit_transform(X, y)
+            booster.fit(self.train_features, y)
+        self.extra = {"n_iter": int(booster.regressor_.n_iter_)}
         return self
 
     def predict(self, X):
@@ -409,7 +413,7 @@ class DescriptorBoostingGapStd(DescriptorBoostingGap):
 
     def fit(self, X, y):
         super().fit(X, y)
-        features = self.model[0].transform(X)
+        features = self.train_features
         inner = KFold(self.inner_folds, shuffle=True, random_state=self.seed)
         with threadpool_limits(self.threads):
             held_out = cross_val_predict(clone(self.model[-1]), features, y, cv=inner)

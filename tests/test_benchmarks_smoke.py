@@ -219,6 +219,9 @@ def test_gbm_log_gap_std_keeps_the_point_predictions(tmp_path, monkeypatch):
     GNNGPRegressor(**TINY).fit(CrystalGraphTransformer().fit_transform(X[:60]), y[:60]).save(path, encoder_only=True)
     monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: path)
     point = cv_benchmark.DescriptorBoostingGap(0, True, 1).fit(X[:100], y[:100]).predict(X[100:])[0]
+    # fitted step by step (to keep the features), the model is the pipeline fitted as a whole
+    pipeline = cv_benchmark.descriptor_pipeline(0, iterations=20, encoder=path).fit(X[:100], y[:100])
+    np.testing.assert_array_equal(pipeline.predict(X[100:]), point)
     for model_class in (cv_benchmark.DescriptorBoostingGapStd, cv_benchmark.DescriptorBoostingGapConstantStd):
         model = model_class(0, True, 1).fit(X[:100], y[:100])
         mean, std = model.predict(X[100:])
