@@ -361,7 +361,7 @@ class DescriptorBoosting:
 
     def fit(self, X, y):
         _require_positive(y, type(self).__name__)
-        features, booster = self.model[0], self.model[-1]
+        features, booster = self.model  # descriptor_pipeline's two steps
         with threadpool_limits(self.threads):
             # Pipeline.fit's two steps, written out to keep the training features for the std
             # models' inner cross-fit (fitted the same way: the pipeline clones no step)

@@ -35,6 +35,6 @@ def table_column(X, what: str):
                 f"that holds the {what} (df[name]), or pick it with a ColumnTransformer."
             )
         return object_array(list(X[columns[0]]))
-    if hasattr(X, "to_numpy") and getattr(X, "ndim", None) == 1:  # a pandas or polars Series
+    if hasattr(X, "to_numpy") and len(getattr(X, "shape", ())) == 1:  # a pandas or polars Series
         return object_array(list(X))
     return X

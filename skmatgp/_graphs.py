@@ -194,7 +194,9 @@ def _k_nearest(centers, neighbors, distances, n_atoms: int, k: int):
 
 # Where the structures of a transform call start in a larger input: streamed pool scoring
 # (``skmatgp._streaming``) transforms a pool chunk by chunk, and sets it so that the indices in
-# the errors and warnings are pool indices, not indices within the chunk.
+# the errors and warnings are pool indices, not indices within the chunk. transform reads it in
+# the calling thread; a transform that joblib runs elsewhere (a FeatureUnion with n_jobs > 1)
+# does not see it and counts from 0.
 INDEX_OFFSET = contextvars.ContextVar("INDEX_OFFSET", default=0)
 
 
@@ -313,11 +315,11 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         (``None`` for the structures refused with ``on_error="warn"``).
         """
         self._validate_params()
-        structures = check_structures(X)
+        offset = INDEX_OFFSET.get()
+        structures = check_structures(X, first_index=offset)
         settings = graph_settings(self.radius, self.max_num_neighbors, self.gaussian_step)
         chunk = 256
         starts = range(0, len(structures), chunk)
-        offset = INDEX_OFFSET.get()
         jobs = (
             delayed(_graphs_for_chunk)(
                 structures[s : s + chunk],
@@ -337,7 +339,8 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         if failures:
             shown = " ".join(reason for _, reason in failures[:3])
             warnings.warn(
-                f"{len(failures)} of {len(out)} structures have no graph and hold None: indices "
+                f"{len(failures)} of the {len(out)} structures"
+                f"{f' from index {offset}' if offset else ''} have no graph and hold None: indices "
                 f"{[i for i, _ in failures][:20]}{' ...' if len(failures) > 20 else ''}. {shown}"
                 f"{' ...' if len(failures) > 3 else ''} Drop them (and their targets) before fitting.",
                 UserWarning,

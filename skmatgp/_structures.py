@@ -34,21 +34,22 @@ def as_structure_array(structures: Iterable) -> np.ndarray:
     return object_array([_coerce_one(item, i) for i, item in enumerate(structures)])
 
 
-def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
+def check_structures(X, *, allow_empty: bool = False, first_index: int = 0) -> np.ndarray:
     """Validate estimator input and return it as a 1-D object array of Structures.
 
-    Raises a ``TypeError`` or ``ValueError`` that names the offending index. A one-column
-    table (pandas or polars) counts as its column.
+    Raises a ``TypeError`` or ``ValueError`` that names the offending index, counted from
+    ``first_index`` (where X starts in a larger input). A one-column table (pandas or polars)
+    counts as its column.
     """
     X = table_column(X, "pymatgen Structures")
-    if isinstance(X, Structure):
+    if isinstance(X, IStructure):  # Structure too
         raise TypeError(
             "Expected a sequence of structures, got a single Structure. Wrap it in a list: [structure]."
         )
     if isinstance(X, np.ndarray):
         if X.ndim != 1:
             numeric = ""
-            if X.dtype != object:
+            if np.issubdtype(X.dtype, np.number):
                 numeric = (
                     " A numeric table is a feature matrix: this estimator builds its own "
                     "features from the structures, so pass the structures themselves."
@@ -73,10 +74,10 @@ def check_structures(X, *, allow_empty: bool = False) -> np.ndarray:
     ):
         out = items
     else:
-        out = object_array([_coerce_one(item, i) for i, item in enumerate(items)])
+        out = object_array([_coerce_one(item, first_index + i) for i, item in enumerate(items)])
     for i, s in enumerate(out):
         if len(s) == 0:
-            raise ValueError(f"Structure at index {i} has no sites; remove it from the input.")
+            raise ValueError(f"Structure at index {first_index + i} has no sites; remove it from the input.")
     return out
 
 

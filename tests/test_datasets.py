@@ -103,7 +103,7 @@ def test_cgcnn_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="mp-1.cif"):
         load_cgcnn_folder(tmp_path)
     (tmp_path / "id_prop.csv").write_text("id,value\nmp-1,1.0\n")
-    with pytest.raises(ValueError, match="line 1: .* a number as the value.*no header row: delete it"):
+    with pytest.raises(ValueError, match="line 1: .* a number as the value.*If it is a header row, delete it"):
         load_cgcnn_folder(tmp_path)
 
 

@@ -196,7 +196,7 @@ def test_on_error_warn_leaves_none_where_a_structure_has_no_graph(elastic, n_job
     disordered = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
     heavy = Structure(Lattice.cubic(4.0), ["Lr"], [[0, 0, 0]])
     structures[3], structures[280] = disordered, heavy  # 280: in the second chunk of 256
-    with pytest.warns(UserWarning, match=r"2 of 300 structures have no graph .*\[3, 280\].*disordered"):
+    with pytest.warns(UserWarning, match=r"2 of the 300 structures have no graph .*\[3, 280\].*disordered"):
         graphs = CrystalGraphTransformer(on_error="warn", n_jobs=n_jobs).fit_transform(structures)
     assert graphs[3] is None and graphs[280] is None
     kept = [i for i in range(300) if i not in (3, 280)]

@@ -108,3 +108,20 @@ def test_teach_only_new_warns_when_the_estimator_cannot_update(small):
     with pytest.warns(UserWarning, match="fits it on the 3 new label.* forgets the 20 earlier"):
         learner.teach(features[20:23], 10.0 ** y[20:23], only_new=True)
     assert len(learner.X_training) == 23
+
+
+def test_query_keeps_numeric_pools_and_reads_a_column_of_structures(small):
+    import pandas as pd
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    from skmatgp import StructureDescriptors
+
+    X, y = small
+    features = StructureDescriptors().transform(X)
+    learner = ActiveLearner(GaussianProcessRegressor(), X_training=features[:20], y_training=y[:20])
+    idx, chosen = learner.query(features[20:].tolist(), n_instances=2)  # rows of numbers stay rows
+    np.testing.assert_array_equal(np.asarray(chosen), features[20:][idx])
+    learner = ActiveLearner(estimator=_pipeline(), X_training=X[:20], y_training=y[:20])
+    pool = pd.DataFrame({"structure": list(X[20:])}, index=np.arange(100, 140))
+    idx, chosen = learner.query(pool, n_instances=2)
+    assert all(c is X[20:][i] for c, i in zip(chosen, idx))

@@ -38,6 +38,8 @@ def test_parity_and_calibration_plot_the_data():
     y = rng.normal(size=200)
     mean, std = y + rng.normal(scale=0.5, size=200), np.full(200, 0.5)
     fig = plot_parity(y, mean, std)
+    points = fig.axes[0].containers[0].lines[0]  # the error bar plot's markers
+    np.testing.assert_allclose(points.get_xydata(), np.column_stack([y, mean]))
     low, high = min(y.min(), mean.min()), max(y.max(), mean.max())
     np.testing.assert_allclose(fig.axes[0].get_lines()[-1].get_xydata(), [[low, low], [high, high]])
     plt.close(fig)

@@ -201,12 +201,21 @@ def test_input_errors_are_clear(small, small_graphs):
         GNNGPRegressor(validation_fraction=None).fit(graphs[:10], y[:10])
 
 
-def test_numpy_numbers_are_valid_parameters(small):
+def test_numpy_numbers_are_valid_parameters(small, tmp_path):
     """Values from a numpy grid (np.float32, np.int64) are numbers like any other."""
+    from skmatgp import load
+
     structures, y = small
-    params = {**TINY, "learning_rate": np.float32(0.01), "validation_fraction": np.float64(0.2)}
+    params = {
+        **TINY,
+        "learning_rate": np.float32(0.01),
+        "validation_fraction": np.float64(0.2),
+        "epochs": np.int64(3),
+    }
     pipeline = make_pipeline(CrystalGraphTransformer(radius=np.float32(6.0)), GNNGPRegressor(**params))
     assert np.all(np.isfinite(pipeline.fit(structures[:30], y[:30]).predict(structures[30:])))
+    pipeline[-1].save(tmp_path / "model.pt")  # the parameters are written as JSON
+    assert load(tmp_path / "model.pt").learning_rate == pytest.approx(0.01)
 
 
 def test_graphs_with_other_settings_are_refused(small, small_graphs):

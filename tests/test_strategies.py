@@ -157,3 +157,13 @@ def test_gp_strategies_name_themselves_when_the_model_is_unfitted(small_graphs, 
         TypeError, match=rf"^{strategy.__name__} needs a fitted .* got an unfitted GNNGPRegressor"
     ):
         strategy(GNNGPRegressor(**TINY), graphs, n_instances=2)
+
+
+def test_gp_strategies_point_other_regressors_to_max_entropy(small_graphs):
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(20, 3))
+    regressor = GaussianProcessRegressor().fit(features, rng.normal(size=20))
+    with pytest.raises(TypeError, match="got a GaussianProcessRegressor. Use max_entropy_sampling"):
+        batch_entropy_sampling(regressor, features, n_instances=2)

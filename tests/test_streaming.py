@@ -38,6 +38,9 @@ def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small)
     with pytest.warns(UserWarning, match=r"no graph and hold None: indices \[9\]") as caught:
         mean, std = score_pool(warn, iter(pool), chunk_size=7)
     assert "indices [4]" in str(caught[0].message)  # pool indices, not indices within a chunk
+    assert "1 of the 7 structures from index 7 have no graph" in str(caught[1].message)
+    with pytest.raises(TypeError, match="Item at index 9 is a str"):
+        score_pool(pipe, [pool[0]] * 9 + ["NaCl.cif"], chunk_size=7)
     assert np.isnan(mean[[4, 9]]).all() and np.isnan(std[[4, 9]]).all()
     others = [i for i in range(len(pool)) if i not in (4, 9)]
     expected_mean, expected_std = pipe.predict(np.array(pool, dtype=object)[others], return_std=True)
@@ -47,7 +50,7 @@ def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small)
     with pytest.warns(UserWarning, match="no graph"):
         chosen, _ = top_entropy(warn, iter(pool), n_instances=len(others), chunk_size=5)
     assert sorted(chosen) == others
-    with pytest.warns(UserWarning, match="5 of 5"):  # a chunk with no graph at all
+    with pytest.warns(UserWarning, match="5 of the 5 structures have no graph"):  # a chunk with no graph at all
         mean, _ = score_pool(warn, [disordered] * 5 + pool[:3], chunk_size=5)
     assert np.isnan(mean[:5]).all() and np.isfinite(mean[5:]).all()
 

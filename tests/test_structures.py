@@ -50,3 +50,7 @@ def test_immutable_structures_are_read():
     immutable = IStructure.from_sites(nacl())
     (read,) = check_structures([immutable])
     assert isinstance(read, Structure) and read == nacl()
+    with pytest.raises(TypeError, match="single Structure"):
+        check_structures(immutable)
+    with pytest.raises(ValueError, match=r"shape \(1, 2\)\. Build"):  # strings: no feature matrix
+        check_structures(np.array([["a.cif", "b.cif"]]))

@@ -35,12 +35,22 @@ def test_a_table_of_several_columns_is_refused_with_its_columns(frame):
         CrystalGraphTransformer().fit_transform(frame)
 
 
-def test_column_transformer_picks_the_structures(frame, small):
+def test_column_transformer_picks_the_structures(frame, small, small_graphs, tmp_path):
+    graphs, y = small_graphs
+    path = tmp_path / "encoder.pt"
+    GNNGPRegressor(**TINY).fit(graphs[:40], y[:40]).save(path, encoder_only=True)
+    encoder = make_pipeline(CrystalGraphTransformer(), PretrainedEncoderTransformer(path))
     columns = ColumnTransformer(
-        [("descriptors", StructureDescriptors(), ["structure"]), ("t", "passthrough", ["temperature"])]
+        [
+            ("descriptors", StructureDescriptors(), ["structure"]),
+            ("encoder", encoder, ["structure"]),
+            ("t", "passthrough", ["temperature"]),
+        ]
     )
     features = columns.fit_transform(frame)
-    np.testing.assert_array_equal(features[:, :-1], StructureDescriptors().transform(small[0]))
+    n_descriptors = len(StructureDescriptors().get_feature_names_out())
+    np.testing.assert_array_equal(features[:, :n_descriptors], StructureDescriptors().transform(small[0]))
+    np.testing.assert_allclose(features[:, n_descriptors:-1], encoder.fit_transform(small[0]), rtol=1e-6)
     np.testing.assert_array_equal(features[:, -1], frame["temperature"])
 
 

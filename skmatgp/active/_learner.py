@@ -9,20 +9,32 @@ of Structures or graphs. Use it wherever you would use ``modAL.models.ActiveLear
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 from modAL.models import ActiveLearner as _ModalActiveLearner
 from modAL.utils.data import data_vstack
+from pymatgen.core import IStructure
+from torch_geometric.data import Data
 
-from .._arrays import object_array
+from .._arrays import object_array, table_column
 from .._pipeline import final_step, transform_to_final
 
 
 def _as_object_array(X):
-    """Lists of structures or graphs as 1-D object arrays (modAL's stacking needs arrays)."""
-    if isinstance(X, (list, tuple)):
+    """Lists, and one-column tables, of structures or graphs as 1-D object arrays (modAL's
+    stacking and row retrieval need arrays); numeric inputs (feature rows) as they are."""
+    if hasattr(X, "columns") or (hasattr(X, "to_numpy") and len(getattr(X, "shape", ())) == 1):
+        first = next(iter(X[X.columns[0]] if hasattr(X, "columns") else X), None)
+        return table_column(X, "structures or graphs") if _is_item(first) else X
+    if isinstance(X, (list, tuple)) and len(X) and _is_item(X[0]):
         return object_array(X)
     return X
+
+
+def _is_item(value) -> bool:
+    """A structure, a structure dict or a crystal graph: not a row of numbers."""
+    return isinstance(value, (IStructure, Mapping, Data))
 
 
 def _check_X_y(X, y) -> None:

@@ -106,12 +106,15 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
     names the caller, for the error."""
     regressor = final_step(estimator)
     if not hasattr(regressor, "posterior_"):
-        what = "an unfitted" if isinstance(regressor, GNNGPRegressor) else "a"
+        if isinstance(regressor, GNNGPRegressor):
+            problem = "an unfitted GNNGPRegressor. Fit the learner first (pass X_training and y_training)."
+        else:
+            problem = (
+                f"a {type(regressor).__name__}. Use max_entropy_sampling (any regressor whose "
+                "predict takes return_std=True) or random_sampling."
+            )
         raise TypeError(
-            f"{strategy} needs a fitted GNNGPRegressor (alone or as the last step of a "
-            f"Pipeline); got {what} {type(regressor).__name__}. Fit the learner first (pass "
-            "X_training and y_training), or use max_entropy_sampling or random_sampling, "
-            "which work with any regressor."
+            f"{strategy} needs a fitted GNNGPRegressor (alone or as the last step of a Pipeline); got {problem}"
         )
     Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
     return regressor, Z

@@ -188,7 +188,7 @@ def load_cgcnn_folder(path: str | os.PathLike, *, return_X_y: bool = False):
                 ids.append(row[0].strip())
                 values.append(float(row[1]))
             except (IndexError, ValueError) as exc:
-                header = " CGCNN's id_prop.csv has no header row: delete it." if line_no == 1 else ""
+                header = " If it is a header row, delete it: CGCNN's id_prop.csv has none." if line_no == 1 else ""
                 raise ValueError(
                     f"{table} line {line_no}: expected 'id,value' with a number as the value, "
                     f"got {row!r}.{header}"
