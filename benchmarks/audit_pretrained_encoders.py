@@ -1,18 +1,25 @@
-"""How many target structures had the active-learning study's pretrained encoder seen?
+"""How many target structures had each pretrained encoder seen?
 
-The study's ``pretrained`` representations start from ``mp2020_nonoxide_eform.pt``, pretrained
-(commit d4ed468) before ``pretrain_encoder.py`` matched structures with StructureMatcher. Its
-rule left out the mp_2020 structures that share reduced formula, site count and volume per atom
-rounded to 0.1 Å^3 with a matbench_dielectric or elastic_tensor_2015 structure. This script
-rebuilds that selection (the same rule, the same seed), checks it against the counts the
-pretraining recorded, and counts, for each target dataset, the structures that
-StructureMatcher finds equal to one the encoder trained on (same cell or another): every pair
-with the same reduced formula is compared, with no volume prefilter (StructureMatcher scales
-volumes itself). The encoder saw their formation energies, not the study's labels.
+``pretrain_encoder.py`` leaves out of its mp_2020 source the structures of matbench_dielectric
+and elastic_tensor_2015, by rules that changed:
 
-    python benchmarks/audit_eform_encoder.py     # under a minute
+- ``eform`` (``mp2020_nonoxide_eform.pt``, the active-learning study's ``pretrained``
+  representations; commit d4ed468): reduced formula, site count and volume per atom rounded to
+  0.1 Å^3; no StructureMatcher;
+- ``band_gap`` (``mp2020_band_gap.pt``, gbm_log_gap's and gnngp_log_gap's feature): reduced
+  formula and site count, and StructureMatcher on the pairs of another site count whose volumes
+  per atom are within 2% (``pretrain_encoder.same_structure_other_cell``).
 
-Writes benchmarks/results/audit_eform_encoder.json.
+For each encoder this script rebuilds its training selection (that rule, the same cap on
+sites, the same seed), checks it against the counts its pretraining recorded, and counts the
+target structures that StructureMatcher finds equal to one the encoder trained on: every pair
+with the same reduced formula, with no volume prefilter (StructureMatcher scales volumes
+itself). The encoders saw their source labels (formation energy, PBE band gap), not the
+targets' labels.
+
+    python benchmarks/audit_pretrained_encoders.py     # about 3 minutes
+
+Writes benchmarks/results/audit_<encoder name>.json.
 """
 
 from __future__ import annotations
@@ -22,16 +29,42 @@ import time
 
 import numpy as np
 from featurize import COMMIT_AT_START, RESULTS, machine_note
+from pretrain_encoder import SOURCES, source_indices
 from pymatgen.analysis.structure_matcher import StructureMatcher
 
 from skmatgp.datasets import load_dataset
 
 TARGETS = ("matbench_dielectric", "elastic_tensor_2015")
+RULES = {
+    "eform": "mp_2020 non-oxides minus reduced formula, site count and volume per atom (0.1 Å^3) "
+    "of a target structure (commit d4ed468)",
+    "band_gap": "mp_2020 minus reduced formula and site count of a target structure, and minus "
+    "what StructureMatcher finds equal to one in another cell, volumes per atom within 2%",
+}
 
 
 def rounded_fingerprint(structure) -> tuple:
     """The d4ed468 rule: reduced formula, site count, volume per atom to 0.1 Å^3."""
     return structure.composition.reduced_formula, len(structure), round(structure.volume / len(structure), 1)
+
+
+def eform_source(targets):
+    """The eform encoder's source under its own (d4ed468) rule."""
+    source = load_dataset("mp_2020", target="formation_energy_per_atom")
+    excluded = {rounded_fingerprint(t) for structures in targets.values() for t in structures}
+    keep = np.flatnonzero(
+        [
+            "O" not in s.composition.as_dict() and rounded_fingerprint(s) not in excluded
+            for s in source.structures
+        ]
+    )
+    return source, keep
+
+
+def band_gap_source(targets):
+    """The band-gap encoder's source: pretrain_encoder's current rule."""
+    source, keep, _ = source_indices(False, "band_gap", True)
+    return source, keep
 
 
 def seen(used, targets) -> np.ndarray:
@@ -46,36 +79,34 @@ def seen(used, targets) -> np.ndarray:
     return found
 
 
-def main() -> None:
+def audit(name: str, targets: dict) -> dict:
     start = time.perf_counter()
-    recorded = json.loads((RESULTS / "pretrain_mp2020_nonoxide_eform.json").read_text())
-    source = load_dataset("mp_2020", target="formation_energy_per_atom")
-    targets = {name: load_dataset(name).structures for name in TARGETS}
-    excluded = {rounded_fingerprint(t) for structures in targets.values() for t in structures}
-    keep = np.flatnonzero(
-        [
-            "O" not in s.composition.as_dict() and rounded_fingerprint(s) not in excluded
-            for s in source.structures
-        ]
-    )
+    config = SOURCES[name]
+    recorded = json.loads((RESULTS / f"pretrain_{config['name']}.json").read_text())
+    source, keep = (eform_source if name == "eform" else band_gap_source)(targets)
     n_source = len(keep)
     keep = keep[[len(source.structures[i]) <= recorded["max_sites"] for i in keep]]
     n_small = len(keep)
     if (n_source, n_small) != (recorded["source_size"], recorded["source_size_small_cells"]):
         raise RuntimeError(
-            f"The rebuilt selection ({n_source} source, {n_small} small cells) is not the recorded "
-            f"one ({recorded['source_size']}, {recorded['source_size_small_cells']})."
+            f"{name}: the rebuilt selection ({n_source} source, {n_small} small cells) is not the "
+            f"recorded one ({recorded['source_size']}, {recorded['source_size_small_cells']})."
         )
     used = np.sort(np.random.default_rng(0).choice(keep, recorded["used"], replace=False))
     datasets = {}
-    for name, structures in targets.items():
+    for target_name, structures in targets.items():
         found = seen(source.structures[used], structures)
-        datasets[name] = {"structures": len(structures), "seen_by_the_encoder": int(found.sum())}
-        print(name, datasets[name], flush=True)
-    result = {
+        datasets[target_name] = {
+            "structures": len(structures),
+            "seen_by_the_encoder": int(found.sum()),
+            "indices": np.flatnonzero(found).tolist(),
+        }
+        print(name, target_name, int(found.sum()), flush=True)
+    return {
         "encoder": recorded["model_file"],
-        "rule": "mp_2020 non-oxides minus reduced formula, site count and volume per atom (0.1 Å^3) "
-        "of a target structure; at most 20 sites; 5,000 drawn with default_rng(0)",
+        "source_label": recorded["target"],
+        "rule": RULES[name] + f"; at most {recorded['max_sites']} sites; {recorded['used']:,} drawn "
+        "with default_rng(0)",
         "selection_matches_the_recorded_counts": {
             "source_size": n_source,
             "source_size_small_cells": n_small,
@@ -86,8 +117,14 @@ def main() -> None:
         "elapsed_s": time.perf_counter() - start,
         "machine": machine_note(),
     }
-    (RESULTS / "audit_eform_encoder.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {RESULTS / 'audit_eform_encoder.json'}")
+
+
+def main() -> None:
+    targets = {name: load_dataset(name).structures for name in TARGETS}
+    for name in ("eform", "band_gap"):
+        path = RESULTS / f"audit_{SOURCES[name]['name']}.json"
+        path.write_text(json.dumps(audit(name, targets), indent=2))
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":
