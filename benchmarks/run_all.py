@@ -5,7 +5,8 @@
     python benchmarks/run_all.py --jobs 2 --resume   # CV runs two at a time; go on from a stopped suite
 
 Quick mode writes into a fresh temporary folder (or ``--results-dir``) and regenerates a
-RESULTS.md there, so quick figures never overwrite the full ones; it needs no data home (it
+RESULTS.md there, so quick figures never overwrite the full ones (a full run with
+``--results-dir`` also writes its RESULTS.md into that folder); it needs no data home (it
 uses the bundled elastic_tensor_2015). The full mode needs the datasets (``SKMATGP_DATA``)
 and takes hours on a 2-core machine: the CV of matbench_dielectric and castelli_perovskites_7k
 with the 5-member ensemble is the long part, and ``scaling.py`` (mp_2020) adds about an
@@ -149,11 +150,14 @@ def main(argv=None) -> int:
     failed = _run_cv(runs, [*common, *(["--resume"] if args.resume else [])], args.jobs, logs)
     if not args.skip_scaling:
         _run("scaling.py", *common)
+    # benchmarks/RESULTS.md is rebuilt only from benchmarks/results/; any other folder (quick
+    # mode, --results-dir) gets its own RESULTS.md, so partial figures never replace the full ones
+    own_folder = args.results_dir.resolve() != (HERE / "results").resolve()
     _run(
         "make_results.py",
         "--results-dir",
         str(args.results_dir),
-        *(["--output", str(args.results_dir / "RESULTS.md")] if args.quick else []),
+        *(["--output", str(args.results_dir / "RESULTS.md")] if own_folder else []),
     )
     print(f"\nall done in {time.perf_counter() - start:.0f} s; results in {args.results_dir}")
     if failed:
