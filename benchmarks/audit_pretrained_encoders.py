@@ -64,7 +64,8 @@ def eform_source(targets):
 
 def band_gap_source(targets):
     """The band-gap encoder's source: pretrain_encoder's current rule."""
-    source, keep, _ = source_indices(False, "band_gap", True)
+    config = SOURCES["band_gap"]
+    source, keep, _ = source_indices(False, config["target"], config["oxides"])
     return source, keep
 
 

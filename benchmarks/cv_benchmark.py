@@ -384,7 +384,8 @@ def band_gap_head(graphs, path: Path) -> np.ndarray:
 class DescriptorBoostingGap(DescriptorBoosting):
     """gbm_log with one more feature: the band gap that the encoder of ``pretrain_encoder.py
     --source band_gap`` predicts (mp_2020 PBE band gaps; matbench_dielectric and
-    elastic_tensor_2015 structures left out, also in another cell: see ``pretrain_encoder``)."""
+    elastic_tensor_2015 structures left out, also in another cell, but for 3 dielectric ones:
+    see ``pretrain_encoder`` and ``audit_pretrained_encoders``)."""
 
     def __init__(self, fold, quick, threads):
         path, self.encoder_sha256 = pretrained_gap(quick, "gbm_log_gap reads")

@@ -77,18 +77,23 @@ def _other_runs(name: str, target: float) -> list[str]:
     runs = [json.loads(path.read_text()) for path in sorted((RESULTS / "reruns").glob(f"{name}_*.json"))]
     if not runs:
         return []
-    described = [
-        f"**{_num(run['ratio'], 2)}** ({'met' if run['ratio'] >= target else 'not met'}; "
-        f"{run['machine'].get('run_on', 'date not recorded')}, commit {run['machine']['commit'][:7]}, Python "
-        f"{run['machine']['python']}, {run['machine']['platform']}, {_load_avg(run)})"
-        for run in runs
-    ]
+
+    def described(run) -> str:
+        machine, ratio = run.get("machine", {}), run.get("ratio")
+        met = "–" if ratio is None else ("met" if ratio >= target else "not met")
+        return (
+            f"**{_num(ratio, 2)}** ({met}; commit {(machine.get('commit') or '')[:7] or 'not recorded'}, Python "
+            f"{machine.get('python')}, {machine.get('platform')}, {_load_avg(run)})"
+        )
+
+    table = _load(name + ".json")["machine"]
     return [
         (
-            "Other runs of the same script, not in the table (`benchmarks/results/reruns/`): ratio "
-            + "; ".join(described)
-            + ". The table's run: Python "
-            + f"{_load(name + '.json')['machine']['python']}, {_load(name + '.json')['machine']['platform']}."
+            f"Other runs of the same script, not in the table (`{name}_*.json` in the results' "
+            "`reruns/` folder, copied there unchanged from clones with their own venv): ratio "
+            + "; ".join(described(run) for run in runs)
+            + f". The table's run: commit {(table.get('commit') or '')[:7] or 'not recorded'}, Python "
+            f"{table.get('python')}, {table.get('platform')}."
         ),
         "",
     ]
@@ -303,7 +308,8 @@ CV_MODEL_ORIGINS = {
         "fold alone, and both std models were committed before their first test run. A second run, "
         "after the log-normal diagnostic was added, gave the same predictions and the same metrics "
         "on every fold, and so did a third, after the fit stopped building the features twice "
-        "(fit 58 s and 56 s a fold before, 39 s and 34 s after, on a busier machine); the files hold "
+        "(fit 58 s and 56 s a fold in the second run's files, commit 2d974ab; 39 s and 34 s in the third, "
+        "while gbm_log_gap itself went from 14 s to 24 s a fold on the busier machine); the files hold "
         "that third run. gbm_log and gbm_log_gap ran again with it: the same metrics on every fold"
     ),
     "gbm_log_gap_const": (
@@ -823,7 +829,7 @@ def _band_gap_encoder_audit() -> list[str]:
         "",
         (
             f"The band-gap encoder that gbm_log_gap and gnngp_log_gap read trained on {audit['used']:,} "
-            "mp_2020 structures; pretrain_encoder.py's rule left out the target structures, but its "
+            "mp_2020 structures; pretrain_encoder.py's rule was meant to leave out the target structures, but its "
             "StructureMatcher step only compared pairs whose volumes per atom are within 2%. Comparing "
             f"every same-formula pair, StructureMatcher finds {dielectric['seen_by_the_encoder']} of "
             f"matbench_dielectric's {dielectric['structures']:,} structures among them (rows "

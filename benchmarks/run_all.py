@@ -152,7 +152,7 @@ def main(argv=None) -> int:
         _run("scaling.py", *common)
     # benchmarks/RESULTS.md is rebuilt only from benchmarks/results/; any other folder (quick
     # mode, --results-dir) gets its own RESULTS.md, so partial figures never replace the full ones
-    own_folder = args.results_dir.resolve() != (HERE / "results").resolve()
+    own_folder = args.quick or args.results_dir.resolve() != (HERE / "results").resolve()
     _run(
         "make_results.py",
         "--results-dir",

@@ -285,22 +285,25 @@ def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
 
 
 def test_a_full_run_into_another_folder_leaves_the_committed_results_alone(tmp_path):
-    """A full-mode run with --results-dir (here: the random forest alone, about a minute)
+    """A full-mode run with --results-dir (here: the random forest alone, about 35 s)
     writes its own RESULTS.md; benchmarks/RESULTS.md keeps the full suite's figures."""
     committed = (ROOT / "benchmarks" / "RESULTS.md").read_bytes()
-    subprocess.run(
+    run = subprocess.run(
         [
             sys.executable,
             str(ROOT / "benchmarks" / "run_all.py"),
-            *("--datasets elastic_tensor_2015 --models rf --skip-speed --skip-scaling".split()),
+            *(["--datasets", "elastic_tensor_2015", "--models", "rf", "--skip-speed", "--skip-scaling"]),
             "--results-dir",
             str(tmp_path),
         ],
-        check=True,
+        check=False,
         timeout=600,
         cwd=ROOT,
     )
-    assert (ROOT / "benchmarks" / "RESULTS.md").read_bytes() == committed
+    overwritten = (ROOT / "benchmarks" / "RESULTS.md").read_bytes() != committed
+    if overwritten:  # put the committed file back before failing
+        (ROOT / "benchmarks" / "RESULTS.md").write_bytes(committed)
+    assert run.returncode == 0 and not overwritten
     result = json.loads((tmp_path / "cv_elastic_tensor_2015_rf.json").read_text())
     assert result["complete"] and not result["protocol"]["quick"]
     assert "elastic_tensor_2015 (log10 G_VRH)" in (tmp_path / "RESULTS.md").read_text()
