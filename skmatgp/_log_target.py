@@ -11,7 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._graphs import CrystalGraphTransformer
-from ._pipeline import final_step, transform_to_final
+from ._pipeline import final_step, update_estimator
 from ._regressor import GNNGPRegressor
 
 
@@ -90,7 +90,7 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
         conditioning without retraining."""
         check_is_fitted(self, "regressor_")
         y = self._check_positive(y)
-        final_step(self.regressor_).update(transform_to_final(self.regressor_, X), np.log(y))
+        update_estimator(self.regressor_, X, np.log(y))
         return self
 
     def predict_log(self, X):

@@ -18,3 +18,13 @@ def transform_to_final(estimator, X):
             if step is not None and step != "passthrough":
                 X = step.transform(X)
     return X
+
+
+def update_estimator(estimator, X, y) -> bool:
+    """Call ``update(X, y)`` on the estimator, or on a Pipeline's last step after the
+    earlier steps transform X. Return False when there is no ``update`` to call."""
+    final = final_step(estimator)
+    if not hasattr(final, "update"):
+        return False
+    final.update(transform_to_final(estimator, X), y)
+    return True

@@ -18,7 +18,7 @@ from pymatgen.core import IStructure
 from torch_geometric.data import Data
 
 from .._arrays import object_array, table_column
-from .._pipeline import final_step, transform_to_final
+from .._pipeline import final_step, update_estimator
 
 
 def _as_object_array(X):
@@ -114,13 +114,3 @@ class ActiveLearner(_ModalActiveLearner):
                 stacklevel=2,
             )
             self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
-
-
-def update_estimator(estimator, X, y) -> bool:
-    """Call ``update(X, y)`` on the estimator, or on a Pipeline's last step after the
-    earlier steps transform X. Return False when there is no ``update`` to call."""
-    final = final_step(estimator)
-    if not hasattr(final, "update"):
-        return False
-    final.update(transform_to_final(estimator, X), y)
-    return True
