@@ -27,14 +27,25 @@ def table_column(X, what: str):
     graphs in a one-column DataFrame. Iterating a DataFrame yields its column names, so without
     this the items would be strings. ``what`` names the items, for the error.
     """
-    if hasattr(X, "columns") and hasattr(X, "shape"):  # a pandas or polars DataFrame
-        columns = list(X.columns)
-        if len(columns) != 1:
-            raise TypeError(
-                f"Got a table with {len(columns)} columns {columns[:5]}; pass the one column "
-                f"that holds the {what} (df[name]), or pick it with a ColumnTransformer."
-            )
-        return object_array(list(X[columns[0]]))
-    if hasattr(X, "to_numpy") and len(getattr(X, "shape", ())) == 1:  # a pandas or polars Series
-        return object_array(list(X))
-    return X
+    if _is_frame(X) and len(X.columns) != 1:
+        raise TypeError(
+            f"Got a table with {len(X.columns)} columns {list(X.columns)[:5]}; pass the one "
+            f"column that holds the {what} (df[name]), or pick it with a ColumnTransformer."
+        )
+    column = first_column(X)
+    return X if column is None else object_array(list(column))
+
+
+def first_column(X):
+    """A pandas or polars DataFrame's first column, a Series itself; None for anything else
+    (and for a DataFrame without columns)."""
+    if _is_frame(X):
+        name = next(iter(X.columns), None)
+        return None if name is None else X[name]
+    if hasattr(X, "to_numpy") and len(getattr(X, "shape", ())) == 1:
+        return X
+    return None
+
+
+def _is_frame(X) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "shape")

@@ -17,16 +17,16 @@ from modAL.utils.data import data_vstack
 from pymatgen.core import IStructure
 from torch_geometric.data import Data
 
-from .._arrays import object_array, table_column
+from .._arrays import first_column, object_array, table_column
 from .._pipeline import final_step, update_estimator
 
 
 def _as_object_array(X):
     """Lists, and one-column tables, of structures or graphs as 1-D object arrays (modAL's
     stacking and row retrieval need arrays); numeric inputs (feature rows) as they are."""
-    if hasattr(X, "columns") or (hasattr(X, "to_numpy") and len(getattr(X, "shape", ())) == 1):
-        first = next(iter(X[X.columns[0]] if hasattr(X, "columns") else X), None)
-        return table_column(X, "structures or graphs") if _is_item(first) else X
+    column = first_column(X)
+    if column is not None:
+        return table_column(X, "structures or graphs") if _is_item(next(iter(column), None)) else X
     if isinstance(X, (list, tuple)) and len(X) and _is_item(X[0]):
         return object_array(X)
     return X
