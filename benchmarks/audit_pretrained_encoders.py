@@ -62,7 +62,7 @@ def eform_source(targets):
     return source, keep
 
 
-def band_gap_source(targets):
+def band_gap_source():
     """The band-gap encoder's source: pretrain_encoder's current rule."""
     config = SOURCES["band_gap"]
     source, keep, _ = source_indices(False, config["target"], config["oxides"])
@@ -85,7 +85,7 @@ def audit(name: str, targets: dict) -> dict:
     start = time.perf_counter()
     config = SOURCES[name]
     recorded = json.loads((RESULTS / f"pretrain_{config['name']}.json").read_text())
-    source, keep = (eform_source if name == "eform" else band_gap_source)(targets)
+    source, keep = eform_source(targets) if name == "eform" else band_gap_source()
     n_source = len(keep)
     keep = keep[[len(source.structures[i]) <= recorded["max_sites"] for i in keep]]
     n_small = len(keep)

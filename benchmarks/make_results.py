@@ -71,7 +71,19 @@ def _load_avg(result) -> str:
     return f"load average (1, 5, 15 min) at the start: {load}" if load else "load not recorded"
 
 
-def _other_runs(name: str, target: float) -> list[str]:
+# issue 5's speed targets: skmatgp / cgcnn2, per benchmark
+TARGETS = {"featurize": 20, "train_throughput": 1.5}
+
+
+def _met(ratio, name: str) -> str:
+    return "met" if ratio and ratio >= TARGETS[name] else "not met"
+
+
+def _short_commit(machine: dict) -> str:
+    return (machine.get("commit") or "")[:7] or "not recorded"
+
+
+def _other_runs(name: str) -> list[str]:
     """Later runs of a speed benchmark (results/reruns/<name>_*.json), each its own ratio, so
     the table's single run is read beside them: the ratio moves from machine to machine."""
     runs = [json.loads(path.read_text()) for path in sorted((RESULTS / "reruns").glob(f"{name}_*.json"))]
@@ -80,9 +92,9 @@ def _other_runs(name: str, target: float) -> list[str]:
 
     def described(run) -> str:
         machine, ratio = run.get("machine", {}), run.get("ratio")
-        met = "–" if ratio is None else ("met" if ratio >= target else "not met")
+        met = "–" if ratio is None else _met(ratio, name)
         return (
-            f"**{_num(ratio, 2)}** ({met}; commit {(machine.get('commit') or '')[:7] or 'not recorded'}, Python "
+            f"**{_num(ratio, 2)}** ({met}; commit {_short_commit(machine)}, Python "
             f"{machine.get('python')}, {machine.get('platform')}, {_load_avg(run)})"
         )
 
@@ -92,7 +104,7 @@ def _other_runs(name: str, target: float) -> list[str]:
             f"Other runs of the same script, not in the table (`{name}_*.json` in the results' "
             "`reruns/` folder, copied there unchanged from clones with their own venv): ratio "
             + "; ".join(described(run) for run in runs)
-            + f". The table's run: commit {(table.get('commit') or '')[:7] or 'not recorded'}, Python "
+            + f". The table's run: commit {_short_commit(table)}, Python "
             f"{table.get('python')}, {table.get('platform')}."
         ),
         "",
@@ -155,8 +167,8 @@ def featurize() -> list[str]:
     lines += [
         "",
         (
-            f"Ratio skmatgp / cgcnn2: **{_num(ratio, 2)}** (target >= 20: "
-            f"{'met' if ratio and ratio >= 20 else 'not met'}"
+            f"Ratio skmatgp / cgcnn2: **{_num(ratio, 2)}** (target >= {TARGETS['featurize']}: "
+            f"{_met(ratio, 'featurize')}"
             + (f"; per repeat {', '.join(_num(r, 1) for r in repeats)}" if repeats else "")
             + f"). {result.get('notes', '')}"
         ),
@@ -205,7 +217,7 @@ def featurize() -> list[str]:
         ]
     if result.get("cgcnn2_skipped"):
         lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
-    return lines + _other_runs("featurize", target=20)
+    return lines + _other_runs("featurize")
 
 
 def train_throughput() -> list[str]:
@@ -241,13 +253,14 @@ def train_throughput() -> list[str]:
         "",
         (
             f"Ratio skmatgp / cgcnn2 (h_fea_len 128, its default): **{_num(ratio, 2)}**; against h_fea_len 32: "
-            f"{_num(result.get('ratio_h32'), 2)} (target >= 1.5: {'met' if ratio and ratio >= 1.5 else 'not met'})."
+            f"{_num(result.get('ratio_h32'), 2)} (target >= {TARGETS['train_throughput']}: "
+            f"{_met(ratio, 'train_throughput')})."
         ),
         "",
     ]
     if result.get("cgcnn2_skipped"):
         lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
-    return lines + _other_runs("train_throughput", target=1.5)
+    return lines + _other_runs("train_throughput")
 
 
 CV_MODELS = {
