@@ -82,6 +82,22 @@ def test_run_all_quick(tmp_path):
     )
 
 
+def test_run_all_starts_the_longest_runs_first(monkeypatch):
+    """With two runs at a time, the longest committed run goes first, so it does not run alone
+    at the end; a run without committed results keeps its place among such runs, last."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import run_all
+
+    runs = [(d, m) for d in run_all.DATASETS for m in run_all.MODELS] + [("nowhere", "a"), ("nowhere", "b")]
+    ordered = run_all.longest_first(runs)
+    seconds = [
+        json.loads((ROOT / "benchmarks" / "results" / f"cv_{d}_{m}.json").read_text())["elapsed_s"]
+        for d, m in ordered[:-2]
+    ]
+    assert sorted(ordered) == sorted(runs) and ordered[-2:] == [("nowhere", "a"), ("nowhere", "b")]
+    assert seconds == sorted(seconds, reverse=True) and ordered[0] == ("castelli_perovskites_7k", "ensemble")
+
+
 def _cv_run(maes, validation_maes, complete=True, quick=False):
     folds = [
         {"fold": i, "mae": m, "nll": 0.0, "coverage95": 0.95, "fit_s": 10.0, "extra": {"validation_mae": v}}
