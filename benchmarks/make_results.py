@@ -69,8 +69,8 @@ def _load_avg(result) -> str:
     machine = result.get("machine", {})
     load = machine.get("load_average_before") or machine.get("load_average_1_5_15")
     text = f"load average (1, 5, 15 min) at the start: {load}" if load else "load not recorded"
-    if machine.get("cpu_steal_share") is not None:  # recorded since the speed runs of 2026-11-26
-        text += f", CPU time stolen by the hypervisor during the run: {machine['cpu_steal_share']:.0%}"
+    if machine.get("cpu_steal_share") is not None:  # recorded by featurize.write_result
+        text += f", CPU time stolen by the hypervisor during the run: {machine['cpu_steal_share']:.1%}"
     return text
 
 
@@ -719,7 +719,7 @@ def suite_cost() -> list[str]:
             "Fit and predict time of each cross-validation run that `run_all.py` makes, summed "
             "over its folds (incomplete runs: the folds done), one thread, on a 2-core machine "
             "that ran 2 to 4 such jobs at once. `run_all.py` runs them one after the other (with "
-            "`--jobs 2`, two at a time, longest first, which about halves the time), plus `featurize.py` and `train_throughput.py` (minutes) "
+            "`--jobs 2`, two at a time, longest first: about half the summed time), plus `featurize.py` and `train_throughput.py` (minutes) "
             f"and `scaling.py` (about an hour). Besides gnngp it runs {', '.join(SUITE_VARIANTS)} "
             f"on {', '.join(WITH_GNNGP)}, and besides rf {', '.join(m for ms in WITH_RF.values() for m in ms)} "
             f"on {', '.join(WITH_RF)}; the other models above run by hand and are not summed."

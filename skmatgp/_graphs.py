@@ -72,9 +72,9 @@ def _as_data(atomic_numbers, edge_index, distances, settings: str) -> Data:
     """The arrays of one graph wrapped as a PyG ``Data``, edges neighbour -> centre.
 
     ``Data(z=..., ...)`` routes each attribute through two ``__setattr__`` layers and a cache
-    check, about 3 µs each: with five attributes, a sixth of a graph's build time. Filling
-    the storage's mapping of an empty ``Data`` gives the same graph (the keyword-built one is
-    pinned equal in tests/test_graphs.py) in a fifth of the time.
+    check: with five attributes, a sixth of a graph's build time. This fills the private
+    mapping of a fresh ``Data`` (``_store._mapping``, in PyG since 2.0) instead, valid only
+    with no ``None`` values; tests/test_graphs.py pins the result to the keyword-built graph.
     """
     graph = Data()
     graph._store._mapping.update(

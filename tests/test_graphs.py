@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 
 import skmatgp._graphs
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer, GNNGPRegressor
@@ -159,28 +159,42 @@ def test_parallel_graphs_are_the_same(small):
 
 
 def test_graphs_are_the_data_pyg_builds_from_keywords(small):
-    """_as_data fills PyG's storage directly (a speed-up): each graph must be the Data that
-    the public keyword constructor builds, and batch, copy and pickle like it."""
-    graphs = CrystalGraphTransformer().fit_transform(small[0][:6])
-    public = [
-        Data(
-            edge_index=g.edge_index,
-            z=g.z,
-            edge_dist=g.edge_dist,
-            num_nodes=len(g.z),
-            graph_settings=g.graph_settings,
+    """_as_data fills PyG's storage directly (a speed-up): each graph must be the Data that the
+    public keyword constructor builds from the same arrays, and validate, copy, pickle and
+    batch (as the regressor does, ``_collate``) like it. A lone atom gives a graph without edges."""
+    structures = [*small[0][:6], Structure(Lattice.cubic(20.0), ["Fe"], [[0, 0, 0]])]
+    graphs = CrystalGraphTransformer().fit_transform(structures)
+    public = []
+    for structure in structures:
+        z, frac, lattice, pbc = skmatgp._graphs._read_structure(structure, 0)
+        edge_index, distances = skmatgp._graphs._nearest_neighbors(frac, lattice, pbc, 8.0, 12)
+        public.append(
+            Data(
+                edge_index=torch.from_numpy(edge_index),
+                z=torch.from_numpy(z),
+                edge_dist=torch.from_numpy(distances),
+                num_nodes=len(z),
+                graph_settings=graphs[0].graph_settings,
+            )
         )
-        for g in graphs
-    ]
+    assert public[-1].num_edges == 0
     for graph, reference in zip(graphs, public):
+        graph.validate(raise_on_error=True)
         assert graph.keys() == reference.keys() and graph.num_nodes == reference.num_nodes
         assert all(torch.equal(graph[key], reference[key]) for key in ("z", "edge_index", "edge_dist"))
-        assert graph.graph_settings == reference.graph_settings
-        assert repr(graph) == repr(reference)
-        assert repr(pickle.loads(pickle.dumps(graph))) == repr(reference) == repr(copy.copy(graph))
-    ours, theirs = Batch.from_data_list(list(graphs)), Batch.from_data_list(public)
-    assert torch.equal(ours.edge_index, theirs.edge_index) and torch.equal(ours.batch, theirs.batch)
-    assert ours.graph_settings == theirs.graph_settings
+        assert graph.graph_settings == reference.graph_settings and repr(graph) == repr(reference)
+        for twin in (
+            pickle.loads(pickle.dumps(graph)),
+            copy.copy(graph),
+            copy.deepcopy(graph),
+            graph.clone(),
+        ):
+            assert repr(twin) == repr(reference) and torch.equal(twin.edge_dist, reference.edge_dist)
+    ours, theirs = _collate(graphs, "cpu"), _collate(public, "cpu")
+    assert ours.keys() == theirs.keys() and ours.num_graphs == theirs.num_graphs == len(structures)
+    assert all(
+        torch.equal(ours[key], theirs[key]) for key in ("z", "edge_index", "edge_dist", "batch", "ptr")
+    )
 
 
 def test_isolated_atom_gets_no_edges_and_encodes(caplog):
