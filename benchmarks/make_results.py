@@ -105,7 +105,7 @@ def _other_runs(name: str) -> list[str]:
     return [
         (
             f"Other runs of the same script, not in the table (`{name}_*.json` in the results' "
-            "`reruns/` folder, copied there unchanged from clones with their own venv): ratio "
+            "`reruns/` folder, each the file a run wrote, copied there unchanged): ratio "
             + "; ".join(described(run) for run in runs)
             + f". The table's run: commit {_short_commit(table)}, Python "
             f"{table.get('python')}, {table.get('platform')}."
