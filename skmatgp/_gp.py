@@ -268,7 +268,9 @@ class PoolVariance:
         if self.reference is not None:
             self.cov_ref -= torch.outer(row, row[self.reference])
 
-    def variance_reduction(self) -> torch.Tensor:
+    def variance_reduction(self, weights: torch.Tensor | None = None) -> torch.Tensor:
         """For each pool point x, the total drop in latent variance over the reference points
-        if x were labelled: sum_r cov(x, r)^2 / (var(x) + noise)."""
-        return (self.cov_ref**2).sum(1) / self.predictive_variance()
+        if x were labelled: sum_r w_r cov(x, r)^2 / (var(x) + noise), with w_r = 1 unless
+        ``weights`` (one per reference point) are given."""
+        squared = self.cov_ref**2 if weights is None else self.cov_ref**2 * weights
+        return squared.sum(1) / self.predictive_variance()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.pipeline import make_pipeline
 
-from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
 from skmatgp._gp import PoolVariance
 from skmatgp.active import (
     ActiveLearner,
@@ -167,3 +167,101 @@ def test_gp_strategies_point_other_regressors_to_max_entropy(small_graphs):
     regressor = GaussianProcessRegressor().fit(features, rng.normal(size=20))
     with pytest.raises(TypeError, match="got a GaussianProcessRegressor. Use max_entropy_sampling"):
         batch_entropy_sampling(regressor, features, n_instances=2)
+
+
+# ---------------------------------------------------------------------------------------
+# Through a LogTargetRegressor the GP lives on log(y); the strategies score y.
+
+
+@pytest.fixture(scope="module")
+def fitted_log(small_graphs):
+    """A LogTargetRegressor on G_VRH in GPa (positive): its GP fits log G."""
+    graphs, log10_shear = small_graphs
+    model = LogTargetRegressor(GNNGPRegressor(**TINY)).fit(graphs[:30], 10.0 ** log10_shear[:30])
+    return model, graphs[30:]
+
+
+def _log_scale_covariance(model, pool):
+    """From scratch: the log-scale GP's latent covariance over the pool and its noise, in
+    the GP's standardised units, and the factor to log(y) units."""
+    gp = model.regressor_
+    posterior = gp.posterior_
+    Z = torch.as_tensor(gp.embed(pool))
+    A = torch.linalg.solve_triangular(posterior.L, posterior._k(posterior.Z, Z), upper=False)
+    latent = (posterior._k(Z, Z).to_dense() - A.T @ A).numpy()
+    return latent, float(posterior.noise), gp.y_scale_ * gp.std_scale_
+
+
+def test_batch_entropy_through_a_log_target_maximises_the_joint_entropy_of_y(fitted_log):
+    model, pool = fitted_log
+    latent, noise, scale = _log_scale_covariance(model, pool)
+    covariance = (latent + noise * np.eye(len(pool))) * scale**2
+    mu, _ = model.predict_log(pool)
+
+    def joint_entropy_of_y(batch):
+        """A log-normal vector's entropy: its log's Gaussian entropy plus the sum of mu."""
+        _, logdet = np.linalg.slogdet(2 * np.pi * np.e * covariance[np.ix_(batch, batch)])
+        return 0.5 * logdet + mu[batch].sum()
+
+    chosen, scores = batch_entropy_sampling(model, pool, n_instances=4)
+    for k in range(4):  # each pick is the best next point for the batch's entropy of y
+        picked = list(chosen[:k])
+        others = [i for i in range(len(pool)) if i not in picked]
+        assert chosen[k] == max(others, key=lambda i: joint_entropy_of_y(picked + [i]))
+    assert np.isclose(scores.sum(), joint_entropy_of_y(list(chosen)))
+    # the first pick and its score are max_entropy_sampling's (the delta-method std of y)
+    top, top_score = max_entropy_sampling(model, pool, n_instances=1)
+    assert chosen[0] == top[0] and np.isclose(scores[0], top_score[0])
+    # the entropy of log(y) would choose another batch here
+    assert list(batch_entropy_sampling(model.regressor_, pool, n_instances=4)[0]) != list(chosen)
+
+
+def test_variance_reduction_through_a_log_target_weighs_the_variance_of_y(fitted_log):
+    model, pool = fitted_log
+    latent, noise, _ = _log_scale_covariance(model, pool)
+    mu, _ = model.predict_log(pool)
+    reference = np.random.RandomState(0).choice(len(pool), len(pool), replace=False)
+    weight = np.exp(2 * mu[reference])  # var(y) = exp(2 mu) var(log y), by the delta method
+    chosen, _ = variance_reduction_sampling(model, pool, n_instances=3, random_state=0)
+    covariance, picked = latent.copy(), []
+    for index in chosen:
+        reduction = (weight * covariance[:, reference] ** 2).sum(1) / (np.diag(covariance) + noise)
+        reduction[picked] = -np.inf
+        assert index == np.argmax(reduction)
+        picked.append(index)  # condition on it: the covariance loses its rank-one part
+        covariance -= np.outer(covariance[:, index], covariance[index]) / (covariance[index, index] + noise)
+    unweighted, _ = variance_reduction_sampling(model.regressor_, pool, n_instances=3, random_state=0)
+    assert list(unweighted) != list(chosen)
+
+
+def test_density_weighting_and_kcenter_through_a_log_target(fitted_log):
+    model, pool = fitted_log
+    chosen, scores = density_weighted_entropy_sampling(model, pool, n_instances=3, beta=0.0)
+    plain, plain_scores = max_entropy_sampling(model, pool, n_instances=3)
+    assert list(chosen) == list(plain)  # beta = 0: the entropy of y, up to its constant
+    assert np.allclose(np.diff(scores), np.diff(plain_scores))
+    assert list(kcenter_greedy_sampling(model, pool, 3)[0]) == list(
+        kcenter_greedy_sampling(model.regressor_, pool, 3)[0]
+    )  # distances in embedding space: the target's scale plays no part
+
+
+@pytest.mark.parametrize("strategy", [batch_entropy_sampling, variance_reduction_sampling])
+def test_gp_strategies_name_an_unfitted_log_target(small_graphs, strategy):
+    graphs, _ = small_graphs
+    with pytest.raises(TypeError, match="got an unfitted LogTargetRegressor. Fit the learner first"):
+        strategy(LogTargetRegressor(GNNGPRegressor(**TINY)), graphs, n_instances=2)
+
+
+def test_batch_entropy_drives_a_modal_learner_over_a_log_target(small):
+    X, log10_shear = small
+    shear = 10.0**log10_shear
+    learner = ActiveLearner(
+        estimator=LogTargetRegressor(make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY))),
+        query_strategy=batch_entropy_sampling,
+        X_training=X[:20],
+        y_training=shear[:20],
+    )
+    idx, _ = learner.query(X[20:], n_instances=3)
+    learner.teach(X[20:][idx], shear[20:][idx], only_new=True)
+    posterior = learner.estimator.regressor_[-1].posterior_
+    assert len(posterior.y) == 23

@@ -15,6 +15,7 @@ from pymatgen.core import Structure
 from sklearn.utils import check_random_state
 
 from .._gp import PoolVariance
+from .._log_target import LogTargetRegressor
 from .._pipeline import final_step, transform_to_final
 from .._regressor import GNNGPRegressor
 from .._structures import structure_fingerprint
@@ -102,36 +103,57 @@ def random_sampling(learner, X_pool, n_instances: int = 1, random_state=None):
 
 
 def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
-    """The GNNGPRegressor inside ``estimator`` and the pool's scaled embeddings; ``strategy``
-    names the caller, for the error."""
+    """The GNNGPRegressor inside ``estimator``, the pool's scaled embeddings and, through a
+    LogTargetRegressor, the pool's log-scale means mu (None otherwise); ``strategy`` names
+    the caller, for the error.
+
+    Through a LogTargetRegressor the strategies score y, not log(y): a log-normal's entropy
+    is its log-scale Gaussian's plus mu, and its (delta-method) variance is exp(2 mu) times
+    the log-scale one. So they agree with ``max_entropy_sampling``, which scores the
+    delta-method std, and favour large y as an error in y does."""
+    through_log = isinstance(estimator, LogTargetRegressor)
+    if through_log and hasattr(estimator, "regressor_"):
+        estimator = estimator.regressor_
     regressor = final_step(estimator)
     if not hasattr(regressor, "posterior_"):
-        if isinstance(regressor, GNNGPRegressor):
-            problem = "an unfitted GNNGPRegressor. Fit the learner first (pass X_training and y_training)."
+        if isinstance(regressor, GNNGPRegressor) or through_log:
+            name = "LogTargetRegressor" if through_log else "GNNGPRegressor"
+            problem = f"an unfitted {name}. Fit the learner first (pass X_training and y_training)."
         else:
             problem = (
                 f"a {type(regressor).__name__}. Use max_entropy_sampling (any regressor whose "
                 "predict takes return_std=True) or random_sampling."
             )
         raise TypeError(
-            f"{strategy} needs a fitted GNNGPRegressor (alone or as the last step of a Pipeline); got {problem}"
+            f"{strategy} needs a fitted GNNGPRegressor (alone, last in a Pipeline, or inside a "
+            f"LogTargetRegressor); got {problem}"
         )
     Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
-    return regressor, Z
+    if not through_log:
+        return regressor, Z, None
+    log_mean, _ = regressor.predict_from_embeddings(Z)
+    return regressor, Z, torch.as_tensor(log_mean, dtype=Z.dtype, device=Z.device)
 
 
-def greedy_joint_entropy(pool: PoolVariance, n_instances: int, exclude=None) -> tuple[list, list]:
+def greedy_joint_entropy(
+    pool: PoolVariance, n_instances: int, exclude=None, log_mean=None
+) -> tuple[list, list]:
     """Pick points one by one, each of largest variance given the GP conditioned on the
     points picked before it (no labels needed). The joint entropy of the chosen set is
     0.5 log det(2 pi e S), and log det S grows by log var(x | chosen) with each pick, so
-    this greedily maximises it. ``pool`` is conditioned on the picks in place."""
+    this greedily maximises it. ``pool`` is conditioned on the picks in place.
+
+    With ``log_mean`` (the pool's means of a GP on log y), the entropy is that of y: the
+    log-normal adds mu to each pick's entropy, so each pick maximises 0.5 log var + mu."""
     blocked = _blocked(len(pool.Z_pool), exclude, pool.Z_pool.device)
     chosen, entropies = [], []
     for _ in range(n_instances):
-        variance = pool.predictive_variance().masked_fill(blocked, -np.inf)
-        index = int(torch.argmax(variance))
+        variance = pool.predictive_variance()
+        score = variance if log_mean is None else 0.5 * torch.log(variance) + log_mean
+        index = int(torch.argmax(score.masked_fill(blocked, -np.inf)))
         chosen.append(index)
-        entropies.append(0.5 * float(np.log(2 * np.pi * np.e * variance[index].item())))
+        shift = 0.0 if log_mean is None else log_mean[index].item()
+        entropies.append(0.5 * float(np.log(2 * np.pi * np.e * variance[index].item())) + shift)
         blocked[index] = True
         pool.condition_on(index)
     return chosen, entropies
@@ -144,12 +166,13 @@ def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
     GP on that point (label unknown; only variances change), repeat. Points close to an
     earlier pick lose variance, so a batch spreads out instead of holding n near-duplicates.
     Scores are the conditional entropies at the time of each pick. Needs a fitted
-    :class:`~skmatgp.GNNGPRegressor` (alone or last in a Pipeline).
+    :class:`~skmatgp.GNNGPRegressor` (alone, last in a Pipeline, or inside a
+    :class:`~skmatgp.LogTargetRegressor`, where it maximises the joint entropy of y).
     """
     _check_n_instances(n_instances, _pool_size(X_pool))
-    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool, "batch_entropy_sampling")
+    regressor, Z, log_mean = _gp_and_pool_embeddings(_estimator(learner), X_pool, "batch_entropy_sampling")
     pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances)
-    chosen, entropies = greedy_joint_entropy(pool, n_instances)
+    chosen, entropies = greedy_joint_entropy(pool, n_instances, log_mean=log_mean)
     _warn_duplicate_picks(X_pool, chosen)
     return np.array(chosen), np.array(entropies) + np.log(regressor.y_scale_ * regressor.std_scale_)
 
@@ -159,14 +182,18 @@ def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
 # the GP state between steps) and a modAL-signature wrapper.
 
 
-def greedy_variance_reduction(pool: PoolVariance, n_instances: int, exclude=None) -> list[int]:
+def greedy_variance_reduction(
+    pool: PoolVariance, n_instances: int, exclude=None, reference_weights=None
+) -> list[int]:
     """Integrated variance reduction, greedily: pick the point whose label would most reduce
-    the posterior variance summed over the reference points, condition on it, repeat.
-    ``pool`` must have been built with ``reference``."""
+    the posterior variance summed over the reference points (weighted by
+    ``reference_weights``), condition on it, repeat. ``pool`` must have been built with
+    ``reference``."""
     blocked = _blocked(len(pool.Z_pool), exclude, pool.Z_pool.device)
     chosen = []
     for _ in range(n_instances):
-        index = int(torch.argmax(pool.variance_reduction().masked_fill(blocked, -np.inf)))
+        reduction = pool.variance_reduction(reference_weights)
+        index = int(torch.argmax(reduction.masked_fill(blocked, -np.inf)))
         chosen.append(index)
         blocked[index] = True
         pool.condition_on(index)
@@ -220,25 +247,37 @@ def variance_reduction_sampling(
 ):
     """``n_instances`` points chosen greedily by integrated (expected) variance reduction over
     a random reference subset of the pool: labels that reduce uncertainty where many pool
-    points are, rather than at isolated outliers. Needs a fitted GNNGPRegressor."""
+    points are, rather than at isolated outliers. Needs a fitted GNNGPRegressor. Through a
+    LogTargetRegressor, the variance of y: each reference point's weighs exp(2 mu) times its
+    log-scale one."""
     _check_n_instances(n_instances, _pool_size(X_pool))
-    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool, "variance_reduction_sampling")
+    regressor, Z, log_mean = _gp_and_pool_embeddings(
+        _estimator(learner), X_pool, "variance_reduction_sampling"
+    )
     rng = check_random_state(random_state)
     reference = torch.as_tensor(rng.choice(len(Z), min(n_reference, len(Z)), replace=False), device=Z.device)
     pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances, reference=reference)
-    chosen = greedy_variance_reduction(pool, n_instances)
+    weights = None
+    if log_mean is not None:  # exp(2 mu), divided by its largest value (same picks, no overflow)
+        weights = torch.exp(2 * (log_mean[reference] - log_mean[reference].max()))
+    chosen = greedy_variance_reduction(pool, n_instances, reference_weights=weights)
     _warn_duplicate_picks(X_pool, chosen)
     return np.array(chosen), np.zeros(n_instances)
 
 
 def density_weighted_entropy_sampling(learner, X_pool, n_instances: int = 1, beta: float = 1.0):
     """Top points by predictive variance times density^beta (Settles and Craven, 2008), the
-    density being the mean kernel similarity to the pool. Scores are the weighted entropies."""
+    density being the mean kernel similarity to the pool. Scores are the weighted entropies
+    (through a LogTargetRegressor, of y: plus mu)."""
     _check_n_instances(n_instances, _pool_size(X_pool))
-    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool, "density_weighted_entropy_sampling")
+    regressor, Z, log_mean = _gp_and_pool_embeddings(
+        _estimator(learner), X_pool, "density_weighted_entropy_sampling"
+    )
     _, variance = regressor.posterior_.predict_latent(Z)
     density = density_weights(Z, regressor.posterior_.kernel)
     score = 0.5 * torch.log(variance + regressor.posterior_.noise) + beta * torch.log(density)
+    if log_mean is not None:
+        score = score + log_mean
     chosen = torch.argsort(score, descending=True, stable=True)[:n_instances].cpu().numpy()
     _warn_duplicate_picks(X_pool, chosen)
     return chosen, score[chosen].cpu().numpy()
@@ -249,7 +288,7 @@ def kcenter_greedy_sampling(learner, X_pool, n_instances: int = 1):
     deep active learning. Uses the labelled embeddings the GP holds. Scores are the distances
     to the nearest labelled or picked point at the time of each pick (not returned: zeros)."""
     _check_n_instances(n_instances, _pool_size(X_pool))
-    regressor, Z = _gp_and_pool_embeddings(_estimator(learner), X_pool, "kcenter_greedy_sampling")
+    regressor, Z, _ = _gp_and_pool_embeddings(_estimator(learner), X_pool, "kcenter_greedy_sampling")
     if not hasattr(regressor.posterior_, "Z"):
         raise TypeError(
             "kcenter_greedy_sampling needs the labelled embeddings an exact GP head keeps; "
