@@ -15,6 +15,13 @@ from ._pipeline import final_step, update_estimator
 from ._regressor import GNNGPRegressor
 
 
+def median_and_std(mu, s):
+    """The log-normal's median exp(mu) and delta-method std exp(mu) * s, from the Gaussian
+    N(mu, s^2) on log(y); NaN stays NaN."""
+    median = np.exp(mu)
+    return median, median * s
+
+
 class LogTargetRegressor(RegressorMixin, BaseEstimator):
     """Fit ``regressor`` on log(y) for a positive, heavy-tailed target; predict y.
 
@@ -101,9 +108,8 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X, return_std: bool = False):
         """The median exp(mu) of each item's log-normal; with ``return_std``, also the
         delta-method std exp(mu) * s."""
-        mu, s = self.predict_log(X)
-        median = np.exp(mu)
-        return (median, median * s) if return_std else median
+        median, std = median_and_std(*self.predict_log(X))
+        return (median, std) if return_std else median
 
     def predict_interval(self, X, level: float = 0.95):
         """(lower, upper): the central ``level`` interval of each item's log-normal."""

@@ -11,10 +11,12 @@ import itertools
 from collections.abc import Iterable
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ._arrays import object_array
 from ._graphs import INDEX_OFFSET
+from ._log_target import LogTargetRegressor, median_and_std
 from ._pipeline import final_step, transform_to_final
 
 
@@ -29,11 +31,17 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
 
     ``structures`` may be a generator (e.g. reading files lazily); ``estimator`` is a fitted
     Pipeline (CrystalGraphTransformer + GNNGPRegressor) or a regressor taking the items as
-    they come. Items the pipeline gives no graph (``CrystalGraphTransformer(on_error="warn")``)
-    get a NaN mean and std instead of stopping the pool.
+    they come, or a fitted LogTargetRegressor around either (then the mean is the median
+    exp(mu) and the std exp(mu) * s, as its ``predict`` gives). Items the pipeline gives no
+    graph (``CrystalGraphTransformer(on_error="warn")``) get a NaN mean and std instead of
+    stopping the pool.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
+    log_target = isinstance(estimator, LogTargetRegressor)
+    if log_target:  # stream through its fitted model, on the log scale
+        check_is_fitted(estimator, "regressor_")
+        estimator = estimator.regressor_
     regressor = final_step(estimator)
     start = 0
     for chunk in tqdm(_chunks(structures, chunk_size), disable=not verbose, desc="pool", unit="chunk"):
@@ -42,7 +50,8 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
             X = transform_to_final(estimator, object_array(chunk))
         finally:
             INDEX_OFFSET.reset(token)
-        yield start, *_predict_chunk(regressor, X)
+        mean, std = _predict_chunk(regressor, X)
+        yield start, *(median_and_std(mean, std) if log_target else (mean, std))
         start += len(chunk)
 
 

@@ -4,7 +4,7 @@ from pymatgen.core import Lattice, Structure
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
-from skmatgp import CrystalGraphTransformer, GNNGPRegressor, score_pool, top_entropy
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor, score_pool, top_entropy
 from skmatgp.active import max_entropy_sampling
 from tests.conftest import TINY
 
@@ -53,6 +53,26 @@ def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small)
     with pytest.warns(UserWarning, match="5 of the 5 structures have no graph"):  # a chunk with no graph at all
         mean, _ = score_pool(warn, [disordered] * 5 + pool[:3], chunk_size=5)
     assert np.isnan(mean[:5]).all() and np.isfinite(mean[5:]).all()
+
+
+def test_a_log_target_streams_with_gaps_and_predicts_on_the_y_scale(small):
+    X, log10_shear = small
+    shear = 10.0**log10_shear
+    model = LogTargetRegressor(
+        make_pipeline(CrystalGraphTransformer(on_error="warn"), GNNGPRegressor(**TINY))
+    ).fit(X[:30], shear[:30])
+    pool = list(X[30:])
+    pool[4] = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
+    with pytest.warns(UserWarning, match=r"no graph and hold None: indices \[4\]"):
+        mean, std = score_pool(model, iter(pool), chunk_size=7)
+    others = [i for i in range(len(pool)) if i != 4]
+    expected_mean, expected_std = model.predict(np.array(pool, dtype=object)[others], return_std=True)
+    assert np.isnan(mean[4]) and np.isnan(std[4])
+    assert np.allclose(mean[others], expected_mean) and np.allclose(std[others], expected_std)
+    with pytest.warns(UserWarning, match="no graph"):
+        chosen, entropies = top_entropy(model, iter(pool), n_instances=3, chunk_size=7)
+    expected, scores = max_entropy_sampling(model, np.array(pool, dtype=object)[others], n_instances=3)
+    assert list(chosen) == [others[i] for i in expected] and np.allclose(entropies, scores)
 
 
 def test_a_list_of_graphs_with_gaps_is_scored_item_by_item(pipe, small):
