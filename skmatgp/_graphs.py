@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import numbers
-import warnings
 from operator import attrgetter
 
 import numpy as np
@@ -20,6 +19,7 @@ from tqdm.auto import tqdm
 from ._arrays import object_array
 from ._atom_features import MAX_Z
 from ._structures import check_structures
+from ._warnings import warn_user
 
 try:  # the compiled search, when numba is installed (pip install skmatgp[fast])
     from . import _compiled_search
@@ -352,13 +352,11 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         failures = [failure for _, part, _ in chunks for failure in part]
         if failures:
             shown = " ".join(reason for _, reason in failures[:3])
-            warnings.warn(
+            warn_user(
                 f"{len(failures)} of the {len(out)} structures"
                 f"{f' from index {offset}' if offset else ''} have no graph and hold None: indices "
                 f"{[i for i, _ in failures][:20]}{' ...' if len(failures) > 20 else ''}. {shown}"
-                f"{' ...' if len(failures) > 3 else ''} Drop them (and their targets) before fitting.",
-                UserWarning,
-                stacklevel=2,
+                f"{' ...' if len(failures) > 3 else ''} Drop them (and their targets) before fitting."
             )
         for index, n_isolated in (item for _, _, part in chunks for item in part):
             logger.warning(

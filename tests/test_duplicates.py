@@ -5,7 +5,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, find_duplicate_structures
-from skmatgp.active import max_entropy_sampling, random_sampling
+from skmatgp.active import ActiveLearner, max_entropy_sampling, random_sampling
 from tests.conftest import TINY
 
 
@@ -41,6 +41,15 @@ def test_a_batch_with_both_copies_warns_with_both_indices(model_and_pool):
         max_entropy_sampling(model, pool, n_instances=len(pool))
     with pytest.warns(UserWarning, match="identical"):
         random_sampling(model, pool, n_instances=len(pool), random_state=0)
+
+
+def test_the_duplicate_warning_names_the_line_that_queried(model_and_pool):
+    """Not modAL's query, through which a learner calls the strategy."""
+    model, pool = model_and_pool
+    learner = ActiveLearner(estimator=model, query_strategy=random_sampling)
+    with pytest.warns(UserWarning, match="identical") as caught:
+        learner.query(pool, n_instances=len(pool), random_state=0)
+    assert [w.filename for w in caught] == [__file__]
 
 
 def test_no_warning_without_duplicates_in_the_batch(model_and_pool, recwarn):

@@ -1,11 +1,13 @@
 import copy
 import logging
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
+from sklearn.pipeline import make_pipeline
 from torch_geometric.data import Data
 
 import skmatgp._graphs
@@ -249,6 +251,20 @@ def test_on_error_warn_leaves_none_where_a_structure_has_no_graph(elastic, n_job
         GNNGPRegressor().fit(graphs, np.zeros(300))
     with pytest.raises(ValueError, match="on_error"):
         CrystalGraphTransformer(on_error="skip").fit(structures)
+
+
+def test_the_on_error_warning_names_the_callers_line():
+    """Not scikit-learn's set_output wrapper, through which transform and a Pipeline call."""
+    structures = [nacl(), Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])]
+    transformer = CrystalGraphTransformer(on_error="warn")
+    for build in (
+        transformer.transform,
+        transformer.fit_transform,
+        make_pipeline(CrystalGraphTransformer(on_error="warn"), "passthrough").fit_transform,
+    ):
+        with pytest.warns(UserWarning, match="no graph") as caught:
+            build(structures)
+        assert [Path(w.filename).name for w in caught] == [Path(__file__).name]
 
 
 def test_a_transformer_pickled_before_on_error_still_works():

@@ -7,8 +7,6 @@ scores, so ``learner.query(X_pool, n_instances=k)`` works with a modAL ``ActiveL
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from pymatgen.core import Structure
@@ -19,6 +17,7 @@ from .._log_target import LogTargetRegressor
 from .._pipeline import final_step, transform_to_final
 from .._regressor import GNNGPRegressor
 from .._structures import structure_fingerprint
+from .._warnings import warn_user
 
 _BLOCK = 4096  # pool rows per block where a pool x reference matrix would be built
 
@@ -61,12 +60,10 @@ def _warn_duplicate_picks(X_pool, chosen) -> None:
         if key is None:
             return
         if key in seen:
-            warnings.warn(
+            warn_user(
                 f"Pool items {seen[key]} and {index} are identical structures and were both "
                 "chosen: label one of them and drop the other from the pool "
-                "(skmatgp.find_duplicate_structures lists a pool's duplicates).",
-                UserWarning,
-                stacklevel=3,
+                "(skmatgp.find_duplicate_structures lists a pool's duplicates)."
             )
         else:
             seen[key] = index
