@@ -156,6 +156,12 @@ class ExactGPPosterior:
             variances.append((self.prior_variance(part) - (A**2).sum(0)).clamp_min(1e-12))
         return torch.cat(means), torch.cat(variances)
 
+    def latent_covariance(self, Zs: torch.Tensor) -> torch.Tensor:
+        """Posterior covariance of f over Zs (no observation noise): K_ss - A^T A, with
+        A = L^-1 K(train, Zs). Shape (len(Zs), len(Zs))."""
+        A = torch.linalg.solve_triangular(self.L, self._k(self.Z, Zs), upper=False)
+        return self._k(Zs, Zs) - A.T @ A
+
     def _append(self, row: torch.Tensor, z: torch.Tensor, y: torch.Tensor) -> None:
         """Append the Cholesky row ``row`` (length n + 1, diagonal last) of a new point."""
         n = self.n

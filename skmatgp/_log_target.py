@@ -105,9 +105,17 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "regressor_")
         return self.regressor_.predict(X, return_std=True)
 
-    def predict(self, X, return_std: bool = False):
+    def predict(self, X, return_std: bool = False, return_cov: bool = False):
         """The median exp(mu) of each item's log-normal; with ``return_std``, also the
-        delta-method std exp(mu) * s."""
+        delta-method std exp(mu) * s; with ``return_cov`` (a regressor whose ``predict`` takes
+        it), the delta-method covariance exp(mu_i) exp(mu_j) C_ij of the log-scale one C."""
+        if return_std and return_cov:
+            raise RuntimeError("At most one of return_std or return_cov can be requested.")
+        if return_cov:
+            check_is_fitted(self, "regressor_")
+            mu, log_covariance = self.regressor_.predict(X, return_cov=True)
+            median = np.exp(mu)
+            return median, log_covariance * np.outer(median, median)
         median, std = median_and_std(*self.predict_log(X))
         return (median, std) if return_std else median
 

@@ -527,16 +527,35 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         graphs = self._check_graphs(X, fitting=False)
         return self._encoder_outputs(graphs, head=True) * self.y_scale_ + self.y_mean_
 
-    def predict(self, X, return_std: bool = False):
-        """Predictive mean, and with ``return_std=True`` the predictive std of y.
+    def predict(self, X, return_std: bool = False, return_cov: bool = False):
+        """Predictive mean, and with ``return_std=True`` the predictive std of y, or with
+        ``return_cov=True`` the joint predictive covariance of the items (as scikit-learn's
+        GaussianProcessRegressor; at most one of the two). The covariance's diagonal is the
+        std squared: both include the noise and ``std_scale_``. It is an n x n matrix, so
+        ask for it on the items whose joint distribution you need (to sample them jointly).
 
         Returns
         -------
         mean : ndarray of shape (n,)
         std : ndarray of shape (n,), only with ``return_std=True``
+        cov : ndarray of shape (n, n), only with ``return_cov=True``
         """
-        mean, std = self.predict_from_embeddings(self.embed(X))
+        if return_std and return_cov:
+            raise RuntimeError("At most one of return_std or return_cov can be requested.")
+        Z = self.embed(X)
+        if return_cov:
+            return self._mean_and_covariance(Z)
+        mean, std = self.predict_from_embeddings(Z)
         return (mean, std) if return_std else mean
+
+    def _mean_and_covariance(self, Z):
+        """Predictive mean and covariance of y from scaled embeddings."""
+        Z = torch.as_tensor(Z, device=self.device_)
+        mean, _ = self.posterior_.predict_latent(Z)
+        covariance = self.posterior_.latent_covariance(Z).cpu().numpy()
+        covariance[np.diag_indices_from(covariance)] += self.posterior_.noise
+        scale = self.std_scale_ * self.y_scale_
+        return mean.cpu().numpy() * self.y_scale_ + self.y_mean_, covariance * scale**2
 
     def predict_from_embeddings(self, Z):
         """Predictive mean and std of y from scaled embeddings (the output of :meth:`embed`).

@@ -253,6 +253,13 @@ class SparseGPPosterior:
             variances.append(variance.clamp_min(1e-12))
         return torch.cat(means), torch.cat(variances)
 
+    def latent_covariance(self, Zs: torch.Tensor) -> torch.Tensor:
+        """Posterior covariance of f over Zs (no observation noise), the covariance the
+        variances above are the diagonal of: K_ss - a^T a + c^T c. Shape (len(Zs), len(Zs))."""
+        a = self._a(Zs)
+        c = torch.linalg.solve_triangular(self._LB, a, upper=False)
+        return self._k(Zs, Zs) - a.T @ a + c.T @ c
+
     def add_points(self, Z_new, y_new) -> None:
         raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
 

@@ -78,3 +78,31 @@ def test_pool_rows_must_be_added_in_conditioning_order():
     tracker.condition_on(5)
     with pytest.raises(ValueError, match="order"):
         posterior.add_pool_points(tracker, [9], y[30:][[9]])
+
+
+def test_latent_covariance_is_gpytorchs_exact_posterior():
+    """The joint posterior over test points, against GPyTorch's own exact GP prediction with
+    the same kernel, mean and noise."""
+    Z, y = _data(50)
+    kernel, mean, noise = fit_gp_hyperparameters(Z[:40], y[:40], nu=1.5, iterations=20, lr=0.1)
+    posterior = ExactGPPosterior(kernel, mean, noise, Z[:40], y[:40])
+    Zs = Z[40:]
+
+    class Reference(gpytorch.models.ExactGP):
+        def forward(self, x):
+            return gpytorch.distributions.MultivariateNormal(
+                torch.full((len(x),), mean, dtype=x.dtype), kernel(x)
+            )
+
+    likelihood = gpytorch.likelihoods.GaussianLikelihood(
+        noise_constraint=gpytorch.constraints.GreaterThan(1e-12)
+    ).double()
+    likelihood.noise = noise
+    reference = Reference(Z[:40], y[:40], likelihood).double().eval()
+    with torch.no_grad(), gpytorch.settings.fast_pred_var(False), gpytorch.settings.max_cholesky_size(10**6):
+        expected = reference(Zs)
+        expected_mean, expected_covariance = expected.mean, expected.covariance_matrix
+    covariance = posterior.latent_covariance(Zs)
+    assert torch.allclose(covariance, expected_covariance, atol=1e-6)
+    assert torch.allclose(posterior.predict_latent(Zs)[0], expected_mean, atol=1e-6)
+    assert torch.allclose(covariance.diagonal(), posterior.predict_latent(Zs)[1], atol=1e-10)

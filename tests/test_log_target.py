@@ -54,3 +54,21 @@ def test_refuses_targets_that_have_no_log(shear_moduli):
         LogTargetRegressor().fit(structures[:50], bad)
     with pytest.raises(ValueError, match="level"):
         LogTargetRegressor().predict_interval(structures[:2], level=1.5)
+
+
+def test_return_cov_is_the_delta_method_covariance(shear_moduli):
+    structures, g = shear_moduli
+    X = np.array([[s.density, s.volume / len(s)] for s in structures])
+    model = LogTargetRegressor(GaussianProcessRegressor(normalize_y=True)).fit(X[:50], g[:50])
+    by_hand = GaussianProcessRegressor(normalize_y=True).fit(X[:50], np.log(g[:50]))
+    mu, log_covariance = by_hand.predict(X[50:], return_cov=True)
+    median, covariance = model.predict(X[50:], return_cov=True)
+    np.testing.assert_allclose(median, np.exp(mu), rtol=1e-12)
+    np.testing.assert_allclose(covariance, log_covariance * np.outer(np.exp(mu), np.exp(mu)), rtol=1e-12)
+    graphs = LogTargetRegressor(make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY)))
+    graphs.fit(structures[:50], g[:50])
+    _, std = graphs.predict(structures[50:], return_std=True)
+    _, covariance = graphs.predict(structures[50:], return_cov=True)
+    np.testing.assert_allclose(np.sqrt(np.diag(covariance)), std, rtol=1e-9)
+    with pytest.raises(RuntimeError, match="At most one"):
+        graphs.predict(structures[50:], return_std=True, return_cov=True)

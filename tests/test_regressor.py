@@ -271,3 +271,20 @@ def test_load_refuses_other_files(tmp_path):
         load(tmp_path / "other.pt")
     with pytest.raises(NotFittedError):
         GNNGPRegressor().save(tmp_path / "unfitted.pt")
+
+
+def test_return_cov_is_the_joint_predictive(small):
+    X, y = small
+    pipe = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY)).fit(X[:45], y[:45])
+    mean, std = pipe.predict(X[45:], return_std=True)
+    same_mean, covariance = pipe.predict(X[45:], return_cov=True)
+    assert covariance.shape == (15, 15) and np.allclose(covariance, covariance.T)
+    assert np.allclose(same_mean, mean) and np.allclose(np.sqrt(np.diag(covariance)), std)
+    assert np.linalg.eigvalsh(covariance).min() > 0
+    # two copies of one structure: their latent values are one, so they covary fully but
+    # for the noise
+    _, pair = pipe.predict(X[[45, 45]], return_cov=True)
+    noise = pipe[-1].posterior_.noise * (pipe[-1].std_scale_ * pipe[-1].y_scale_) ** 2
+    assert np.isclose(pair[0, 0] - pair[0, 1], noise)
+    with pytest.raises(RuntimeError, match="At most one of return_std or return_cov"):
+        pipe.predict(X[45:], return_std=True, return_cov=True)

@@ -157,3 +157,14 @@ def test_bad_head_parameters(small_graphs):
         GNNGPRegressor(gp_head="approximate").fit(graphs, y)
     with pytest.raises(ValueError, match="n_inducing"):
         GNNGPRegressor(gp_head="sparse", n_inducing=0).fit(graphs, y)
+
+
+def test_sparse_latent_covariance(embeddings, exact):
+    """With every training point as an inducing point it is the exact GP's; its diagonal is
+    predict_latent's variance."""
+    Z, y = embeddings
+    kernel, mean, noise, posterior = exact
+    sparse = SparseGPPosterior(kernel, mean, noise, Z[:300], Z[:300], y[:300], chunk=64)
+    covariance = sparse.latent_covariance(Z[300:320])
+    assert torch.allclose(covariance, posterior.latent_covariance(Z[300:320]), atol=1e-5)
+    assert torch.allclose(covariance.diagonal(), sparse.predict_latent(Z[300:320])[1], atol=1e-10)
