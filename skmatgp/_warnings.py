@@ -16,4 +16,6 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     frame, level = sys._getframe(1), 2  # stacklevel 2 is this function's caller
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in _LIBRARIES:
         frame, level = frame.f_back, level + 1
+    if frame is None:  # only library frames (a worker thread): name the caller, as before
+        level = 2
     warnings.warn(message, category, stacklevel=level)

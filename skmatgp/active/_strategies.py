@@ -109,12 +109,13 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
     the log-scale one. So they agree with ``max_entropy_sampling``, which scores the
     delta-method std, and favour large y as an error in y does."""
     through_log = isinstance(estimator, LogTargetRegressor)
-    if through_log and hasattr(estimator, "regressor_"):
+    unfitted_log = through_log and not hasattr(estimator, "regressor_")
+    if through_log and not unfitted_log:
         estimator = estimator.regressor_
     regressor = final_step(estimator)
     if not hasattr(regressor, "posterior_"):
-        if isinstance(regressor, GNNGPRegressor) or through_log:
-            name = "LogTargetRegressor" if through_log else "GNNGPRegressor"
+        if isinstance(regressor, GNNGPRegressor) or unfitted_log:
+            name = "LogTargetRegressor" if unfitted_log else "GNNGPRegressor"
             problem = f"an unfitted {name}. Fit the learner first (pass X_training and y_training)."
         else:
             problem = (
@@ -245,8 +246,8 @@ def variance_reduction_sampling(
     """``n_instances`` points chosen greedily by integrated (expected) variance reduction over
     a random reference subset of the pool: labels that reduce uncertainty where many pool
     points are, rather than at isolated outliers. Needs a fitted GNNGPRegressor. Through a
-    LogTargetRegressor, the variance of y: each reference point's weighs exp(2 mu) times its
-    log-scale one."""
+    LogTargetRegressor it reduces the variance of y: by the delta method, a reference point's
+    variance of y is exp(2 mu) times its variance of log(y)."""
     _check_n_instances(n_instances, _pool_size(X_pool))
     regressor, Z, log_mean = _gp_and_pool_embeddings(
         _estimator(learner), X_pool, "variance_reduction_sampling"
@@ -264,15 +265,18 @@ def variance_reduction_sampling(
 
 def density_weighted_entropy_sampling(learner, X_pool, n_instances: int = 1, beta: float = 1.0):
     """Top points by predictive variance times density^beta (Settles and Craven, 2008), the
-    density being the mean kernel similarity to the pool. Scores are the weighted entropies
-    (through a LogTargetRegressor, of y: plus mu)."""
+    density being the mean kernel similarity to the pool. Scores are the Gaussian entropies
+    plus beta log density (through a LogTargetRegressor, the entropies of y: plus mu), so at
+    beta = 0 they are ``max_entropy_sampling``'s."""
     _check_n_instances(n_instances, _pool_size(X_pool))
     regressor, Z, log_mean = _gp_and_pool_embeddings(
         _estimator(learner), X_pool, "density_weighted_entropy_sampling"
     )
     _, variance = regressor.posterior_.predict_latent(Z)
     density = density_weights(Z, regressor.posterior_.kernel)
-    score = 0.5 * torch.log(variance + regressor.posterior_.noise) + beta * torch.log(density)
+    entropy = 0.5 * torch.log(2 * np.pi * np.e * (variance + regressor.posterior_.noise))
+    entropy = entropy + np.log(regressor.y_scale_ * regressor.std_scale_)
+    score = entropy + beta * torch.log(density)
     if log_mean is not None:
         score = score + log_mean
     chosen = torch.argsort(score, descending=True, stable=True)[:n_instances].cpu().numpy()
