@@ -89,6 +89,7 @@ def _campaign_settings(args) -> dict:
         "batch_size": args.batch_size,
         "refit_every": args.refit_every or None,
         "warm_start": not args.cold_refits,
+        "log_target": args.log_target,
         "estimator_params": {
             "epochs": args.epochs,
             "verbose": 0,
@@ -263,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--cold-refits", action="store_true", help="refits start from new weights instead of the current ones"
     )
     campaign.add_argument("--epochs", type=int, default=150, help="maximum encoder epochs (0: frozen)")
+    campaign.add_argument(
+        "--log-target",
+        action="store_true",
+        help="fit the GP on log(y), for a positive, heavy-tailed property (a refractive index, "
+        "a modulus); metrics and queries stay on y",
+    )
     campaign.add_argument(
         "--encoder",
         default=None,

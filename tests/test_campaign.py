@@ -206,6 +206,18 @@ def test_campaign_command(tmp_path, capsys):
     assert (tmp_path / "learning_curve.png").is_file()
 
 
+def test_campaign_command_with_a_log_target(tmp_path, capsys):
+    """--log-target on the shear modulus in GPa: the GP fits log G, the metrics are in GPa."""
+    settings = ["--n-test", "100", "--n-pool", "40", "--n-initial", "20", "--budget", "6"]
+    settings += ["--batch-size", "3", "--seeds", "0", "--epochs", "2", "--verbose", "0"]
+    settings += ["--target", "G_VRH", "--log-target", "--out", str(tmp_path)]
+    assert main(["campaign", *settings]) == 0
+    history = json.loads((tmp_path / "history.json").read_text())
+    state = json.loads((tmp_path / "state" / "random-seed0" / "state.json").read_text())
+    assert state["config"]["log_target"] is True
+    assert all(r["test_mae"] > 5 for r in history if "test_mae" in r)  # GPa, not log units
+
+
 def test_campaign_command_over_own_cifs_asks_for_labels(tmp_path, elastic, capsys):
     cifs = tmp_path / "cifs"
     cifs.mkdir()
@@ -441,3 +453,69 @@ def test_model_cache_shares_the_first_model_and_its_embeddings(tmp_path):
     assert sum("|embeddings|" in key for key in cache) == 1  # one first model, embedded once
     assert _order(state) == _order(expected)
     assert [r.get("test_mae") for r in state["history"]] == [r.get("test_mae") for r in expected["history"]]
+
+
+@pytest.mark.parametrize("strategy", ["batch_entropy", "entropy"])
+def test_a_log_target_campaign_fits_log_y_and_queries_and_measures_y(tmp_path, elastic, strategy):
+    """log_target=True: the GP fits log G; the first query is what the strategy picks through a
+    LogTargetRegressor around that model; the test metrics are those of its median on y."""
+    from skmatgp import LogTargetRegressor
+    from skmatgp.active import batch_entropy_sampling, max_entropy_sampling
+
+    X, shear, ids = elastic.structures[:60], 10.0 ** elastic.target[:60], list(elastic.ids[:60])
+    cache = {}
+    campaign = Campaign(
+        X[:45],
+        ids[:45],
+        TableOracle(ids, shear),
+        test=(X[45:], shear[45:]),
+        pool_targets=shear[:45],
+        strategy=strategy,
+        n_initial=15,
+        budget=4,
+        batch_size=4,
+        refit_every=None,
+        estimator_params=TINY,
+        log_target=True,
+        model_cache=cache,
+        state_dir=tmp_path,
+    )
+    state = campaign.run()
+    initial = state["batches"][0]
+    (first_model,) = [m for m in cache.values() if not isinstance(m, tuple)]
+    assert np.isclose(first_model.y_mean_, np.log([state["labels"][i] for i in initial]).mean())
+    around = LogTargetRegressor()
+    around.regressor_ = first_model  # the campaign's first model, as a fitted LogTargetRegressor
+    unlabelled = [i for i in range(45) if ids[i] not in initial]
+    strategy_function = batch_entropy_sampling if strategy == "batch_entropy" else max_entropy_sampling
+    chosen, _ = strategy_function(around, campaign.graphs_[unlabelled], n_instances=4)
+    assert state["batches"][1] == [ids[unlabelled[i]] for i in chosen]
+    log_mean, _ = campaign.model_.predict(campaign.test_graphs_, return_std=True)
+    assert np.isclose(state["history"][-1]["test_mae"], np.abs(np.exp(log_mean) - shear[45:]).mean())
+    assert campaign._config()["log_target"]
+    plain = Campaign(X[:45], ids[:45], TableOracle(ids, shear), n_initial=15, budget=4)
+    assert "log_target" not in plain._config()  # so campaigns saved before the option resume
+
+
+def test_a_log_target_campaign_runs_every_strategy_and_refuses_non_positive_labels(tmp_path, elastic):
+    X, shear, ids = elastic.structures[:40], 10.0 ** elastic.target[:40], list(elastic.ids[:40])
+    settings = {
+        "n_initial": 10,
+        "budget": 6,
+        "batch_size": 3,
+        "refit_every": None,
+        "estimator_params": TINY,
+        "log_target": True,
+    }
+    cache = {}
+    for strategy in ("ivr", "density_entropy", "kcenter", "random"):
+        state = Campaign(
+            X, ids, TableOracle(ids, shear), strategy=strategy, model_cache=cache, **settings
+        ).run()
+        assert state["status"] == "done" and len(set(_order(state))) == 16
+    with pytest.raises(ValueError, match="pool_targets must all be positive"):
+        Campaign(X, ids, TableOracle(ids, shear), pool_targets=-shear, **settings)
+    bad = shear.copy()
+    bad[:] = -1.0
+    with pytest.raises(ValueError, match=r"labels <= 0 for ids \['.*'\]; log_target=True fits log"):
+        Campaign(X, ids, TableOracle(ids, bad), **settings).run()

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .._arrays import object_array
 from .._gp import PoolVariance
 from .._graphs import CrystalGraphTransformer
+from .._log_target import median_and_std
 from .._regressor import GNNGPRegressor
 from .._structures import check_structures, find_duplicate_structures
 from ..metrics import regression_report
@@ -98,6 +99,12 @@ class Campaign:
         instead of starting from new weights. A resumed campaign replays every refit.
     estimator_params : dict, optional
         Parameters of the GNNGPRegressor (random_state is set by the campaign).
+    log_target : bool, default=False
+        Fit the GP on log(y), as :class:`~skmatgp.LogTargetRegressor` does, for a positive,
+        heavy-tailed property (labels must be positive). Test metrics and the pool MAE are
+        on y (the log-normal's median and delta-method std), and the acquisitions score y
+        as the query strategies do through a LogTargetRegressor: the entropies add the
+        log-scale mean mu, variance reduction weighs each reference point by exp(2 mu).
     graph_params : dict, optional
         Parameters of the CrystalGraphTransformer.
     random_state : int
@@ -135,6 +142,7 @@ class Campaign:
         refit_every: int | None = REFIT_EVERY,
         warm_start: bool = True,
         estimator_params: dict | None = None,
+        log_target: bool = False,
         graph_params: dict | None = None,
         random_state: int = 0,
         state_dir=None,
@@ -186,6 +194,9 @@ class Campaign:
                 UserWarning,
                 stacklevel=2,
             )
+        self.log_target = bool(log_target)
+        if self.log_target and self.pool_targets is not None and not np.all(self.pool_targets > 0):
+            raise ValueError("log_target=True fits log(y): pool_targets must all be positive.")
         self.graph_params = dict(graph_params or {})
         if self.graph_params.get("on_error", "raise") != "raise":
             raise ValueError(
@@ -229,6 +240,8 @@ class Campaign:
             "graph_params": self.graph_params,
             "random_state": self.random_state,
             "eval_every": self.eval_every,
+            # only when set, so that states saved before the option existed still resume
+            **({"log_target": True} if self.log_target else {}),
         }
 
     def _load_state(self) -> dict:
@@ -270,9 +283,12 @@ class Campaign:
         }
         if params.get("gp_head", "auto") == "auto":
             params["gp_head"] = "exact"  # rank-1 updates, whatever the label count
-        key = json.dumps(
-            [self.pool_ids[i] for i in labelled] + [params, self.graph_params], sort_keys=True, default=str
-        )
+        parts = [self.pool_ids[i] for i in labelled] + [params, self.graph_params]
+        if self.log_target:  # a model of log(y) is another model
+            parts.append("log_target")
+        key = json.dumps(parts, sort_keys=True, default=str)
+        if self.log_target:
+            y = np.log(y)
         if self.warm_start and n_refit > 0:
             self.model_.set_params(warm_start=True, random_state=params["random_state"])
             self.model_.fit(self.graphs_[labelled], y)
@@ -310,6 +326,8 @@ class Campaign:
         """Condition the GP and the pool tracker on new labels (the tracker may already be
         conditioned on them: a greedy query does that); O(n m) per label."""
         model = self.model_
+        if self.log_target:
+            y = np.log(y)
         y_std = torch.as_tensor((y - model.y_mean_) / model.y_scale_, device=model.device_)
         model.posterior_.add_pool_points(self.tracker_, indices, y_std)
 
@@ -340,19 +358,39 @@ class Campaign:
         if self.strategy == "random":
             candidates = np.array(sorted(set(range(len(self.pool))) - labelled))
             return [int(i) for i in self._rng(step).choice(candidates, k, replace=False)]
-        if self.strategy == "batch_entropy":
-            chosen, _ = greedy_joint_entropy(self.tracker_, k, exclude=sorted(labelled))
-            return chosen
-        if self.strategy == "ivr":
-            return greedy_variance_reduction(self.tracker_, k, exclude=sorted(labelled))
         if self.strategy == "kcenter":
             done = sorted(labelled)
             return kcenter_greedy(self.pool_Z_, self.pool_Z_[done], k, exclude=done)
+        log_mean = self._pool_log_mean() if self.log_target else None
+        if self.strategy == "batch_entropy":
+            chosen, _ = greedy_joint_entropy(self.tracker_, k, exclude=sorted(labelled), log_mean=log_mean)
+            return chosen
+        if self.strategy == "ivr":
+            weights = None
+            if log_mean is not None:  # exp(2 mu) of the reference points, over its largest
+                reference_mean = log_mean[self.tracker_.reference]
+                weights = torch.exp(2 * (reference_mean - reference_mean.max()))
+            return greedy_variance_reduction(
+                self.tracker_, k, exclude=sorted(labelled), reference_weights=weights
+            )
         score = 0.5 * torch.log(self.tracker_.predictive_variance())
         if self.strategy == "density_entropy":
             score = score + self.log_density_
+        if log_mean is not None:
+            score = score + log_mean
         score[sorted(labelled)] = -np.inf
         return [int(i) for i in torch.argsort(score, descending=True, stable=True)[:k]]
+
+    def _pool_log_mean(self) -> torch.Tensor:
+        """The GP's current mean of log(y) at every pool point (log_target=True)."""
+        mean, _ = self.model_.predict_from_embeddings(self.pool_Z_)
+        return torch.as_tensor(mean, dtype=self.pool_Z_.dtype, device=self.pool_Z_.device)
+
+    def _predict(self, Z) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of y from embeddings: the log-normal's median and delta-method std
+        with log_target=True."""
+        mean, std = self.model_.predict_from_embeddings(Z)
+        return median_and_std(mean, std) if self.log_target else (mean, std)
 
     def _due(self, n_before: int, n_after: int) -> bool:
         if self.eval_every is None or n_before == 0 or n_after >= self.n_initial + self.budget:
@@ -361,7 +399,6 @@ class Campaign:
 
     def _evaluate(self, state: dict, step: int, timings: dict, measure: bool) -> dict:
         start = time.perf_counter()
-        model = self.model_
         n_labels = sum(len(b) for b in state["batches"])
         record = {
             "step": step,
@@ -374,14 +411,14 @@ class Campaign:
         if not measure:
             return record
         if self.test is not None:
-            mean, std = model.predict_from_embeddings(self.test_Z_)
+            mean, std = self._predict(self.test_Z_)
             report = regression_report(self.test[1], mean, std)
             record.update({f"test_{k}": v for k, v in report.items()})
         if self.pool_targets is not None:
             labelled = set(self._labelled(state)[0])
             rest = np.array(sorted(set(range(len(self.pool))) - labelled))
             if len(rest):
-                mean, _ = model.predict_from_embeddings(self.pool_Z_[rest])
+                mean, _ = self._predict(self.pool_Z_[rest])
                 record["pool_mae"] = float(np.mean(np.abs(mean - self.pool_targets[rest])))
         record["eval_s"] = time.perf_counter() - start
         return record
@@ -404,6 +441,12 @@ class Campaign:
         if len(labels) != len(ids) or not np.all(np.isfinite(labels)):
             raise ValueError(
                 f"The oracle returned {labels!r} for ids {ids}: it must return one finite number per id."
+            )
+        if self.log_target and not np.all(labels > 0):
+            bad = [i for i, label in zip(ids, labels) if not label > 0]
+            raise ValueError(
+                f"The oracle returned labels <= 0 for ids {bad}; log_target=True fits log(y), so "
+                "every label must be positive. Fix the labels, or run without log_target."
             )
         return labels
 

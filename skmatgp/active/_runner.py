@@ -72,6 +72,7 @@ def run_campaigns(
     refit_every: int | None = REFIT_EVERY,
     warm_start: bool = True,
     estimator_params: dict | None = None,
+    log_target: bool = False,
     graph_cache: dict | None = None,
     out_dir="skmatgp-results",
     title: str | None = None,
@@ -85,6 +86,7 @@ def run_campaigns(
     ``out_dir``. ``batch_size`` may be a dict by strategy. Each campaign's state lives in
     ``out_dir/state/<strategy>-seed<seed>`` so an interrupted run resumes. Crystal graphs are
     built once per structure (pass ``graph_cache`` to share them with other calls).
+    ``log_target=True`` fits every campaign's GP on log(y) (see :class:`Campaign`).
     """
     structures = check_structures(structures)
     out = Path(out_dir)
@@ -110,6 +112,7 @@ def run_campaigns(
                 refit_every=refit_every,
                 warm_start=warm_start,
                 estimator_params=estimator_params,
+                log_target=log_target,
                 random_state=seed,
                 state_dir=out / "state" / f"{strategy}-seed{seed}",
                 model_cache=cache,
