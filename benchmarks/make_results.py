@@ -293,7 +293,7 @@ SAME_POINTS_AS = {"gbm_log_gap_std": "gbm_log_gap", "gbm_log_gap_const": "gbm_lo
 # how a model came to be in the tables, where its author had seen test folds first
 CV_MODEL_ORIGINS = {
     "ensemble_cal": (
-        "the calibrated deep ensemble was added (run by hand, `cv_benchmark.py --model ensemble_cal`) "
+        "the calibrated deep ensemble was added (run on request: `run_all.py --models ensemble_cal`) "
         "after the plain ensemble's test folds had shown its spread too narrow, so that the GP head, "
         "whose std is calibrated on a validation split, meets an ensemble given the same chance; it "
         "has nothing to tune (one scale factor, from held-out training data)"
