@@ -293,7 +293,8 @@ SAME_POINTS_AS = {"gbm_log_gap_std": "gbm_log_gap", "gbm_log_gap_const": "gbm_lo
 # how a model came to be in the tables, where its author had seen test folds first
 CV_MODEL_ORIGINS = {
     "ensemble_cal": (
-        "the calibrated deep ensemble was added (run on request: `run_all.py --models ensemble_cal`) "
+        "the calibrated deep ensemble was added (run by hand, `cv_benchmark.py --model ensemble_cal`; "
+        "`run_all.py --models ensemble_cal --skip-speed --skip-scaling` runs it too) "
         "after the plain ensemble's test folds had shown its spread too narrow, so that the GP head, "
         "whose std is calibrated on a validation split, meets an ensemble given the same chance; it "
         "has nothing to tune (one scale factor, from held-out training data)"
@@ -723,7 +724,8 @@ def suite_cost() -> list[str]:
             "`--jobs 2`, two at a time, longest first: about half the summed time), plus `featurize.py` and `train_throughput.py` (minutes) "
             f"and `scaling.py` (about an hour). Besides gnngp it runs {', '.join(SUITE_VARIANTS)} "
             f"on {', '.join(WITH_GNNGP)}, and besides rf {', '.join(m for ms in WITH_RF.values() for m in ms)} "
-            f"on {', '.join(WITH_RF)}; the other models above run by hand and are not summed."
+            f"on {', '.join(WITH_RF)}; the other models above run by hand or only when named "
+            "(`--models ensemble_cal`) and are not summed."
         ),
         "",
         "| dataset | " + " | ".join([*CV_MODELS, *SUITE_VARIANTS]) + " | all models |",
@@ -740,7 +742,7 @@ def suite_cost() -> list[str]:
         done = [h for m, h in hours.items() if h is not None and m in in_suite]
         total += sum(done)
         cells = [
-            (f"{h:.1f} h" + ("" if m in in_suite else " (by hand, not summed)"))
+            (f"{h:.1f} h" + ("" if m in in_suite else " (not in the default suite, not summed)"))
             if h is not None
             else ("not run" if m in in_suite else "–")
             for m, h in hours.items()

@@ -156,6 +156,13 @@ class ExactGPPosterior:
             variances.append((self.prior_variance(part) - (A**2).sum(0)).clamp_min(1e-12))
         return torch.cat(means), torch.cat(variances)
 
+    def predict_mean(self, Zs: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """Posterior mean of f at Zs alone: K(Zs, train) alpha, O(n) per point."""
+        alpha = self.alpha
+        return torch.cat(
+            [self.mean + self._k(self.Z, Zs[s : s + chunk]).T @ alpha for s in range(0, len(Zs), chunk)]
+        )
+
     def latent_covariance(self, Zs: torch.Tensor) -> torch.Tensor:
         """Posterior covariance of f over Zs (no observation noise): K_ss - A^T A, with
         A = L^-1 K(train, Zs). Shape (len(Zs), len(Zs))."""

@@ -118,6 +118,11 @@ def _campaign(args) -> int:
         f"seeds {args.seeds}"
     )
     print(next(line for line in data.DESCR.splitlines() if line.startswith("Cite")))
+    if args.log_target and data.target_name.startswith("log"):
+        print(
+            f"Note: {data.target_name} is already a log; --log-target fits the log of it. Pick the "
+            "property itself with --target (e.g. G_VRH) or drop --log-target."
+        )
     result = run_campaigns(
         data.structures,
         data.target,
@@ -128,7 +133,7 @@ def _campaign(args) -> int:
         n_pool=args.n_pool,
         eval_every=args.eval_every,
         out_dir=args.out,
-        title=f"{args.dataset} ({data.target_name}), fixed test set",
+        title=f"{args.dataset} ({data.target_name}{', GP on its log' if args.log_target else ''}), fixed test set",
         **_campaign_settings(args),
     )
     for strategy, final in result["summary"]["final"].items():

@@ -10,7 +10,7 @@ from skmatgp.datasets import load_dataset
 from tests.conftest import TINY
 
 
-def make_campaign(state_dir, strategy="batch_entropy", delay=0.0):
+def make_campaign(state_dir, strategy="batch_entropy", delay=0.0, log_target=False):
     data = load_dataset()
     sizes = np.array([len(s) for s in data.structures])
     idx = np.argsort(sizes, kind="stable")[:90]
@@ -32,6 +32,7 @@ def make_campaign(state_dir, strategy="batch_entropy", delay=0.0):
         batch_size=3,
         refit_every=12,
         estimator_params=TINY,
+        log_target=log_target,
         random_state=0,
         state_dir=state_dir,
     )

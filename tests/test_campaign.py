@@ -1,3 +1,4 @@
+import copy
 import csv
 import json
 import os
@@ -490,7 +491,15 @@ def test_a_log_target_campaign_fits_log_y_and_queries_and_measures_y(tmp_path, e
     strategy_function = batch_entropy_sampling if strategy == "batch_entropy" else max_entropy_sampling
     chosen, _ = strategy_function(around, campaign.graphs_[unlabelled], n_instances=4)
     assert state["batches"][1] == [ids[unlabelled[i]] for i in chosen]
+    # the labels of that batch entered the GP as logs: the campaign's model is the first model
+    # conditioned on log(labels)
+    batch = state["batches"][1]
+    updated = copy.deepcopy(first_model)
+    updated.update(
+        campaign.graphs_[[ids.index(i) for i in batch]], np.log([state["labels"][i] for i in batch])
+    )
     log_mean, _ = campaign.model_.predict(campaign.test_graphs_, return_std=True)
+    assert np.allclose(updated.predict(campaign.test_graphs_), log_mean, atol=1e-4)
     assert np.isclose(state["history"][-1]["test_mae"], np.abs(np.exp(log_mean) - shear[45:]).mean())
     assert campaign._config()["log_target"]
     plain = Campaign(X[:45], ids[:45], TableOracle(ids, shear), n_initial=15, budget=4)
@@ -513,9 +522,26 @@ def test_a_log_target_campaign_runs_every_strategy_and_refuses_non_positive_labe
             X, ids, TableOracle(ids, shear), strategy=strategy, model_cache=cache, **settings
         ).run()
         assert state["status"] == "done" and len(set(_order(state))) == 16
-    with pytest.raises(ValueError, match="pool_targets must all be positive"):
-        Campaign(X, ids, TableOracle(ids, shear), pool_targets=-shear, **settings)
+    negative = shear.copy()
+    negative[[3, 7]] = [-1.0, 0.0]
+    with pytest.raises(
+        ValueError, match=rf"targets must be positive; 2 are not, ids \['{ids[3]}', '{ids[7]}'\]"
+    ):
+        Campaign(X, ids, TableOracle(ids, shear), pool_targets=negative, **settings)
+    initial = Campaign(X, ids, TableOracle(ids, shear), **settings).run()["batches"][0]
     bad = shear.copy()
-    bad[:] = -1.0
-    with pytest.raises(ValueError, match=r"labels <= 0 for ids \['.*'\]; log_target=True fits log"):
+    bad[ids.index(initial[2])] = -1.0  # one label of the initial batch
+    with pytest.raises(ValueError, match=rf"returned 1 label\(s\) <= 0, ids \['{initial[2]}'\]; log_target"):
         Campaign(X, ids, TableOracle(ids, bad), **settings).run()
+
+
+@pytest.mark.parametrize("strategy", ["batch_entropy", "ivr"])
+def test_a_log_target_campaign_resumes_with_the_same_choices(tmp_path, strategy):
+    reference = make_campaign(tmp_path / "ref", strategy, log_target=True).run()
+    _crash_at(make_campaign(tmp_path / "crash", strategy, log_target=True), 4)
+    resumed = make_campaign(tmp_path / "crash", strategy, log_target=True).run()
+    assert _order(resumed) == _order(reference)
+    assert [r.get("test_mae") for r in resumed["history"]] == [
+        r.get("test_mae") for r in reference["history"]
+    ]
+    assert _order(make_campaign(tmp_path / "plain", strategy).run()) != _order(reference)

@@ -106,3 +106,4 @@ def test_latent_covariance_is_gpytorchs_exact_posterior():
     assert torch.allclose(covariance, expected_covariance, atol=1e-6)
     assert torch.allclose(posterior.predict_latent(Zs)[0], expected_mean, atol=1e-6)
     assert torch.allclose(covariance.diagonal(), posterior.predict_latent(Zs)[1], atol=1e-10)
+    assert torch.allclose(posterior.predict_mean(Zs), posterior.predict_latent(Zs)[0], atol=1e-10)

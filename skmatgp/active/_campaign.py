@@ -196,7 +196,12 @@ class Campaign:
             )
         self.log_target = bool(log_target)
         if self.log_target and self.pool_targets is not None and not np.all(self.pool_targets > 0):
-            raise ValueError("log_target=True fits log(y): pool_targets must all be positive.")
+            bad = [self.pool_ids[i] for i in np.flatnonzero(~(self.pool_targets > 0))]
+            raise ValueError(
+                f"log_target=True fits log(y), so the targets must be positive; {len(bad)} are not, "
+                f"ids {bad[:10]}{' ...' if len(bad) > 10 else ''}. Leave those structures out, or "
+                "run without log_target."
+            )
         self.graph_params = dict(graph_params or {})
         if self.graph_params.get("on_error", "raise") != "raise":
             raise ValueError(
@@ -382,9 +387,10 @@ class Campaign:
         return [int(i) for i in torch.argsort(score, descending=True, stable=True)[:k]]
 
     def _pool_log_mean(self) -> torch.Tensor:
-        """The GP's current mean of log(y) at every pool point (log_target=True)."""
-        mean, _ = self.model_.predict_from_embeddings(self.pool_Z_)
-        return torch.as_tensor(mean, dtype=self.pool_Z_.dtype, device=self.pool_Z_.device)
+        """The GP's current mean of log(y) at every pool point (log_target=True): the mean
+        alone, O(n m), not the variances a prediction would also solve for."""
+        model = self.model_
+        return model.posterior_.predict_mean(self.pool_Z_) * model.y_scale_ + model.y_mean_
 
     def _predict(self, Z) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of y from embeddings: the log-normal's median and delta-method std
@@ -445,8 +451,9 @@ class Campaign:
         if self.log_target and not np.all(labels > 0):
             bad = [i for i, label in zip(ids, labels) if not label > 0]
             raise ValueError(
-                f"The oracle returned labels <= 0 for ids {bad}; log_target=True fits log(y), so "
-                "every label must be positive. Fix the labels, or run without log_target."
+                f"The oracle returned {len(bad)} label(s) <= 0, ids {bad[:10]}"
+                f"{' ...' if len(bad) > 10 else ''}; log_target=True fits log(y), so every label "
+                "must be positive. Fix the labels, or run without log_target."
             )
         return labels
 
