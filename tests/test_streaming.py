@@ -68,11 +68,14 @@ def test_a_log_target_streams_with_gaps_and_predicts_on_the_y_scale(small):
     others = [i for i in range(len(pool)) if i != 4]
     expected_mean, expected_std = model.predict(np.array(pool, dtype=object)[others], return_std=True)
     assert np.isnan(mean[4]) and np.isnan(std[4])
-    assert np.allclose(mean[others], expected_mean) and np.allclose(std[others], expected_std)
+    # chunks of 7 embed in other batches than one call does: the float32 encoder's sums then
+    # differ by about 1e-6, which reach the predictions as about 1e-5 of their size
+    assert np.allclose(mean[others], expected_mean, rtol=1e-4)
+    assert np.allclose(std[others], expected_std, rtol=1e-4)
     with pytest.warns(UserWarning, match="no graph"):
         chosen, entropies = top_entropy(model, iter(pool), n_instances=3, chunk_size=7)
     expected, scores = max_entropy_sampling(model, np.array(pool, dtype=object)[others], n_instances=3)
-    assert list(chosen) == [others[i] for i in expected] and np.allclose(entropies, scores)
+    assert list(chosen) == [others[i] for i in expected] and np.allclose(entropies, scores, atol=1e-4)
 
 
 def test_a_list_of_graphs_with_gaps_is_scored_item_by_item(pipe, small):
