@@ -371,13 +371,7 @@ class Campaign:
             chosen, _ = greedy_joint_entropy(self.tracker_, k, exclude=sorted(labelled), log_mean=log_mean)
             return chosen
         if self.strategy == "ivr":
-            weights = None
-            if log_mean is not None:  # exp(2 mu) of the reference points, over its largest
-                reference_mean = log_mean[self.tracker_.reference]
-                weights = torch.exp(2 * (reference_mean - reference_mean.max()))
-            return greedy_variance_reduction(
-                self.tracker_, k, exclude=sorted(labelled), reference_weights=weights
-            )
+            return greedy_variance_reduction(self.tracker_, k, exclude=sorted(labelled), log_mean=log_mean)
         score = 0.5 * torch.log(self.tracker_.predictive_variance())
         if self.strategy == "density_entropy":
             score = score + self.log_density_

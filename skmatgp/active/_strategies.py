@@ -180,17 +180,21 @@ def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
 # the GP state between steps) and a modAL-signature wrapper.
 
 
-def greedy_variance_reduction(
-    pool: PoolVariance, n_instances: int, exclude=None, reference_weights=None
-) -> list[int]:
+def greedy_variance_reduction(pool: PoolVariance, n_instances: int, exclude=None, log_mean=None) -> list[int]:
     """Integrated variance reduction, greedily: pick the point whose label would most reduce
-    the posterior variance summed over the reference points (weighted by
-    ``reference_weights``), condition on it, repeat. ``pool`` must have been built with
-    ``reference``."""
+    the posterior variance summed over the reference points, condition on it, repeat.
+    ``pool`` must have been built with ``reference``.
+
+    With ``log_mean`` (the pool's means of a GP on log y), the variance of y: by the delta
+    method each reference point's is exp(2 mu) times its variance of log(y)."""
+    weights = None
+    if log_mean is not None:  # exp(2 mu), divided by its largest value (same picks, no overflow)
+        reference_mean = log_mean[pool.reference]
+        weights = torch.exp(2 * (reference_mean - reference_mean.max()))
     blocked = _blocked(len(pool.Z_pool), exclude, pool.Z_pool.device)
     chosen = []
     for _ in range(n_instances):
-        reduction = pool.variance_reduction(reference_weights)
+        reduction = pool.variance_reduction(weights)
         index = int(torch.argmax(reduction.masked_fill(blocked, -np.inf)))
         chosen.append(index)
         blocked[index] = True
@@ -255,10 +259,7 @@ def variance_reduction_sampling(
     rng = check_random_state(random_state)
     reference = torch.as_tensor(rng.choice(len(Z), min(n_reference, len(Z)), replace=False), device=Z.device)
     pool = PoolVariance(regressor.posterior_, Z, capacity=n_instances, reference=reference)
-    weights = None
-    if log_mean is not None:  # exp(2 mu), divided by its largest value (same picks, no overflow)
-        weights = torch.exp(2 * (log_mean[reference] - log_mean[reference].max()))
-    chosen = greedy_variance_reduction(pool, n_instances, reference_weights=weights)
+    chosen = greedy_variance_reduction(pool, n_instances, log_mean=log_mean)
     _warn_duplicate_picks(X_pool, chosen)
     return np.array(chosen), np.zeros(n_instances)
 
