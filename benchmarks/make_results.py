@@ -486,6 +486,61 @@ def _same_folds(results: dict) -> list[str]:
     return lines
 
 
+def _fresh_clone_reruns(dataset: str) -> list[str]:
+    """The table's runs against runs of the same models from fresh clones
+    (results/reruns/cv_<dataset>_<model>_fresh_clone_<commit>.json, each the file the run
+    wrote, copied unchanged), on the folds both have: how far a rerun moves a figure."""
+    rows = []
+    for path in sorted((RESULTS / "reruns").glob(f"cv_{dataset}_*_fresh_clone_*.json")):
+        rerun = json.loads(path.read_text())
+        model = rerun["model"]
+        table = {f["fold"]: f for f in (_load(f"cv_{dataset}_{model}.json") or {}).get("folds", [])}
+        pairs = [(f, table[f["fold"]]) for f in rerun["folds"] if f["fold"] in table]
+        if not pairs:
+            continue
+        name = CV_MODELS.get(model) or f"skmatgp fitted on {CANDIDATES[model]}"
+        folds = "all 5" if len(pairs) == 5 else ", ".join(str(f["fold"] + 1) for f, _ in pairs)
+        far, far_table = max(pairs, key=lambda pair: abs(pair[0]["mae"] - pair[1]["mae"]))
+        difference = far["mae"] - far_table["mae"]
+        if not difference:
+            difference = "none"
+        elif abs(difference) < 5e-5:
+            difference = f"under 0.0001 (fold {far['fold'] + 1})"
+        else:
+            difference = f"{difference:+.4f} (fold {far['fold'] + 1})"
+        coverage = [(f["coverage95"], t["coverage95"]) for f, t in pairs if f["coverage95"] is not None]
+        rows.append(
+            f"| {name} | {_short_commit(rerun['machine'])}, Python {rerun['machine'].get('python')} | "
+            f"{folds} | {np.mean([t['mae'] for _, t in pairs]):.4f} | "
+            f"{np.mean([f['mae'] for f, _ in pairs]):.4f} | {difference} | "
+            + (
+                f"{np.mean([t for _, t in coverage]):.3f} / {np.mean([f for f, _ in coverage]):.3f}"
+                if coverage
+                else "–"
+            )
+            + f" | {np.mean([f['fit_s'] for f, _ in pairs]) / np.mean([t['fit_s'] for _, t in pairs]):.2f} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        (
+            "The same models run again from fresh clones (`git clone`, a new virtual environment, "
+            '`pip install ".[bench]"`, the same script; the files in `results/reruns/`), on the folds '
+            "both runs have. A trained encoder depends on float rounding: another Python build or "
+            "machine image can move the epoch at which early stopping ends a fold, and with it that "
+            "fold's MAE; the ± over folds above does not show this."
+        ),
+        "",
+        (
+            "| model | rerun's commit | folds | MAE, table | MAE, rerun | largest fold difference | "
+            "cov95, table / rerun | fit time, rerun / table |"
+        ),
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
+
+
 def _fold_summary(folds: list[dict]) -> str:
     """MAE, NLL, 95% coverage and fit time, averaged over some folds of a run (and the
     implied log-normal's NLL and coverage, for a run fitted on log(y) that records them)."""
@@ -658,6 +713,7 @@ def cv_results() -> list[str]:
                 f"{_num(r['fit_s_mean'], 0)}{_threads_note(r)} |"
             )
         lines += _same_folds(results)
+        lines += _fresh_clone_reruns(dataset)
         lines += _outlying_folds(results)
         lines += _blend_parts(results.get("blend_log"))
         lines += _std_by_fold(results)

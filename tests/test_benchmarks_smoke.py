@@ -155,6 +155,37 @@ def test_validation_choice_reads_validation_mae_only(tmp_path, monkeypatch):
     assert make_results._validation_choice("d", gnngp) == ([], None)
 
 
+def test_fresh_clone_reruns_compare_the_folds_both_runs_have(tmp_path, monkeypatch):
+    """A rerun's row sets it beside the table's run on the folds it has, and names the fold
+    that moved most."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import make_results
+
+    monkeypatch.setattr(make_results, "RESULTS", tmp_path)
+    (tmp_path / "reruns").mkdir()
+    assert make_results._fresh_clone_reruns("d") == []
+
+    def run(maes, fit_s):
+        machine = {"commit": "abcdef123", "python": "3.11.2"}
+        result = {"model": "gnngp", "machine": machine, **_cv_run(maes, maes)}
+        for fold in result["folds"]:
+            fold["fit_s"] = fit_s
+        return json.dumps(result)
+
+    (tmp_path / "cv_d_gnngp.json").write_text(run([0.5, 0.6, 0.7, 0.4, 0.3], fit_s=10.0))
+    rerun = tmp_path / "reruns" / "cv_d_gnngp_fresh_clone_abcdef1.json"
+    rerun.write_text(run([0.5, 0.65], fit_s=20.0))
+    row = make_results._fresh_clone_reruns("d")[-1]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    expected = ["abcdef1, Python 3.11.2", "1, 2", "0.5500", "0.5750", "+0.0500 (fold 2)"]
+    expected += ["0.950 / 0.950", "2.00"]
+    assert cells[1:] == expected
+
+    rerun.write_text(run([0.5, 0.6, 0.7, 0.4, 0.3], fit_s=10.0))
+    cells = make_results._fresh_clone_reruns("d")[-1].split("|")
+    assert cells[3].strip() == "all 5" and cells[6].strip() == "none"
+
+
 @pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
 def test_gbm_log_quick_on_dielectric(tmp_path, monkeypatch):
     """The descriptor peer of matbench_dielectric runs (quick) and gives finite point predictions."""
