@@ -524,13 +524,7 @@ def _fresh_clone_reruns(dataset: str) -> list[str]:
         return []
     return [
         "",
-        (
-            "The same models run again from fresh clones (`git clone`, a new virtual environment, "
-            '`pip install ".[bench]"`, the same script; the files in `results/reruns/`), on the folds '
-            "both runs have. A trained encoder depends on float rounding: another Python build or "
-            "machine image can move the epoch at which early stopping ends a fold, and with it that "
-            "fold's MAE; the ± over folds above does not show this."
-        ),
+        "The same models run again from fresh clones (files in `results/reruns/`), on the folds both runs have:",
         "",
         (
             "| model | rerun's commit | folds | MAE, table | MAE, rerun | largest fold difference | "
@@ -684,7 +678,11 @@ def cv_results() -> list[str]:
             "cov95 the share of test targets inside the central 68% and 95% intervals; miscal. area the "
             "mean gap between observed and expected coverage; sharpness the root mean predictive variance; "
             "fit time per fold from Structures (featurisation included), on a shared 2-core machine, one "
-            "thread. cgcnn2 gives point predictions only (–)."
+            "thread. cgcnn2 gives point predictions only (–). Runs repeated from fresh clones (`git clone`, a "
+            'new virtual environment, `pip install ".[bench]"`, the same script) follow each table: a '
+            "trained encoder depends on float rounding, so another Python build or machine image can move "
+            "the epoch at which early stopping ends a fold, and with it that fold's MAE; the ± over folds "
+            "does not show this."
         ),
         "",
     ]
