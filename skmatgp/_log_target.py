@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -20,6 +20,24 @@ def median_and_std(mu, s):
     N(mu, s^2) on log(y); NaN stays NaN."""
     median = np.exp(mu)
     return median, median * s
+
+
+def log_scale_model(estimator):
+    """The fitted model of log(y) behind a LogTargetRegressor that is ``estimator`` or the
+    last step of the Pipeline ``estimator``, for code that reaches the GP itself (query
+    strategies, pool scoring). For the Pipeline it is a Pipeline of the same fitted steps,
+    ending in the LogTargetRegressor's fitted regressor.
+
+    Returns ``(model, True)``; ``(None, True)`` while that LogTargetRegressor is unfitted;
+    ``(estimator, False)`` when there is none."""
+    last = final_step(estimator)
+    if not isinstance(last, LogTargetRegressor):
+        return estimator, False
+    if not hasattr(last, "regressor_"):
+        return None, True
+    if last is estimator:
+        return last.regressor_, True
+    return Pipeline([*estimator.steps[:-1], (estimator.steps[-1][0], last.regressor_)]), True
 
 
 class LogTargetRegressor(RegressorMixin, BaseEstimator):

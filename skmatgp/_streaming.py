@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ._arrays import object_array
 from ._graphs import INDEX_OFFSET
-from ._log_target import LogTargetRegressor, median_and_std
+from ._log_target import log_scale_model, median_and_std
 from ._pipeline import final_step, transform_to_final
 
 
@@ -31,17 +31,18 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
 
     ``structures`` may be a generator (e.g. reading files lazily); ``estimator`` is a fitted
     Pipeline (CrystalGraphTransformer + GNNGPRegressor) or a regressor taking the items as
-    they come, or a fitted LogTargetRegressor around either (then the mean is the median
-    exp(mu) and the std exp(mu) * s, as its ``predict`` gives). Items the pipeline gives no
+    they come, or either of them behind a fitted LogTargetRegressor, around it or as the
+    Pipeline's last step (then the mean is the median exp(mu) and the std exp(mu) * s, as
+    its ``predict`` gives). Items the pipeline gives no
     graph (``CrystalGraphTransformer(on_error="warn")``) get a NaN mean and std instead of
     stopping the pool.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
-    log_target = isinstance(estimator, LogTargetRegressor)
-    if log_target:  # stream through its fitted model, on the log scale
-        check_is_fitted(estimator, "regressor_")
-        estimator = estimator.regressor_
+    model, log_target = log_scale_model(estimator)
+    if model is None:
+        check_is_fitted(final_step(estimator), "regressor_")  # raises: unfitted LogTargetRegressor
+    estimator = model  # through a LogTargetRegressor: its model of log(y)
     regressor = final_step(estimator)
     start = 0
     for chunk in tqdm(_chunks(structures, chunk_size), disable=not verbose, desc="pool", unit="chunk"):

@@ -3,7 +3,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
 from skmatgp._gp import PoolVariance
@@ -247,6 +247,26 @@ def test_density_weighting_and_kcenter_through_a_log_target(fitted_log):
     )  # distances in embedding space: the target's scale plays no part
 
 
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        batch_entropy_sampling,
+        variance_reduction_sampling,
+        density_weighted_entropy_sampling,
+        kcenter_greedy_sampling,
+    ],
+)
+def test_gp_strategies_reach_a_log_target_that_ends_a_pipeline(small, fitted_log, strategy):
+    """make_pipeline(CrystalGraphTransformer(), LogTargetRegressor(...)) on Structures picks
+    and scores as the LogTargetRegressor itself does on the graphs."""
+    model, graphs = fitted_log
+    structures = small[0][30:]
+    pipeline = Pipeline([("graphs", CrystalGraphTransformer().fit(structures)), ("log", model)])
+    chosen, scores = strategy(pipeline, structures, n_instances=3)
+    expected, expected_scores = strategy(model, graphs, n_instances=3)
+    assert list(chosen) == list(expected) and np.allclose(scores, expected_scores)
+
+
 @pytest.mark.parametrize("strategy", [batch_entropy_sampling, variance_reduction_sampling])
 def test_gp_strategies_name_an_unfitted_log_target(small_graphs, strategy):
     graphs, _ = small_graphs
@@ -254,16 +274,18 @@ def test_gp_strategies_name_an_unfitted_log_target(small_graphs, strategy):
         strategy(LogTargetRegressor(GNNGPRegressor(**TINY)), graphs, n_instances=2)
 
 
-def test_batch_entropy_drives_a_modal_learner_over_a_log_target(small):
+@pytest.mark.parametrize("log_last", [False, True], ids=["around_the_pipeline", "last_in_the_pipeline"])
+def test_batch_entropy_drives_a_modal_learner_over_a_log_target(small, log_last):
     X, log10_shear = small
     shear = 10.0**log10_shear
+    if log_last:
+        model = make_pipeline(CrystalGraphTransformer(), LogTargetRegressor(GNNGPRegressor(**TINY)))
+    else:
+        model = LogTargetRegressor(make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY)))
     learner = ActiveLearner(
-        estimator=LogTargetRegressor(make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY))),
-        query_strategy=batch_entropy_sampling,
-        X_training=X[:20],
-        y_training=shear[:20],
+        estimator=model, query_strategy=batch_entropy_sampling, X_training=X[:20], y_training=shear[:20]
     )
     idx, _ = learner.query(X[20:], n_instances=3)
     learner.teach(X[20:][idx], shear[20:][idx], only_new=True)
-    posterior = learner.estimator.regressor_[-1].posterior_
-    assert len(posterior.y) == 23
+    gp = learner.estimator[-1].regressor_ if log_last else learner.estimator.regressor_[-1]
+    assert len(gp.posterior_.y) == 23

@@ -55,12 +55,16 @@ def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small)
     assert np.isnan(mean[:5]).all() and np.isfinite(mean[5:]).all()
 
 
-def test_a_log_target_streams_with_gaps_and_predicts_on_the_y_scale(small):
+@pytest.mark.parametrize("log_last", [False, True], ids=["around_the_pipeline", "last_in_the_pipeline"])
+def test_a_log_target_streams_with_gaps_and_predicts_on_the_y_scale(small, log_last):
     X, log10_shear = small
     shear = 10.0**log10_shear
-    model = LogTargetRegressor(
-        make_pipeline(CrystalGraphTransformer(on_error="warn"), GNNGPRegressor(**TINY))
-    ).fit(X[:30], shear[:30])
+    graphs = CrystalGraphTransformer(on_error="warn")
+    if log_last:
+        model = make_pipeline(graphs, LogTargetRegressor(GNNGPRegressor(**TINY)))
+    else:
+        model = LogTargetRegressor(make_pipeline(graphs, GNNGPRegressor(**TINY)))
+    model.fit(X[:30], shear[:30])
     pool = list(X[30:])
     pool[4] = Structure(Lattice.cubic(4.0), [{"Fe": 0.5, "Ni": 0.5}], [[0, 0, 0]])
     with pytest.warns(UserWarning, match=r"no graph and hold None: indices \[4\]"):

@@ -13,7 +13,7 @@ from pymatgen.core import Structure
 from sklearn.utils import check_random_state
 
 from .._gp import PoolVariance
-from .._log_target import LogTargetRegressor
+from .._log_target import log_scale_model
 from .._pipeline import final_step, transform_to_final
 from .._regressor import GNNGPRegressor
 from .._structures import structure_fingerprint
@@ -108,10 +108,10 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
     is its log-scale Gaussian's plus mu, and its (delta-method) variance is exp(2 mu) times
     the log-scale one. So they agree with ``max_entropy_sampling``, which scores the
     delta-method std, and favour large y as an error in y does."""
-    through_log = isinstance(estimator, LogTargetRegressor)
-    unfitted_log = through_log and not hasattr(estimator, "regressor_")
-    if through_log and not unfitted_log:
-        estimator = estimator.regressor_
+    model, through_log = log_scale_model(estimator)
+    unfitted_log = model is None
+    if not unfitted_log:
+        estimator = model
     regressor = final_step(estimator)
     if not hasattr(regressor, "posterior_"):
         if isinstance(regressor, GNNGPRegressor) or unfitted_log:
@@ -123,8 +123,8 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
                 "predict takes return_std=True) or random_sampling."
             )
         raise TypeError(
-            f"{strategy} needs a fitted GNNGPRegressor (alone, last in a Pipeline, or inside a "
-            f"LogTargetRegressor); got {problem}"
+            f"{strategy} needs a fitted GNNGPRegressor (alone, last in a Pipeline, or behind a "
+            f"LogTargetRegressor, around it or last in the Pipeline); got {problem}"
         )
     Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
     if not through_log:
@@ -164,7 +164,7 @@ def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
     GP on that point (label unknown; only variances change), repeat. Points close to an
     earlier pick lose variance, so a batch spreads out instead of holding n near-duplicates.
     Scores are the conditional entropies at the time of each pick. Needs a fitted
-    :class:`~skmatgp.GNNGPRegressor` (alone, last in a Pipeline, or inside a
+    :class:`~skmatgp.GNNGPRegressor` (alone, last in a Pipeline, or behind a
     :class:`~skmatgp.LogTargetRegressor`, where it maximises the joint entropy of y).
     """
     _check_n_instances(n_instances, _pool_size(X_pool))
