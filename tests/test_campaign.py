@@ -155,6 +155,8 @@ def test_run_campaigns_writes_results_and_keeps_test_out_of_pool(tmp_path, elast
     summary = result["summary"]
     assert set(summary["final"]) == {"entropy", "batch_entropy", "random"}
     assert len(summary["final"]["random"]["test_mae"]["per_seed"]) == 2
+    assert summary == json.loads((tmp_path / "summary.json").read_text())
+    assert summary["settings"]["n_initial"] == 20 and summary["settings"]["log_target"] is False
     # the same fixed test set for every seed: its ids never appear among the chosen ones
     from skmatgp.active import split_test_pool
 
@@ -216,6 +218,7 @@ def test_campaign_command_with_a_log_target(tmp_path, capsys):
     history = json.loads((tmp_path / "history.json").read_text())
     state = json.loads((tmp_path / "state" / "random-seed0" / "state.json").read_text())
     assert state["config"]["log_target"] is True
+    assert json.loads((tmp_path / "summary.json").read_text())["settings"]["log_target"] is True
     assert all(r["test_mae"] > 5 for r in history if "test_mae" in r)  # GPa, not log units
 
 
