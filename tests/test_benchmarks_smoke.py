@@ -165,25 +165,26 @@ def test_fresh_clone_reruns_compare_the_folds_both_runs_have(tmp_path, monkeypat
     (tmp_path / "reruns").mkdir()
     assert make_results._fresh_clone_reruns("d") == []
 
-    def run(maes, fit_s):
+    def run(maes, dataset="d"):
         machine = {"commit": "abcdef123", "python": "3.11.2"}
-        result = {"model": "gnngp", "machine": machine, **_cv_run(maes, maes)}
-        for fold in result["folds"]:
-            fold["fit_s"] = fit_s
-        return json.dumps(result)
+        return json.dumps({"dataset": dataset, "model": "gnngp", "machine": machine, **_cv_run(maes, maes)})
 
-    (tmp_path / "cv_d_gnngp.json").write_text(run([0.5, 0.6, 0.7, 0.4, 0.3], fit_s=10.0))
+    def cells():
+        row = make_results._fresh_clone_reruns("d")[-1]
+        return [cell.strip() for cell in row.strip("|").split("|")][1:]
+
     rerun = tmp_path / "reruns" / "cv_d_gnngp_fresh_clone_abcdef1.json"
-    rerun.write_text(run([0.5, 0.65], fit_s=20.0))
-    row = make_results._fresh_clone_reruns("d")[-1]
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
-    expected = ["abcdef1, Python 3.11.2", "1, 2", "0.5500", "0.5750", "+0.0500 (fold 2)"]
-    expected += ["0.950 / 0.950", "2.00"]
-    assert cells[1:] == expected
-
-    rerun.write_text(run([0.5, 0.6, 0.7, 0.4, 0.3], fit_s=10.0))
-    cells = make_results._fresh_clone_reruns("d")[-1].split("|")
-    assert cells[3].strip() == "all 5" and cells[6].strip() == "none"
+    rerun.write_text(run([0.5, 0.65]))
+    assert make_results._fresh_clone_reruns("d") == []  # no committed run to compare with
+    (tmp_path / "cv_d_gnngp.json").write_text(run([0.5, 0.6, 0.7, 0.4, 0.3]))
+    expected = ["abcdef1, Python 3.11.2", "1, 2", "0.5500", "0.5750", "+0.0500 (fold 2)", "0.950 / 0.950"]
+    assert cells() == expected
+    rerun.write_text(run([0.5, 0.6, 0.7, 0.40001, 0.3]))
+    assert cells()[1] == "all 5" and cells()[4] == "under 0.0001 (fold 4)"
+    rerun.write_text(run([0.5, 0.6, 0.7, 0.4, 0.3]))
+    assert cells()[4] == "none"
+    rerun.write_text(run([0.5, 0.6, 0.7, 0.4, 0.3], dataset="d_other"))  # its name starts with "d"
+    assert make_results._fresh_clone_reruns("d") == []
 
 
 @pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
