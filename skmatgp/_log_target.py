@@ -26,7 +26,7 @@ def log_scale_model(estimator):
     """The fitted model of log(y) behind a LogTargetRegressor that is ``estimator`` or the
     last step of the Pipeline ``estimator``, for code that reaches the GP itself (query
     strategies, pool scoring). For the Pipeline it is a Pipeline of the same fitted steps,
-    ending in the LogTargetRegressor's fitted regressor.
+    ending in the LogTargetRegressor's fitted regressor (its steps, if that is a Pipeline).
 
     Returns ``(model, True)``; ``(None, True)`` while that LogTargetRegressor is unfitted;
     ``(estimator, False)`` when there is none."""
@@ -37,7 +37,9 @@ def log_scale_model(estimator):
         return None, True
     if last is estimator:
         return last.regressor_, True
-    return Pipeline([*estimator.steps[:-1], (estimator.steps[-1][0], last.regressor_)]), True
+    inner = last.regressor_
+    inner_steps = inner.steps if isinstance(inner, Pipeline) else [(estimator.steps[-1][0], inner)]
+    return Pipeline([*estimator.steps[:-1], *inner_steps]), True
 
 
 class LogTargetRegressor(RegressorMixin, BaseEstimator):

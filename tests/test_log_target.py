@@ -4,9 +4,12 @@ from scipy.stats import norm
 from sklearn.base import clone
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.utils import get_tags
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
+from skmatgp._log_target import log_scale_model
+from skmatgp._pipeline import final_step
 from tests.conftest import TINY
 
 
@@ -72,3 +75,28 @@ def test_return_cov_is_the_delta_method_covariance(shear_moduli):
     np.testing.assert_allclose(np.sqrt(np.diag(covariance)), std, rtol=1e-9)
     with pytest.raises(RuntimeError, match="At most one"):
         graphs.predict(structures[50:], return_std=True, return_cov=True)
+
+
+def test_log_scale_model_finds_the_model_of_log_y_around_or_last_in_a_pipeline():
+    """What query strategies and pool scoring use to reach the GP: the fitted model of log(y)
+    with every fitted step before it, whichever way the LogTargetRegressor was placed."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.exp(X @ [0.5, -0.2, 0.1] + 0.05 * rng.normal(size=40))
+    inner = make_pipeline(StandardScaler(), GaussianProcessRegressor())
+    around = LogTargetRegressor(inner).fit(X, y)
+    last = make_pipeline(PolynomialFeatures(2), LogTargetRegressor(GaussianProcessRegressor())).fit(X, y)
+    nested = make_pipeline(PolynomialFeatures(2), LogTargetRegressor(inner)).fit(X, y)
+    for model in (around, last, nested):
+        found, through_log = log_scale_model(model)
+        log_y = found.predict(X)
+        np.testing.assert_allclose(np.exp(log_y), model.predict(X), rtol=1e-12)
+        assert through_log and final_step(found) is final_step(final_step(model).regressor_)
+    assert [type(step).__name__ for _, step in log_scale_model(nested)[0].steps] == [
+        "PolynomialFeatures",
+        "StandardScaler",
+        "GaussianProcessRegressor",
+    ]
+    plain = make_pipeline(StandardScaler(), GaussianProcessRegressor())
+    assert log_scale_model(plain) == (plain, False)
+    assert log_scale_model(make_pipeline(StandardScaler(), LogTargetRegressor())) == (None, True)

@@ -272,6 +272,8 @@ def test_gp_strategies_name_an_unfitted_log_target(small_graphs, strategy):
     graphs, _ = small_graphs
     with pytest.raises(TypeError, match="got an unfitted LogTargetRegressor. Fit the learner first"):
         strategy(LogTargetRegressor(GNNGPRegressor(**TINY)), graphs, n_instances=2)
+    with pytest.raises(TypeError, match="got an unfitted LogTargetRegressor. Fit the learner first"):
+        strategy(make_pipeline(LogTargetRegressor(GNNGPRegressor(**TINY))), graphs, n_instances=2)
 
 
 @pytest.mark.parametrize("log_last", [False, True], ids=["around_the_pipeline", "last_in_the_pipeline"])

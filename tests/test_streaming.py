@@ -57,6 +57,7 @@ def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small)
 
 @pytest.mark.parametrize("log_last", [False, True], ids=["around_the_pipeline", "last_in_the_pipeline"])
 def test_a_log_target_streams_with_gaps_and_predicts_on_the_y_scale(small, log_last):
+    """Around the pipeline or as its last step, the same median and std as ``predict``."""
     X, log10_shear = small
     shear = 10.0**log10_shear
     graphs = CrystalGraphTransformer(on_error="warn")

@@ -82,14 +82,28 @@ def run_campaigns(
 
     Writes ``history.csv`` and ``history.json`` (one row per step: strategy, seed, labels,
     test MAE / RMSE / NLL / 95% coverage, remaining-pool MAE, chosen ids, timings),
-    ``summary.json`` (final metrics, labels ratios and the settings above) and
-    ``learning_curve.png`` into
+    ``summary.json`` (final metrics, labels ratios, and ``settings``: n_test, n_pool,
+    n_initial, budget, batch_size, eval_every, refit_every, warm_start, log_target,
+    estimator_params) and ``learning_curve.png`` into
     ``out_dir``. ``batch_size`` may be a dict by strategy. Each campaign's state lives in
     ``out_dir/state/<strategy>-seed<seed>`` so an interrupted run resumes. Crystal graphs are
     built once per structure (pass ``graph_cache`` to share them with other calls).
     ``log_target=True`` fits every campaign's GP on log(y) (see :class:`Campaign`).
     """
     structures = check_structures(structures)
+    settings = {  # how the figures were made, for summary.json; checked here, not after hours
+        "n_test": int(n_test),
+        "n_pool": None if n_pool is None else int(n_pool),
+        "n_initial": n_initial,
+        "budget": budget,
+        "batch_size": batch_size,
+        "eval_every": eval_every,
+        "refit_every": refit_every,
+        "warm_start": warm_start,
+        "log_target": bool(log_target),
+        "estimator_params": estimator_params or {},
+    }
+    json.dumps(settings)  # the rest reach each campaign's state.json, which needs JSON too
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     targets = np.asarray(targets, dtype=float)
@@ -126,17 +140,7 @@ def run_campaigns(
             last = state["history"][-1]
             logger.info("%s seed %d: test MAE %.4f", strategy, seed, last["test_mae"])
     summary = summarise(records, strategies, seeds)
-    summary["settings"] = {  # how these figures were made, beside them
-        "n_test": n_test,
-        "n_pool": n_pool,
-        "n_initial": n_initial,
-        "budget": budget,
-        "batch_size": batch_size,
-        "refit_every": refit_every,
-        "warm_start": warm_start,
-        "log_target": log_target,
-        "estimator_params": estimator_params or {},
-    }
+    summary["settings"] = settings
     _write(out, records, summary, title)
     return {"records": records, "summary": summary}
 

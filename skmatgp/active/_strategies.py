@@ -123,8 +123,9 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
                 "predict takes return_std=True) or random_sampling."
             )
         raise TypeError(
-            f"{strategy} needs a fitted GNNGPRegressor (alone, last in a Pipeline, or behind a "
-            f"LogTargetRegressor, around it or last in the Pipeline); got {problem}"
+            f"{strategy} needs a fitted GNNGPRegressor (alone or last in a Pipeline, either "
+            f"optionally wrapped in a LogTargetRegressor, or with one as the Pipeline's last step); "
+            f"got {problem}"
         )
     Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
     if not through_log:
