@@ -142,15 +142,15 @@ def test_new_acquisitions_in_modal(small, strategy):
     assert len(set(idx)) == 4 and max(idx) < 40
 
 
-@pytest.mark.parametrize(
-    "strategy",
-    [
-        batch_entropy_sampling,
-        variance_reduction_sampling,
-        density_weighted_entropy_sampling,
-        kcenter_greedy_sampling,
-    ],
-)
+GP_STRATEGIES = [
+    batch_entropy_sampling,
+    variance_reduction_sampling,
+    density_weighted_entropy_sampling,
+    kcenter_greedy_sampling,
+]
+
+
+@pytest.mark.parametrize("strategy", GP_STRATEGIES)
 def test_gp_strategies_name_themselves_when_the_model_is_unfitted(small_graphs, strategy):
     graphs, _ = small_graphs
     with pytest.raises(
@@ -247,15 +247,7 @@ def test_density_weighting_and_kcenter_through_a_log_target(fitted_log):
     )  # distances in embedding space: the target's scale plays no part
 
 
-@pytest.mark.parametrize(
-    "strategy",
-    [
-        batch_entropy_sampling,
-        variance_reduction_sampling,
-        density_weighted_entropy_sampling,
-        kcenter_greedy_sampling,
-    ],
-)
+@pytest.mark.parametrize("strategy", GP_STRATEGIES)
 def test_gp_strategies_reach_a_log_target_that_ends_a_pipeline(small, fitted_log, strategy):
     """make_pipeline(CrystalGraphTransformer(), LogTargetRegressor(...)) on Structures picks
     and scores as the LogTargetRegressor itself does on the graphs."""
