@@ -85,7 +85,11 @@ def main(argv=None) -> None:
     if {"cuda", "cpu"} <= runs.keys():
         out["ratio"] = runs["cpu"]["fit_s"] / runs["cuda"]["fit_s"]
         out["ratio_predict"] = runs["cpu"]["predict_s"] / runs["cuda"]["predict_s"]
-    note = "a lent GPU machine, nothing else running" if "cuda" in runs else "this machine (a check of the script)"
+    note = (
+        "a lent GPU machine, nothing else running"
+        if "cuda" in runs
+        else "this machine (a check of the script)"
+    )
     write_result(out, args.results_dir / "device_speed.json", before, note=note)
 
 
