@@ -8,7 +8,10 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "SKMATGP_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["SKMATGP_DATA"] = str(SHARED_DATA)
 
+# device="cpu": the suite's exact-equality claims (same seed, same numbers; resumed campaigns
+# choose alike) hold on the CPU only, as the user guide says; tests/test_gpu.py covers CUDA.
 TINY = {
+    "device": "cpu",
     "hidden_channels": 8,
     "n_conv": 1,
     "embedding_dim": 4,

@@ -54,7 +54,10 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path):
     reference = make_campaign(tmp_path / "ref", "batch_entropy").run()
     state_dir = tmp_path / "killed"
     rng = np.random.default_rng(0)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     command = [
         sys.executable,
         str(ROOT / "tests" / "campaign_worker.py"),
