@@ -1105,6 +1105,41 @@ def scaling() -> list[str]:
     return lines + [""]
 
 
+def device_speed() -> list[str]:
+    result = _load("device_speed.json")
+    lines = ["## GPU against CPU", ""]
+    if not result:
+        return lines + ["not run yet (`python benchmarks/device_speed.py`, on a machine with a CUDA GPU)", ""]
+    machine = result["machine"]
+    lines += [
+        (
+            f"`python benchmarks/device_speed.py`: {result['what']}. {result['dataset']}, "
+            f"{result['n_train']} training and {result['n_test']} test structures, {result['epochs']} epochs, "
+            f"exact GP head. Run on {result['gpu'] or 'no GPU (a check of the script)'} with {machine['cpu_count']} CPU cores "
+            f"({machine['note']}; torch {machine['torch']}, Python {machine['python']}): not this project's "
+            "2-core machines, so its seconds compare with nothing else in this file."
+        ),
+        "",
+        "| device | fit (s) | predict (s) | epochs | test MAE | cov95 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for device, run in result["runs"].items():
+        label = f"cpu, {machine['torch_threads']} threads" if device == "cpu" else device
+        lines.append(
+            f"| {label} | {run['fit_s']:.2f} | {run['predict_s']:.3f} | {run['epochs_run']} "
+            f"| {run['test_mae']:.5f} | {run['test_coverage95']:.3f} |"
+        )
+    if "ratio" in result:
+        lines += [
+            "",
+            (
+                f"CPU time / GPU time: fit **{result['ratio']:.2f}**, predict **{result['ratio_predict']:.2f}**. "
+                "The test MAE is there to show both devices fit the same model, not to rank them."
+            ),
+        ]
+    return lines + [""]
+
+
 def load_time() -> list[str]:
     result = _load("load_time.json")
     lines = ["## Loading datasets into Structures", ""]
@@ -1148,6 +1183,7 @@ def main(argv=None) -> None:
     lines += update_cost()
     lines += sparse_gp()
     lines += scaling()
+    lines += device_speed()
     lines += pool_scoring()
     lines += load_time()
     OUTPUT.write_text("\n".join(lines))

