@@ -551,11 +551,16 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     def _mean_and_covariance(self, Z):
         """Predictive mean and covariance of y from scaled embeddings."""
         Z = torch.as_tensor(Z, device=self.device_)
-        mean, _ = self.posterior_.predict_latent(Z)
         covariance = self.posterior_.latent_covariance(Z).cpu().numpy()
         covariance[np.diag_indices_from(covariance)] += self.posterior_.noise
         scale = self.std_scale_ * self.y_scale_
-        return mean.cpu().numpy() * self.y_scale_ + self.y_mean_, covariance * scale**2
+        return self._mean_from_embeddings(Z).cpu().numpy(), covariance * scale**2
+
+    def _mean_from_embeddings(self, Z) -> torch.Tensor:
+        """Predictive mean of y from scaled embeddings, as a tensor on the model's device: the
+        mean alone, without solving for the variances."""
+        mean = self.posterior_.predict_mean(torch.as_tensor(Z, device=self.device_))
+        return mean * self.y_scale_ + self.y_mean_
 
     def predict_from_embeddings(self, Z):
         """Predictive mean and std of y from scaled embeddings (the output of :meth:`embed`).

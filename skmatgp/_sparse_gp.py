@@ -17,8 +17,8 @@ Two stages:
    calibration fit, then all points) without more optimisation.
 
 :class:`SparseGPPosterior` predicts like :class:`~skmatgp._gp.ExactGPPosterior`
-(``predict_latent(Z) -> (mean, var)``, ``kernel``, ``mean``, ``noise``, ``to(device)``), in
-chunks, so memory is bounded by the chunk. It has no rank-1 updates: active learning needs
+(``predict_latent(Z) -> (mean, var)``, ``predict_mean(Z)``, ``kernel``, ``mean``, ``noise``,
+``to(device)``), in chunks, so memory is bounded by the chunk. It has no rank-1 updates: active learning needs
 the exact head.
 """
 
@@ -252,6 +252,12 @@ class SparseGPPosterior:
             variance = self.prior_variance(part) - (a**2).sum(0) + (c**2).sum(0)
             variances.append(variance.clamp_min(1e-12))
         return torch.cat(means), torch.cat(variances)
+
+    def predict_mean(self, Zs: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """Posterior mean of f at Zs alone: a^T b, without the variances' second solve."""
+        return torch.cat(
+            [self.mean + self._a(Zs[s : s + chunk]).T @ self._b for s in range(0, len(Zs), chunk)]
+        )
 
     def latent_covariance(self, Zs: torch.Tensor) -> torch.Tensor:
         """Posterior covariance of f over Zs (no observation noise), the covariance the

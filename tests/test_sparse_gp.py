@@ -168,3 +168,13 @@ def test_sparse_latent_covariance(embeddings, exact):
     covariance = sparse.latent_covariance(Z[300:320])
     assert torch.allclose(covariance, posterior.latent_covariance(Z[300:320]), atol=1e-5)
     assert torch.allclose(covariance.diagonal(), sparse.predict_latent(Z[300:320])[1], atol=1e-10)
+
+
+def test_sparse_predict_mean_is_predict_latents_mean(embeddings, exact):
+    """The mean alone (what the strategies and return_cov need) with 40 inducing points,
+    in chunks that do not divide the points."""
+    Z, y = embeddings
+    kernel, mean, noise, _ = exact
+    sparse = SparseGPPosterior(kernel, mean, noise, Z[:40], Z[:300], y[:300], chunk=64)
+    expected, _ = sparse.predict_latent(Z[300:])
+    assert torch.allclose(sparse.predict_mean(Z[300:], chunk=7), expected, atol=1e-12)

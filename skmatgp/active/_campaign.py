@@ -383,8 +383,7 @@ class Campaign:
     def _pool_log_mean(self) -> torch.Tensor:
         """The GP's current mean of log(y) at every pool point (log_target=True): the mean
         alone, O(n m), not the variances a prediction would also solve for."""
-        model = self.model_
-        return model.posterior_.predict_mean(self.pool_Z_) * model.y_scale_ + model.y_mean_
+        return self.model_._mean_from_embeddings(self.pool_Z_)
 
     def _predict(self, Z) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of y from embeddings: the log-normal's median and delta-method std

@@ -130,8 +130,7 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
     Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
     if not through_log:
         return regressor, Z, None
-    log_mean, _ = regressor.predict_from_embeddings(Z)
-    return regressor, Z, torch.as_tensor(log_mean, dtype=Z.dtype, device=Z.device)
+    return regressor, Z, regressor._mean_from_embeddings(Z).to(Z.dtype)
 
 
 def greedy_joint_entropy(
