@@ -26,7 +26,8 @@ def log_scale_model(estimator):
     """The fitted model of log(y) behind a LogTargetRegressor that is ``estimator`` or the
     last step of the Pipeline ``estimator``, for code that reaches the GP itself (query
     strategies, pool scoring). For the Pipeline it is a Pipeline of the same fitted steps,
-    ending in the LogTargetRegressor's fitted regressor (its steps, if that is a Pipeline).
+    ending in the LogTargetRegressor's fitted regressor (its steps, if that is a Pipeline),
+    with the outer Pipeline's ``memory`` and ``verbose``.
 
     Returns ``(model, True)``; ``(None, True)`` while that LogTargetRegressor is unfitted;
     ``(estimator, False)`` when there is none."""
@@ -39,7 +40,8 @@ def log_scale_model(estimator):
         return last.regressor_, True
     inner = last.regressor_
     inner_steps = inner.steps if isinstance(inner, Pipeline) else [(estimator.steps[-1][0], inner)]
-    return Pipeline([*estimator.steps[:-1], *inner_steps]), True
+    steps = [*estimator.steps[:-1], *inner_steps]
+    return Pipeline(steps, memory=estimator.memory, verbose=estimator.verbose), True
 
 
 class LogTargetRegressor(RegressorMixin, BaseEstimator):

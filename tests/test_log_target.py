@@ -86,7 +86,8 @@ def test_log_scale_model_finds_the_model_of_log_y_around_or_last_in_a_pipeline()
     inner = make_pipeline(StandardScaler(), GaussianProcessRegressor())
     around = LogTargetRegressor(inner).fit(X, y)
     last = make_pipeline(PolynomialFeatures(2), LogTargetRegressor(GaussianProcessRegressor())).fit(X, y)
-    nested = make_pipeline(PolynomialFeatures(2), LogTargetRegressor(inner)).fit(X, y)
+    nested = make_pipeline(PolynomialFeatures(2), LogTargetRegressor(inner), verbose=True).fit(X, y)
+    assert log_scale_model(nested)[0].verbose  # the outer Pipeline's settings carry over
     for model in (around, last, nested):
         found, through_log = log_scale_model(model)
         log_y = found.predict(X)
