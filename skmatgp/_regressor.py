@@ -197,7 +197,8 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
-        tags.non_deterministic = False
+        # same seed, same numbers on the CPU only: CUDA sums messages in no fixed order
+        tags.non_deterministic = _means_cuda(self.device)
         return tags
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -866,6 +867,16 @@ def check_graphs(X, who: str, expected: str | None = None, expected_by: str = ""
             f"{expected}. Build them with the same CrystalGraphTransformer settings."
         )
     return graphs
+
+
+def _means_cuda(device) -> bool:
+    """Whether ``device`` would run on CUDA here; unlike ``_resolve_device``, never raises."""
+    if device == "auto":
+        return torch.cuda.is_available()
+    try:
+        return torch.device(device).type == "cuda"
+    except (RuntimeError, TypeError):
+        return False
 
 
 def _resolve_device(device) -> torch.device:

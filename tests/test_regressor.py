@@ -9,6 +9,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks as checks
+from sklearn.utils import get_tags
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
 from tests.conftest import TINY
@@ -70,6 +71,14 @@ def test_not_fitted_error(small_graphs):
     graphs, _ = small_graphs
     with pytest.raises(NotFittedError):
         GNNGPRegressor().predict(graphs)
+
+
+def test_non_deterministic_tag_says_where_a_seed_does_not_fix_the_numbers():
+    """scikit-learn's tag: False on the CPU (bit for bit, tested below), True on CUDA."""
+    assert not get_tags(GNNGPRegressor(device="cpu")).non_deterministic
+    assert get_tags(GNNGPRegressor(device="cuda:0")).non_deterministic  # even with no GPU here
+    assert get_tags(GNNGPRegressor()).non_deterministic == torch.cuda.is_available()  # "auto"
+    assert not get_tags(GNNGPRegressor(device="no such device")).non_deterministic  # fit says why
 
 
 def test_seed_reproduces_and_leaves_global_rng_alone(small_graphs):
