@@ -99,7 +99,8 @@ SHARED_MACHINE = "2-core machine shared with other engineers' benchmarks; compar
 
 def write_result(out: dict, path: Path, before: dict, note: str = SHARED_MACHINE) -> None:
     """Add the machine note to a speed result (with the load at the start, ``before`` from
-    ``machine_state``, and the CPU steal share since), write it as JSON and print its rates."""
+    ``machine_state``, the CPU steal share since, and ``note`` on the machine), write it as
+    JSON and print its rates."""
     now = _cpu_counters()
     steal = None
     if before["cpu"] and now and now[1] > before["cpu"][1]:

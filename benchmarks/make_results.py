@@ -1111,13 +1111,18 @@ def device_speed() -> list[str]:
     if not result:
         return lines + ["not run yet (`python benchmarks/device_speed.py`, on a machine with a CUDA GPU)", ""]
     machine = result["machine"]
+    where = (
+        f"Run on {result['gpu']} with {machine['cpu_count']} CPU cores ({machine['note']}; torch "
+        f"{machine['torch']}, Python {machine['python']}): not this project's 2-core machines, so its "
+        "seconds compare with nothing else in this file."
+        if result["gpu"]
+        else f"Run without a GPU, its CPU half only (a check of the script), on {machine['cpu_count']} CPU cores."
+    )
     lines += [
         (
             f"`python benchmarks/device_speed.py`: {result['what']}. {result['dataset']}, "
             f"{result['n_train']} training and {result['n_test']} test structures, {result['epochs']} epochs, "
-            f"exact GP head. Run on {result['gpu'] or 'no GPU (a check of the script)'} with {machine['cpu_count']} CPU cores "
-            f"({machine['note']}; torch {machine['torch']}, Python {machine['python']}): not this project's "
-            "2-core machines, so its seconds compare with nothing else in this file."
+            f"exact GP head. {where}"
         ),
         "",
         "| device | fit (s) | predict (s) | epochs | test MAE | cov95 |",

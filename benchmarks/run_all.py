@@ -148,7 +148,9 @@ def main(argv=None) -> int:
         default=list(MODELS),
         help=f"default: {' '.join(MODELS)}; {', '.join(OPT_IN_MODELS)} runs only when named",
     )
-    parser.add_argument("--skip-speed", action="store_true", help="skip featurize and train_throughput")
+    parser.add_argument(
+        "--skip-speed", action="store_true", help="skip featurize, train_throughput and device_speed"
+    )
     parser.add_argument("--resume", action="store_true", help="cross-validation: run only the missing folds")
     parser.add_argument(
         "--skip-scaling", action="store_true", help="skip scaling.py (GP heads against training size)"
@@ -190,7 +192,9 @@ def main(argv=None) -> int:
         _run("scaling.py", *common)
     import torch  # here, not at the top: the CV runs above are subprocesses that never need it here
 
-    if torch.cuda.is_available():
+    if args.skip_speed:
+        pass
+    elif torch.cuda.is_available():
         _run("device_speed.py", *common)
     elif args.quick:  # no GPU: run the CPU half, so the script itself is checked
         _run("device_speed.py", *common, "--devices", "cpu")

@@ -27,7 +27,7 @@ def log_scale_model(estimator):
     last step of the Pipeline ``estimator``, for code that reaches the GP itself (query
     strategies, pool scoring). For the Pipeline it is a Pipeline of the same fitted steps,
     ending in the LogTargetRegressor's fitted regressor (its steps, if that is a Pipeline),
-    with the outer Pipeline's ``memory`` and ``verbose``.
+    with the outer Pipeline's other parameters (``memory``, ``verbose``...).
 
     Returns ``(model, True)``; ``(None, True)`` while that LogTargetRegressor is unfitted;
     ``(estimator, False)`` when there is none."""
@@ -41,7 +41,8 @@ def log_scale_model(estimator):
     inner = last.regressor_
     inner_steps = inner.steps if isinstance(inner, Pipeline) else [(estimator.steps[-1][0], inner)]
     steps = [*estimator.steps[:-1], *inner_steps]
-    return Pipeline(steps, memory=estimator.memory, verbose=estimator.verbose), True
+    settings = {k: v for k, v in estimator.get_params(deep=False).items() if k != "steps"}
+    return Pipeline(steps, **settings), True
 
 
 class LogTargetRegressor(RegressorMixin, BaseEstimator):

@@ -198,7 +198,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         # same seed, same numbers on the CPU only: CUDA sums messages in no fixed order
-        tags.non_deterministic = _means_cuda(self.device)
+        tags.non_deterministic = _would_run_on_cuda(self.device)
         return tags
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -869,7 +869,7 @@ def check_graphs(X, who: str, expected: str | None = None, expected_by: str = ""
     return graphs
 
 
-def _means_cuda(device) -> bool:
+def _would_run_on_cuda(device) -> bool:
     """Whether ``device`` would run on CUDA here; unlike ``_resolve_device``, never raises."""
     if device == "auto":
         return torch.cuda.is_available()

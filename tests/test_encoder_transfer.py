@@ -94,7 +94,8 @@ def test_a_file_from_before_encoder_config_starts_a_model_of_another_architectur
     old = torch.load(path, weights_only=True)
     del old["encoder_config"]  # what files saved before it held
     torch.save(old, tmp_path / "old.pt")
-    model = GNNGPRegressor(epochs=0, gp_iterations=5, encoder=tmp_path / "old.pt").fit(graphs[30:], y[30:])
+    model = GNNGPRegressor(epochs=0, gp_iterations=5, encoder=tmp_path / "old.pt", device="cpu")
+    model.fit(graphs[30:], y[30:])
     assert model.encoder_.config == source.encoder_.config
     assert model.encoder_.config["hidden_channels"] == TINY["hidden_channels"] != model.hidden_channels
     for key, value in source.encoder_.state_dict().items():

@@ -111,6 +111,7 @@ def test_regressor_with_the_sparse_head(sparse_model, small_graphs):
     assert sparse_model.std_scale_ != 1.0  # calibrated on the validation split, as the exact head
     again = GNNGPRegressor(**SPARSE).fit(graphs, y)
     assert np.array_equal(again.predict(graphs[45:]), mean)
+    assert np.array_equal(sparse_model.predict(graphs[45:], return_cov=True)[0], mean)  # predict_mean
 
 
 def test_auto_head_switches_above_the_documented_size(small_graphs, monkeypatch):

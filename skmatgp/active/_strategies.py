@@ -130,7 +130,7 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
     Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
     if not through_log:
         return regressor, Z, None
-    return regressor, Z, regressor._mean_from_embeddings(Z).to(Z.dtype)
+    return regressor, Z, regressor._mean_from_embeddings(Z)
 
 
 def greedy_joint_entropy(
