@@ -1102,7 +1102,50 @@ def scaling() -> list[str]:
         lines += ["", f"1-minute load average at the start of the points: {min(loads):.1f} to {max(loads):.1f}."]
     if (RESULTS / "scaling.png").is_file():
         lines += ["", "![scaling](results/scaling.png)"]
-    return lines + [""]
+    return lines + _scaling_reruns(result) + [""]
+
+
+def _scaling_reruns(table: dict) -> list[str]:
+    """Later runs of scaling.py (results/reruns/scaling_<which>.json, each the file a run
+    wrote, copied unchanged) point by point beside the table's run: the MAE and memory should
+    repeat; the seconds move with what else the machine ran."""
+    lines = []
+    committed = {(p["head"], p["n_train"]): p for p in table["points"]}
+    for path in sorted((RESULTS / "reruns").glob("scaling_*.json")):
+        rerun = json.loads(path.read_text())
+        rows = []
+        for p in rerun["points"]:
+            c = committed.get((p["head"], p["n_train"]))
+            if c is None:
+                continue
+            if "error" in p or "error" in c:
+                rows.append(
+                    f"| {p['head']} | {p['n_train']} | {c.get('error', 'ran')} / {p.get('error', 'ran')} | | | |"
+                )
+                continue
+            seconds = "s_per_iteration" if p["head"] == "exact_iteration" else "fit_s"
+            rows.append(
+                f"| {p['head']} | {p['n_train']} | {_num(c.get('test_mae'), 4)} / {_num(p.get('test_mae'), 4)} "
+                f"| {c['peak_above_start_mb']:.0f} / {p['peak_above_start_mb']:.0f} "
+                f"| {c[seconds]:.1f} / {p[seconds]:.1f} | {p['loadavg_start'][0]:.1f} |"
+            )
+        if rows:
+            lines += [
+                "",
+                (
+                    f"`{path.name}` (another run, in the results' `reruns/` folder) against the table's run, "
+                    "point by point; its seconds are not the table's when the machine ran other jobs "
+                    "(the 1-minute load average at the point's start is in the last column):"
+                ),
+                "",
+                (
+                    "| head | training structures | test MAE, table / rerun | peak RSS above start (MB) "
+                    "| fit s (exact_iteration: s per iteration) | load at start, rerun |"
+                ),
+                "| --- | --- | --- | --- | --- | --- |",
+                *rows,
+            ]
+    return lines
 
 
 def device_speed() -> list[str]:

@@ -193,6 +193,37 @@ def test_fresh_clone_reruns_compare_the_folds_both_runs_have(tmp_path, monkeypat
     assert make_results._fresh_clone_reruns("d") == []
 
 
+def test_scaling_reruns_sit_beside_the_table_point_by_point(tmp_path, monkeypatch):
+    """A scaling rerun's points beside the table's: MAE, memory and seconds of the points both
+    ran, failures named, points the table lacks left out."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import make_results
+
+    monkeypatch.setattr(make_results, "RESULTS", tmp_path)
+    (tmp_path / "reruns").mkdir()
+
+    def point(head, n, mae, mb, seconds):
+        return {
+            "head": head,
+            "n_train": n,
+            "test_mae": mae,
+            "peak_above_start_mb": mb,
+            "fit_s": seconds,
+            "loadavg_start": [3.5, 3.0, 2.0],
+        }
+
+    killed = {"head": "exact_iteration", "n_train": 16000, "error": "exit status -9"}
+    table = {"points": [point("exact", 500, 0.2262, 289, 6.3), killed]}
+    assert make_results._scaling_reruns(table) == []
+    rerun = {"points": [point("exact", 500, 0.2263, 278, 23.2), point("exact", 999, 0.1, 1, 1), killed]}
+    (tmp_path / "reruns" / "scaling_fresh_clone_abc.json").write_text(json.dumps(rerun))
+    rows = [line for line in make_results._scaling_reruns(table) if line.startswith("| exact")]
+    assert rows == [
+        "| exact | 500 | 0.2262 / 0.2263 | 289 / 278 | 6.3 / 23.2 | 3.5 |",
+        "| exact_iteration | 16000 | exit status -9 / exit status -9 | | | |",
+    ]
+
+
 @pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
 def test_gbm_log_quick_on_dielectric(tmp_path, monkeypatch):
     """The descriptor peer of matbench_dielectric runs (quick) and gives finite point predictions."""
