@@ -190,16 +190,15 @@ def main(argv=None) -> int:
     failed = _run_cv(order, [*common, *(["--resume"] if args.resume else [])], args.jobs, logs)
     if not args.skip_scaling:
         _run("scaling.py", *common)
-    import torch  # here, not at the top: the CV runs above are subprocesses that never need it here
+    if not args.skip_speed:
+        import torch  # here, not at the top: the CV runs above are subprocesses that never need it here
 
-    if args.skip_speed:
-        pass
-    elif torch.cuda.is_available():
-        _run("device_speed.py", *common)
-    elif args.quick:  # no GPU: run the CPU half, so the script itself is checked
-        _run("device_speed.py", *common, "--devices", "cpu")
-    else:
-        print("no CUDA device: device_speed.py (GPU against CPU) skipped")
+        if torch.cuda.is_available():
+            _run("device_speed.py", *common)
+        elif args.quick:  # no GPU: run the CPU half, so the script itself is checked
+            _run("device_speed.py", *common, "--devices", "cpu")
+        else:
+            print("no CUDA device: device_speed.py (GPU against CPU) skipped")
     # benchmarks/RESULTS.md is rebuilt only from benchmarks/results/; any other folder (quick
     # mode, --results-dir) gets its own RESULTS.md, so partial figures never replace the full ones
     own_folder = args.quick or args.results_dir.resolve() != (HERE / "results").resolve()

@@ -18,8 +18,8 @@ Two stages:
 
 :class:`SparseGPPosterior` predicts like :class:`~skmatgp._gp.ExactGPPosterior`
 (``predict_latent(Z) -> (mean, var)``, ``predict_mean(Z)``, ``kernel``, ``mean``, ``noise``,
-``to(device)``), in chunks, so memory is bounded by the chunk. It has no rank-1 updates: active learning needs
-the exact head.
+``to(device)``), in chunks, so memory is bounded by the chunk. It has no rank-1 updates:
+active learning needs the exact head.
 """
 
 from __future__ import annotations
