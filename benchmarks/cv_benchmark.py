@@ -9,7 +9,8 @@ elastic_tensor_2015 ``log10_G_VRH``, each dataset's default target). Per fold: M
 Gaussian NLL, miscalibration area, 68% and 95% interval coverage, sharpness
 (``skmatgp.metrics.regression_report``), fit and predict time. Fit time runs from
 Structures to a fitted model (graph or feature building included); predict time from
-Structures to predictions.
+Structures to predictions. ``--device`` (default ``auto``: CUDA where torch sees one) sets
+every skmatgp model's device; each fold records it.
 
 Models:
 
@@ -131,13 +132,17 @@ GP_HEAD = {"castelli_perovskites_7k": "sparse"}
 # models with a GP head that always use the dataset's own (gnngp alone takes --gp-head)
 OWN_GP_HEAD = ("gnngp_log", "gnngp_log_gap", "blend_log")
 QUICK = {"folds": 2, "n_train": 300, "n_test": 200, "epochs": 3, "trees": 50}
+# every GNNGPRegressor's device (--device sets it): "auto" is CUDA where torch sees a GPU
+DEVICE = "auto"
 
 
 # --------------------------------------------------------------------------- models
 class GNNGP:
     def __init__(self, fold, quick, threads, gp_head="auto", encoder=None):
         params = {"epochs": QUICK["epochs"], "gp_iterations": 20} if quick else {}
-        regressor = GNNGPRegressor(random_state=fold, gp_head=gp_head, encoder=encoder, **params)
+        regressor = GNNGPRegressor(
+            random_state=fold, gp_head=gp_head, encoder=encoder, device=DEVICE, **params
+        )
         self.model = make_pipeline(CrystalGraphTransformer(), regressor)
 
     def fit(self, X, y):
@@ -248,7 +253,9 @@ class DeepEnsemble:
         params = {"epochs": QUICK["epochs"]} if quick else {}
         self.transformer = CrystalGraphTransformer()
         self.members = [
-            GNNGPRegressor(random_state=1000 * fold + k, gp_iterations=0, calibrate_std=False, **params)
+            GNNGPRegressor(
+                random_state=1000 * fold + k, gp_iterations=0, calibrate_std=False, device=DEVICE, **params
+            )
             for k in range(self.n_members)
         ]
 
@@ -652,6 +659,13 @@ DESCRIPTIONS = {
 
 
 # --------------------------------------------------------------------------- protocol
+def _device_used() -> str:
+    """Where the skmatgp models ran: DEVICE, with "auto" resolved as GNNGPRegressor does."""
+    if DEVICE == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return DEVICE
+
+
 def _summary(folds: list[dict]) -> dict:
     out = {"mae_folds": [f["mae"] for f in folds]}
     keys = ("mae", "rmse", *STD_KEYS, "fit_s", "predict_s")
@@ -762,6 +776,7 @@ def run(
                 "fit_s": fit_s,
                 "predict_s": predict_s,
                 "threads": threads,  # a resumed run may use another number than the first
+                "device": _device_used(),
                 "calibration": calibration,
                 "extra": model.extra,
                 "load_average_1_5_15": machine_note()["load_average_1_5_15"],
@@ -806,12 +821,16 @@ def run(
 
 
 def main(argv=None) -> None:
+    global DEVICE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=DATASETS, default="elastic_tensor_2015")
     parser.add_argument("--model", choices=tuple(MODEL_CLASSES), nargs="+", default=["gnngp"])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads and forest jobs")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--device", default=DEVICE, help="skmatgp models' torch device: auto (CUDA if any), cpu, cuda"
+    )
     parser.add_argument(
         "--gp-head",
         choices=("auto", "exact", "sparse"),
@@ -830,6 +849,7 @@ def main(argv=None) -> None:
             "--gp-head for them (run them in a separate call)."
         )
     torch.set_num_threads(args.threads)
+    DEVICE = args.device
     data = load_dataset(args.dataset)
     print(f"{args.dataset}: {len(data.target)} structures, target {data.target_name}", flush=True)
     for name in args.model:

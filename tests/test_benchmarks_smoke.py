@@ -252,6 +252,7 @@ def test_blend_log_weighs_on_rows_its_booster_never_saw(monkeypatch):
         return fit(self, X, y)
 
     monkeypatch.setattr(cv_benchmark.DescriptorBoosting, "fit", recording_fit)
+    monkeypatch.setattr(cv_benchmark, "DEVICE", "cpu")  # CUDA sums in no fixed order
     data = cv_benchmark.load_dataset("matbench_dielectric")
     X, y = data.structures[:200], data.target[:200]
     model = cv_benchmark.BoostedGNNGPBlend(0, True, 1).fit(X, y)
@@ -272,10 +273,9 @@ def test_blend_log_weighs_on_rows_its_booster_never_saw(monkeypatch):
     mean, std = model.predict(X[:5])
     gp_log, gp_std = cv_benchmark.GNNGP.predict(model.gp, X[:5])
     booster_log = np.log(model.booster.predict(X[:5])[0])
-    # rel 1e-5: on CUDA two predict calls differ by up to about 5e-6 (sums in another order)
-    assert mean == pytest.approx(np.exp(model.weight * booster_log + (1 - model.weight) * gp_log), rel=1e-5)
+    assert mean == pytest.approx(np.exp(model.weight * booster_log + (1 - model.weight) * gp_log))
     # the delta method on the scaled GP std
-    assert std == pytest.approx(mean * model.std_scale * gp_std, rel=1e-5)
+    assert std == pytest.approx(mean * model.std_scale * gp_std)
 
 
 @pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
@@ -371,14 +371,17 @@ def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
         return fit(self, X, y)
 
     monkeypatch.setattr(cv_benchmark.DeepEnsemble, "fit", recording_fit)
+    monkeypatch.setattr(cv_benchmark, "DEVICE", "cpu")  # the z-score check below is exact on the CPU
     result = cv_benchmark.run("elastic_tensor_2015", "ensemble_cal", quick=True, threads=1, results_dir=tmp_path)
     assert result["complete"] and all(_finite(result[k]) for k in ("nll_mean", "coverage95_mean"))
+    assert [f["device"] for f in result["folds"]] == ["cpu", "cpu"]
     for fold, members_saw in zip(result["folds"], seen):
         assert fold["extra"]["n_calibration"] == round(0.1 * fold["n_train"])
         assert len(members_saw) == fold["n_train"] - fold["extra"]["n_calibration"]
         assert _finite(fold["extra"]["std_scale"]) and fold["extra"]["std_scale"] > 0
 
     model = cv_benchmark.DeepEnsembleCalibrated(0, True, 1)
+    assert {m.device for m in model.members} == {"cpu"}
     data = cv_benchmark.load_dataset("elastic_tensor_2015")
     X, y = data.structures[:120], data.target[:120]
     model.fit(X, y)
@@ -387,6 +390,19 @@ def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
     mean, std = model.predict(X[held_out])
     z = (y[held_out] - mean) / std
     assert np.sqrt(np.mean(z**2)) == pytest.approx(1.0)  # calibrated: scaled z has unit RMS there
+
+
+def test_cv_benchmark_records_the_device_it_was_given(tmp_path, monkeypatch):
+    """--device sets every skmatgp model's device, and each fold records it."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import cv_benchmark
+
+    monkeypatch.setattr(cv_benchmark, "DEVICE", "auto")  # put back after main() sets it
+    argv = ["--dataset", "elastic_tensor_2015", "--model", "rf", "--quick", "--device", "cpu"]
+    cv_benchmark.main([*argv, "--results-dir", str(tmp_path)])
+    result = json.loads((tmp_path / "cv_elastic_tensor_2015_rf.json").read_text())
+    assert cv_benchmark.DEVICE == "cpu" and [f["device"] for f in result["folds"]] == ["cpu", "cpu"]
+    assert cv_benchmark.GNNGP(0, True, 1).model[-1].device == "cpu"
 
 
 def test_a_full_run_into_another_folder_leaves_the_committed_results_alone(tmp_path):
