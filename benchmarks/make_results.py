@@ -529,7 +529,7 @@ def _fresh_clone_reruns(dataset: str) -> list[str]:
         (
             "Runs from fresh clones (files in `results/reruns/`), each against the committed "
             f"`cv_{dataset}_<model>.json`, on the folds both have (their fit times are not compared: "
-            "the reruns shared the 2 cores with 2 to 4 other jobs):"
+            "the reruns shared the 2 cores with 1 to 4 other jobs):"
         ),
         "",
         (
