@@ -541,6 +541,34 @@ def _fresh_clone_reruns(dataset: str) -> list[str]:
     ]
 
 
+def _seed_spread(dataset: str, table: dict | None) -> list[str]:
+    """skmatgp's MAE refitted with other seeds on the same folds (seed_spread.py): how far the
+    seed alone moves a figure, to read the gaps between the table's models against."""
+    result = _load(f"seed_spread_{dataset}.json")
+    if not result or not result["mae_mean_by_seed"]:
+        return []
+    means = result["mae_mean_by_seed"]
+    folds = [[f["mae"] for f in result["folds"] if f["fold"] == k] for k in range(result["n_folds"])]
+    fold_ranges = [max(maes) - min(maes) for maes in folds if len(maes) > 1]
+    text = (
+        f"Seeds (`seed_spread.py`{', quick mode' if result['quick'] else ''}; commit "
+        f"{_short_commit(result)}): skmatgp's GP head refitted on the same folds with random_state = "
+        f"fold + 1000 x seed, seed 0 being the table's run"
+        + (f" ({_num(table['mae_mean'], 4)})" if table and not result["quick"] else "")
+        + ". MAE over the folds: "
+        + ", ".join(f"{mae:.4f} (seed {seed})" for seed, mae in means.items())
+        + f"; range {max(means.values()) - min(means.values()):.4f}."
+    )
+    if fold_ranges:
+        text += (
+            f" Fold by fold, the seeds' MAEs lie up to {max(fold_ranges):.4f} apart "
+            f"(mean {np.mean(fold_ranges):.4f})."
+        )
+    if not result["complete"]:
+        text += " (Not all seeds ran yet.)"
+    return ["", text]
+
+
 def _fold_summary(folds: list[dict]) -> str:
     """MAE, NLL, 95% coverage and fit time, averaged over some folds of a run (and the
     implied log-normal's NLL and coverage, for a run fitted on log(y) that records them)."""
@@ -718,6 +746,7 @@ def cv_results() -> list[str]:
             )
         lines += _same_folds(results)
         lines += _fresh_clone_reruns(dataset)
+        lines += _seed_spread(dataset, results.get("gnngp"))
         lines += _outlying_folds(results)
         lines += _blend_parts(results.get("blend_log"))
         lines += _std_by_fold(results)

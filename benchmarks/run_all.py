@@ -10,7 +10,7 @@ RESULTS.md there, so quick figures never overwrite the full ones (a full run wit
 uses the bundled elastic_tensor_2015). The full mode needs the datasets (``SKMATGP_DATA``)
 and takes hours on a 2-core machine: the CV of matbench_dielectric and castelli_perovskites_7k
 with the 5-member ensemble is the long part, and ``scaling.py`` (mp_2020) adds about an
-hour (``sparse_gp.py`` and the active-learning studies run on their own); ``--datasets`` and ``--models`` pick a subset
+hour (``sparse_gp.py``, ``seed_spread.py`` and the active-learning studies run on their own); ``--datasets`` and ``--models`` pick a subset
 (``--models ensemble_cal``, the calibrated ensemble, runs only when named).
 RESULTS.md's "What the full suite costs" table has the measured time of each part. With
 gnngp, matbench_dielectric also runs gnngp_log (skmatgp fitted on log n); RESULTS.md picks

@@ -193,6 +193,29 @@ def test_fresh_clone_reruns_compare_the_folds_both_runs_have(tmp_path, monkeypat
     assert make_results._fresh_clone_reruns("d") == []
 
 
+def test_seed_spread_seed_0_is_cv_benchmarks_run(tmp_path, monkeypatch):
+    """seed_spread.py's seed 0 refits cv_benchmark's gnngp fold for fold; another seed moves
+    the MAE; RESULTS.md's line gives each seed's mean and the fold ranges."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import cv_benchmark
+    import make_results
+    import seed_spread
+
+    monkeypatch.setattr(cv_benchmark, "DEVICE", "cpu")  # exact equality below
+    table = cv_benchmark.run("elastic_tensor_2015", "gnngp", quick=True, threads=1, results_dir=tmp_path)
+    spread = seed_spread.run("elastic_tensor_2015", [0, 1], quick=True, results_dir=tmp_path)
+    by_seed = {s: [f["mae"] for f in spread["folds"] if f["seed"] == s] for s in (0, 1)}
+    assert by_seed[0] == table["mae_folds"] and by_seed[1] != by_seed[0]
+    assert spread["complete"] and spread["mae_mean_by_seed"]["1"] == pytest.approx(np.mean(by_seed[1]))
+
+    monkeypatch.setattr(make_results, "RESULTS", tmp_path)
+    _, line = make_results._seed_spread("elastic_tensor_2015", table)
+    ranges = [abs(a - b) for a, b in zip(by_seed[0], by_seed[1])]
+    assert f"{np.mean(by_seed[1]):.4f} (seed 1)" in line and "quick mode" in line
+    assert f"up to {max(ranges):.4f} apart" in line
+    assert make_results._seed_spread("castelli_perovskites_7k", None) == []  # not run there
+
+
 def test_scaling_reruns_sit_beside_the_table_point_by_point(tmp_path, monkeypatch):
     """A scaling rerun's points beside the table's: MAE, memory and seconds of the points both
     ran, failures named, points the table lacks left out."""
