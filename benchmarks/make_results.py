@@ -355,6 +355,9 @@ CV_DATASETS = {
     "elastic_tensor_2015": "log10 G_VRH",
 }
 LEADERBOARD = {"MODNet": 0.2711, "MEGNet": 0.3391, "ALIGNN": 0.3449, "CGCNN": 0.5988}
+DIELECTRIC_TARGET = 0.30  # the issue's target for skmatgp's MAE of n
+# the table's models whose points come from skmatgp's GP head (alone or in a blend)
+GP_HEAD_MODELS = ("gnngp", "blend_log")
 
 
 def _suite_models(dataset: str) -> list[str]:
@@ -557,7 +560,7 @@ def _seed_spread(dataset: str, table: dict | None) -> list[str]:
         + (f" ({_num(table['mae_mean'], 4)})" if table and not result["quick"] else "")
         + ". MAE over the folds: "
         + ", ".join(f"{mae:.4f} (seed {seed})" for seed, mae in means.items())
-        + f"; range {max(means.values()) - min(means.values()):.4f}."
+        + (f"; range {max(means.values()) - min(means.values()):.4f}." if len(means) > 1 else ".")
     )
     if fold_ranges:
         text += (
@@ -792,6 +795,7 @@ def cv_results() -> list[str]:
             if chosen_mae is not None:
                 rows.append(("skmatgp, variant chosen on validation (here)", chosen_mae))
             lines += [f"| {name} | {_num(mae, 4)} |" for name, mae in sorted(rows, key=lambda row: row[1])]
+            lines += _dielectric_target(results, chosen_mae)
             lines += _band_gap_encoder_audit()
             lines += _dielectric_validation()
         plot = _calibration_plot(dataset, results)
@@ -799,6 +803,31 @@ def cv_results() -> list[str]:
             lines += ["", f"![calibration, {dataset}]({os.path.relpath(plot, OUTPUT.parent)})"]
         lines.append("")
     return lines
+
+
+def _dielectric_target(results: dict, chosen_mae: float | None) -> list[str]:
+    """Whether skmatgp's GP models meet the target MAE, apart from any other model under it,
+    so that a descriptor model under the line is not read as the GP's result."""
+    done = {m: r["mae_mean"] for m, r in results.items() if r["complete"] and m not in SAME_POINTS_AS}
+    gp = {CV_MODELS[m]: mae for m, mae in done.items() if m in GP_HEAD_MODELS}
+    if chosen_mae is not None:
+        gp["skmatgp, variant chosen on validation"] = chosen_mae
+    if not gp:
+        return []
+    best, best_mae = min(gp.items(), key=lambda item: item[1])
+    met = "met" if best_mae <= DIELECTRIC_TARGET else "not met"
+    text = (
+        f"Target MAE <= {DIELECTRIC_TARGET:.2f} for skmatgp's GP models: {met}; the best of them, "
+        f"{best}, reaches {best_mae:.4f}."
+    )
+    others = [
+        f"{CV_MODELS[m]} {mae:.4f}"
+        for m, mae in sorted(done.items(), key=lambda item: item[1])
+        if m not in GP_HEAD_MODELS and mae <= DIELECTRIC_TARGET
+    ]
+    if others:
+        text += f" Under {DIELECTRIC_TARGET:.2f} without the GP head: {', '.join(others)}."
+    return ["", text]
 
 
 def suite_cost() -> list[str]:

@@ -216,6 +216,31 @@ def test_seed_spread_seed_0_is_cv_benchmarks_run(tmp_path, monkeypatch):
     assert make_results._seed_spread("castelli_perovskites_7k", None) == []  # not run there
 
 
+def test_dielectric_target_is_judged_on_the_gp_models_alone(monkeypatch):
+    """The target line names the best of skmatgp's GP models (the validation choice among
+    them), and lists other models under the line apart, each once, complete runs only."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import make_results
+
+    def run(mae, complete=True):
+        return {"complete": complete, "mae_mean": mae}
+
+    results = {
+        "gnngp": run(0.50),
+        "blend_log": run(0.31),
+        "gbm_log_gap": run(0.29),
+        "gbm_log_gap_std": run(0.29),  # gbm_log_gap's points with a std: not listed again
+        "gbm_log": run(0.28, complete=False),
+        "rf": run(0.41),
+    }
+    _, line = make_results._dielectric_target(results, chosen_mae=0.39)
+    assert "GP models: not met" in line and "gradient boosting, reaches 0.3100." in line
+    assert line.endswith("without the GP head: gradient boosting on log(y), descriptors and predicted band gap 0.2900.")
+    _, line = make_results._dielectric_target(results, chosen_mae=0.295)
+    assert "GP models: met; the best of them, skmatgp, variant chosen on validation, reaches 0.2950." in line
+    assert make_results._dielectric_target({"rf": run(0.2)}, None) == []
+
+
 def test_scaling_reruns_sit_beside_the_table_point_by_point(tmp_path, monkeypatch):
     """A scaling rerun's points beside the table's: MAE, memory and seconds of the points both
     ran, failures named, points the table lacks left out."""
