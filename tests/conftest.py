@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "SKMATGP_DATA" not in os.environ and SHARED_DATA.is_dir():
@@ -20,6 +21,16 @@ TINY = {
     "gp_iterations": 10,
     "random_state": 0,
 }
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """Put torch's thread count back after every test: the benchmarks' main()s set it for the
+    whole process, and a test that inherits another count computes other last digits (the
+    SIGKILL campaign test compares its result with a subprocess's)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

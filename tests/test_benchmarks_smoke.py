@@ -447,11 +447,7 @@ def test_cv_benchmark_records_the_device_it_was_given(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cv_benchmark, "DEVICE", "auto")  # put back after main() sets it
     argv = ["--dataset", "elastic_tensor_2015", "--model", "rf", "--quick", "--device", "cpu"]
-    threads = torch.get_num_threads()
-    try:
-        cv_benchmark.main([*argv, "--results-dir", str(tmp_path)])
-    finally:  # main() sets torch's threads for the whole process: later tests must not inherit them
-        torch.set_num_threads(threads)
+    cv_benchmark.main([*argv, "--results-dir", str(tmp_path)])  # conftest puts torch's threads back
     result = json.loads((tmp_path / "cv_elastic_tensor_2015_rf.json").read_text())
     assert cv_benchmark.DEVICE == "cpu" and [f["device"] for f in result["folds"]] == ["cpu", "cpu"]
     assert cv_benchmark.GNNGP(0, True, 1).model[-1].device == "cpu"
