@@ -124,13 +124,12 @@ def audit(name: str, targets: dict) -> dict:
 def gbm_log_gap_without(seen_rows: list[int]) -> dict:
     """gbm_log_gap's test MAE by fold, refitted as cv_benchmark fits it, with and without the
     test rows the band-gap encoder had seen: what they are worth to the committed figure."""
-    from cv_benchmark import MATBENCH_SEED, DescriptorBoostingGap
-    from sklearn.model_selection import KFold
+    from cv_benchmark import DescriptorBoostingGap, matbench_splits
 
     data = load_dataset("matbench_dielectric")
     X, y = data.structures, np.asarray(data.target, dtype=float)
     with_rows, without_rows = [], []
-    for fold, (train, test) in enumerate(KFold(5, shuffle=True, random_state=MATBENCH_SEED).split(y)):
+    for fold, (train, test) in enumerate(matbench_splits(y)):
         error = np.abs(
             DescriptorBoostingGap(fold, False, 1).fit(X[train], y[train]).predict(X[test])[0] - y[test]
         )

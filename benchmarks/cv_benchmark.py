@@ -659,6 +659,21 @@ DESCRIPTIONS = {
 
 
 # --------------------------------------------------------------------------- protocol
+def matbench_splits(y, quick: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Matbench's 5 (train, test) folds over y's rows; in quick mode the first QUICK["folds"],
+    each cut to a subset seeded by its fold (QUICK["n_train"] and QUICK["n_test"] rows)."""
+    splits = list(KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED).split(y))
+    if not quick:
+        return splits
+    subsets = []
+    for fold, (train, test) in enumerate(splits[: QUICK["folds"]]):
+        rng = np.random.default_rng(fold)
+        train = np.sort(rng.choice(train, min(QUICK["n_train"], len(train)), replace=False))
+        test = np.sort(rng.choice(test, min(QUICK["n_test"], len(test)), replace=False))
+        subsets.append((train, test))
+    return subsets
+
+
 def _device_used() -> str:
     """Where the skmatgp models ran: DEVICE, with "auto" resolved as GNNGPRegressor does."""
     if DEVICE == "auto":
@@ -721,9 +736,7 @@ def run(
 ) -> dict:
     data = load_dataset(dataset) if data is None else data
     X, y = data.structures, data.target
-    splits = list(KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED).split(y))
-    if quick:
-        splits = splits[: QUICK["folds"]]
+    splits = matbench_splits(y, quick)
     gp_head = gp_head or GP_HEAD.get(dataset, "auto")
     description = _description(model_name, gp_head)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -742,10 +755,6 @@ def run(
     for fold, (train, test) in enumerate(splits):
         if fold in done:
             continue
-        if quick:
-            rng = np.random.default_rng(fold)
-            train = np.sort(rng.choice(train, min(QUICK["n_train"], len(train)), replace=False))
-            test = np.sort(rng.choice(test, min(QUICK["n_test"], len(test)), replace=False))
         model = MODEL_CLASSES[model_name](fold, quick, threads, **options)
         start = time.perf_counter()
         model.fit(X[train], y[train])

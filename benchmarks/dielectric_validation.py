@@ -32,10 +32,10 @@ import time
 
 import numpy as np
 import torch
-from cv_benchmark import MATBENCH_SEED, band_gap_head, descriptor_booster, pretrained_gap_path
+from cv_benchmark import band_gap_head, descriptor_booster, matbench_splits, pretrained_gap_path
 from featurize import COMMIT_AT_START, RESULTS, machine_note
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.model_selection import KFold, cross_val_predict, train_test_split
+from sklearn.model_selection import cross_val_predict, train_test_split
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, StructureDescriptors
 from skmatgp.datasets import load_dataset
@@ -104,7 +104,7 @@ def main(argv=None) -> None:
             gbm_log: TREES[gbm_log],
             "gbm_descriptors_gap_log_absolute (gbm_log_gap)": (descriptor_booster, "descriptors_gap", True),
         }
-    splits = list(KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED).split(y))
+    splits = matbench_splits(y)
     folds = []
     for fold in args.folds:
         fit, val = train_test_split(splits[fold][0], test_size=0.2, random_state=fold)

@@ -25,7 +25,6 @@ import cv_benchmark
 import numpy as np
 import torch
 from featurize import COMMIT_AT_START, RESULTS, machine_note
-from sklearn.model_selection import KFold
 
 from skmatgp.datasets import load_dataset
 from skmatgp.metrics import regression_report
@@ -34,21 +33,13 @@ from skmatgp.metrics import regression_report
 def run(dataset: str, seeds: list[int], quick: bool, results_dir: Path) -> dict:
     data = load_dataset(dataset)
     X, y = data.structures, data.target
-    splits = list(KFold(n_splits=5, shuffle=True, random_state=cv_benchmark.MATBENCH_SEED).split(y))
-    if quick:
-        splits = splits[: cv_benchmark.QUICK["folds"]]
+    splits = cv_benchmark.matbench_splits(y, quick)  # cv_benchmark's folds and quick subsets
     gp_head = cv_benchmark.GP_HEAD.get(dataset, "auto")
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"seed_spread_{dataset}.json"
     folds = []
     for seed in seeds:
         for fold, (train, test) in enumerate(splits):
-            if quick:  # the same subsets as cv_benchmark's quick mode
-                rng = np.random.default_rng(fold)
-                train = np.sort(
-                    rng.choice(train, min(cv_benchmark.QUICK["n_train"], len(train)), replace=False)
-                )
-                test = np.sort(rng.choice(test, min(cv_benchmark.QUICK["n_test"], len(test)), replace=False))
             model = cv_benchmark.GNNGP(fold, quick, 1, gp_head)
             model.model[-1].set_params(random_state=fold + 1000 * seed)
             start = time.perf_counter()
