@@ -787,11 +787,7 @@ def cv_results() -> list[str]:
                 "| --- | --- |",
             ]
             rows = [(f"{k} (leaderboard)", v) for k, v in LEADERBOARD.items()]
-            rows += [
-                (f"{CV_MODELS[m]} (here)", r["mae_mean"])
-                for m, r in results.items()
-                if r["complete"] and m not in SAME_POINTS_AS
-            ]
+            rows += [(f"{CV_MODELS[m]} (here)", mae) for m, mae in _leaderboard_maes(results).items()]
             if chosen_mae is not None:
                 rows.append(("skmatgp, variant chosen on validation (here)", chosen_mae))
             lines += [f"| {name} | {_num(mae, 4)} |" for name, mae in sorted(rows, key=lambda row: row[1])]
@@ -805,10 +801,16 @@ def cv_results() -> list[str]:
     return lines
 
 
+def _leaderboard_maes(results: dict) -> dict:
+    """Mean MAE of each complete run, one per set of point predictions (a model that only adds
+    a std to another's points has no row of its own)."""
+    return {m: r["mae_mean"] for m, r in results.items() if r["complete"] and m not in SAME_POINTS_AS}
+
+
 def _dielectric_target(results: dict, chosen_mae: float | None) -> list[str]:
     """Whether skmatgp's GP models meet the target MAE, apart from any other model under it,
     so that a descriptor model under the line is not read as the GP's result."""
-    done = {m: r["mae_mean"] for m, r in results.items() if r["complete"] and m not in SAME_POINTS_AS}
+    done = _leaderboard_maes(results)
     gp = {CV_MODELS[m]: mae for m, mae in done.items() if m in GP_HEAD_MODELS}
     if chosen_mae is not None:
         gp["skmatgp, variant chosen on validation"] = chosen_mae
