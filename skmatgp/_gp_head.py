@@ -1,0 +1,245 @@
+"""The one GP head: fitting, std calibration, prediction, updates and the saved form of a GP
+on a feature matrix, shared by :class:`~skmatgp.GPRegressor` (features given) and
+:class:`~skmatgp.GNNGPRegressor` (features from a trained encoder).
+
+Both regressors standardise y, scale their features, and then hand the same numbers to the
+functions here; predictions come back through :class:`GPHeadMixin`, so there is one GP
+implementation behind both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._gp import ExactGPPosterior, fit_gp_hyperparameters, make_kernel
+from ._sparse_gp import ACTIVE_LEARNING_MESSAGE, SparseGPPosterior, fit_sparse_gp_hyperparameters
+
+SPARSE_ABOVE = 10_000  # gp_head="auto" picks the sparse head above this many training points
+_SPARSE_STEPS_PER_ITERATION = 5  # sparse head: minibatch ELBO steps per gp_iterations
+_SPARSE_LEARNING_RATE = 0.02
+_SPARSE_BATCH = 1024
+
+
+def resolve_device(device) -> torch.device:
+    """``device`` as a torch device; "auto" is CUDA where available, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available here.")
+    return resolved
+
+
+def would_run_on_cuda(device) -> bool:
+    """Whether ``device`` would run on CUDA here; unlike ``resolve_device``, never raises."""
+    if device == "auto":
+        return torch.cuda.is_available()
+    try:
+        return torch.device(device).type == "cuda"
+    except (RuntimeError, TypeError):
+        return False
+
+
+def choose_head(gp_head: str, n: int) -> str:
+    """The head a fit on ``n`` points uses: "auto" is exact up to ``SPARSE_ABOVE``."""
+    if gp_head == "auto":
+        return "sparse" if n > SPARSE_ABOVE else "exact"
+    return gp_head
+
+
+@dataclass
+class FittedHead:
+    """What fitting the head gives: the posterior on every point, the std factor, and the
+    held-out mean and (calibrated) std of the validation points, in standardised units."""
+
+    posterior: ExactGPPosterior | SparseGPPosterior
+    std_scale: float
+    validation_mean: np.ndarray
+    validation_std: np.ndarray
+
+
+def fit_head(
+    Z: torch.Tensor,
+    y: torch.Tensor,
+    validation: np.ndarray,
+    *,
+    head: str,
+    nu: float,
+    iterations: int,
+    lr: float,
+    n_inducing: int,
+    calibrate_std: bool,
+    hyperparameter_idx: np.ndarray | None = None,
+    init_lengthscale: float | None = None,
+) -> FittedHead:
+    """Fit the GP hyperparameters on the points outside ``validation`` (or on
+    ``hyperparameter_idx``, a subset of them, where given), then condition on all points.
+
+    With a validation split, the validation points are predicted by a GP conditioned on the
+    other points; with ``calibrate_std`` the std is scaled by the factor that maximises their
+    Gaussian likelihood (the root mean square of their z-scores). A trained encoder fits its
+    training labels, so without this the std on its embeddings comes out too small. The
+    sparse head keeps its inducing points from the fit.
+    """
+    fit_idx = np.setdiff1d(np.arange(len(y)), validation)
+    hyper_idx = fit_idx if hyperparameter_idx is None else hyperparameter_idx
+    if head == "sparse":
+        kernel, mean, noise, inducing = fit_sparse_gp_hyperparameters(
+            Z[hyper_idx],
+            y[hyper_idx],
+            nu=nu,
+            n_inducing=n_inducing,
+            steps=_SPARSE_STEPS_PER_ITERATION * iterations,
+            lr=_SPARSE_LEARNING_RATE,
+            batch_size=_SPARSE_BATCH,
+            seed=int(torch.randint(np.iinfo(np.int32).max, ()).item()),
+        )
+
+        def posterior(idx):
+            return SparseGPPosterior(kernel, mean, noise, inducing, Z[idx], y[idx])
+    else:
+        kernel, mean, noise = fit_gp_hyperparameters(
+            Z[hyper_idx], y[hyper_idx], nu=nu, iterations=iterations, lr=lr, init_lengthscale=init_lengthscale
+        )
+
+        def posterior(idx):
+            return ExactGPPosterior(kernel, mean, noise, Z[idx], y[idx])
+
+    std_scale = 1.0
+    validation_mean = validation_std = np.zeros(0)
+    if len(validation):
+        held_out = posterior(fit_idx)
+        val_mean, val_var = held_out.predict_latent(Z[validation])
+        val_std = torch.sqrt(val_var + noise)
+        if calibrate_std:
+            std_scale = float(torch.sqrt(torch.mean(((y[validation] - val_mean) / val_std) ** 2)))
+        validation_mean = val_mean.cpu().numpy()
+        validation_std = val_std.cpu().numpy() * std_scale
+        del held_out  # before the full posterior: one Cholesky factor in memory at a time
+    return FittedHead(posterior(slice(None)), std_scale, validation_mean, validation_std)
+
+
+def head_payload(posterior) -> dict:
+    """The tensors and numbers that rebuild ``posterior`` (on the CPU), for ``torch.save``."""
+    cpu = torch.device("cpu")
+    payload = {
+        "gp_mean": posterior.mean,
+        "gp_noise": posterior.noise,
+        "kernel": {k: v.to(cpu) for k, v in posterior.kernel.state_dict().items()},
+    }
+    if isinstance(posterior, SparseGPPosterior):
+        payload["sparse"] = {k: v.to(cpu) for k, v in posterior.state().items()}
+        payload["n_train"] = posterior.n_train
+    else:
+        payload.update(
+            {
+                "Z": posterior.Z.to(cpu),
+                "y": posterior.y.to(cpu),
+                "L": posterior.L.to(cpu).clone(),  # a view of a larger buffer: save only the view
+                "w": posterior._w.to(cpu),
+            }
+        )
+    return payload
+
+
+def head_from_payload(payload: dict, nu: float) -> ExactGPPosterior | SparseGPPosterior:
+    """The posterior saved by :func:`head_payload`, exactly as it was (no refactorisation)."""
+    sparse = payload.get("sparse")
+    dims = (sparse["inducing"] if sparse else payload["Z"]).shape[1]
+    kernel = make_kernel(nu, dims).double()
+    kernel.load_state_dict(payload["kernel"])
+    for parameter in kernel.parameters():
+        parameter.requires_grad_(False)
+    if sparse:
+        return SparseGPPosterior.from_state(
+            kernel.eval(),
+            payload["gp_mean"],
+            payload["gp_noise"],
+            sparse["inducing"],
+            sparse["Lm"],
+            sparse["LB"],
+            sparse["b"],
+            payload["n_train"],
+        )
+    return ExactGPPosterior.from_factor(
+        kernel.eval(),
+        payload["gp_mean"],
+        payload["gp_noise"],
+        payload["Z"],
+        payload["y"],
+        payload["L"],
+        payload["w"],
+    )
+
+
+class GPHeadMixin:
+    """Predictions of y from the scaled features the GP sees, for a regressor that holds a
+    fitted ``posterior_``, ``y_mean_``, ``y_scale_``, ``std_scale_`` and ``device_`` and whose
+    ``embed(X)`` gives those features. The query strategies, pool scoring and campaigns use
+    exactly these methods, whichever regressor it is."""
+
+    def predict(self, X, return_std: bool = False, return_cov: bool = False):
+        """Predictive mean, and with ``return_std=True`` the predictive std of y, or with
+        ``return_cov=True`` the joint predictive covariance of the items (as scikit-learn's
+        GaussianProcessRegressor; at most one of the two). The covariance's diagonal is the
+        std squared: both include the noise and ``std_scale_``. It is an n x n matrix, so
+        ask for it on the items whose joint distribution you need (to sample them jointly).
+
+        Returns
+        -------
+        mean : ndarray of shape (n,)
+        std : ndarray of shape (n,), only with ``return_std=True``
+        cov : ndarray of shape (n, n), only with ``return_cov=True``
+        """
+        if return_std and return_cov:
+            raise RuntimeError("At most one of return_std or return_cov can be requested.")
+        Z = self.embed(X)
+        if return_cov:
+            return self._mean_and_covariance(Z)
+        mean, std = self.predict_from_embeddings(Z)
+        return (mean, std) if return_std else mean
+
+    def sample_y(self, X, n_samples: int = 1, random_state=0) -> np.ndarray:
+        """Draws from the joint predictive distribution of y at X, shape (n, n_samples), as
+        scikit-learn's ``GaussianProcessRegressor.sample_y`` (noise included)."""
+        mean, covariance = self.predict(X, return_cov=True)
+        rng = check_random_state(random_state)
+        return rng.multivariate_normal(mean, covariance, n_samples).T
+
+    def _mean_and_covariance(self, Z):
+        """Predictive mean and covariance of y from scaled features."""
+        Z = torch.as_tensor(Z, device=self.device_)
+        covariance = self.posterior_.latent_covariance(Z).cpu().numpy()
+        covariance[np.diag_indices_from(covariance)] += self.posterior_.noise
+        scale = self.std_scale_ * self.y_scale_
+        return self._mean_from_embeddings(Z).cpu().numpy(), covariance * scale**2
+
+    def _mean_from_embeddings(self, Z) -> torch.Tensor:
+        """Predictive mean of y from scaled features, as a tensor on the model's device: the
+        mean alone, without solving for the variances."""
+        mean = self.posterior_.predict_mean(torch.as_tensor(Z, device=self.device_))
+        return mean * self.y_scale_ + self.y_mean_
+
+    def predict_from_embeddings(self, Z):
+        """Predictive mean and std of y from scaled features (the output of :meth:`embed`).
+
+        Lets a caller that keeps a pool's features (a campaign) skip computing them again.
+        """
+        check_is_fitted(self)
+        mean, variance = self.posterior_.predict_latent(torch.as_tensor(Z, device=self.device_))
+        mean = mean.cpu().numpy() * self.y_scale_ + self.y_mean_
+        std = np.sqrt(variance.cpu().numpy() + self.posterior_.noise)
+        return mean, std * self.std_scale_ * self.y_scale_
+
+    def _update_head(self, Z: np.ndarray, y: np.ndarray) -> None:
+        """Condition the exact head on new points (scaled features, y in its units)."""
+        if isinstance(self.posterior_, SparseGPPosterior):
+            raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
+        Z = torch.as_tensor(Z, device=self.device_)
+        y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
+        self.posterior_.add_points(Z, y_std)

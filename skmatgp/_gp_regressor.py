@@ -1,0 +1,308 @@
+"""GPRegressor: the GP head on its own, as a scikit-learn regressor on a feature matrix."""
+
+from __future__ import annotations
+
+import json
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._gp import ExactGPPosterior
+from ._gp_head import (
+    GPHeadMixin,
+    choose_head,
+    fit_head,
+    head_from_payload,
+    head_payload,
+    resolve_device,
+    would_run_on_cuda,
+)
+
+FORMAT = "skmatgp.GPRegressor"
+FORMAT_VERSION = 1
+_MIN_VALIDATION = 5  # fewer held-out points than this: no std calibration
+
+
+class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
+    """Gaussian process regression on a feature matrix, with the same GP head as
+    :class:`GNNGPRegressor` and everything built on it: ``predict(X, return_std=True)`` and
+    ``return_cov``, rank-1 ``update``, the query strategies, :class:`~skmatgp.active.ActiveLearner`,
+    pool scoring, :class:`LogTargetRegressor`, campaigns and ``save``/:func:`skmatgp.load`.
+
+    Put a featurizer in front of it, e.g. ``make_pipeline(FoundationFeaturizer(),
+    GPRegressor())``: pretrained features need no training on the user's few labels, so a fit
+    is the GP's alone. y is standardised; the features are scaled (``feature_scaling``); an
+    exact GP with an ARD Matérn kernel (one length scale per feature), a constant mean and
+    learned noise is fitted by marginal likelihood (GPyTorch, float64).
+
+    Parameters
+    ----------
+    nu : {0.5, 1.5, 2.5}, default=2.5
+        Smoothness of the Matérn kernel.
+    gp_head : {"auto", "exact", "sparse"}, default="auto"
+        As in :class:`GNNGPRegressor`: "exact" supports :meth:`update` and active learning;
+        "sparse" is a variational GP on ``n_inducing`` inducing points for large training
+        sets; "auto" is exact up to 10,000 training points.
+    n_inducing : int, default=512
+        Inducing points of the sparse head.
+    gp_iterations : int, default=100
+        Adam steps on the marginal likelihood (exact head; 5 times as many minibatch steps
+        for the sparse head).
+    gp_learning_rate : float, default=0.1
+        Adam learning rate of the exact head's hyperparameters.
+    max_hyperparameter_samples : int or None, default=2000
+        Fit the hyperparameters on at most this many training points (a random subset), then
+        condition the posterior on all of them. Each marginal-likelihood step costs O(n^3),
+        so this bounds the fit's time; None uses every point.
+    feature_scaling : {"standard", "minmax", None}, default="standard"
+        Scale each feature to zero mean and unit variance, or to [0, 1] (as
+        :class:`GNNGPRegressor` scales its embeddings), or leave it. The kernel's length scales
+        start at the median distance between training points after scaling.
+    calibrate_std : bool, default=False
+        Hold out ``validation_fraction`` of the training points, fit the hyperparameters on
+        the rest, and scale the predictive std so that the held-out z-scores have unit root
+        mean square. Fixed features do not see their training labels, so the GP's own std is
+        usually honest; calibration is there for features that did (see :class:`GNNGPRegressor`).
+    validation_fraction : float, default=0.1
+        Share of the training points held out for ``calibrate_std``.
+    device : str, default="auto"
+        "auto" uses CUDA when available, else the CPU; or any torch device string.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the hyperparameter subset, the validation split and the sparse head's start.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    feature_offset_, feature_scale_ : ndarray of shape (n_features_in_,)
+        The scaling: the GP sees ``(X - feature_offset_) / feature_scale_``.
+    y_mean_, y_scale_ : float
+        y is standardised with these before the GP sees it.
+    posterior_ : ExactGPPosterior or SparseGPPosterior
+    gp_head_ : {"exact", "sparse"}
+    std_scale_ : float
+        Factor applied to the predictive std (1.0 without calibration).
+    log_marginal_likelihood_value_ : float
+        Log marginal likelihood of the standardised training targets under the fitted
+        hyperparameters (exact head; NaN for the sparse head), as in scikit-learn's
+        ``GaussianProcessRegressor``.
+    validation_indices_, validation_predictions_, validation_std_ : ndarray
+        The held-out points of ``calibrate_std`` and their held-out mean and (scaled) std.
+    device_ : torch.device
+    """
+
+    def __init__(
+        self,
+        nu: float = 2.5,
+        gp_head: str = "auto",
+        n_inducing: int = 512,
+        gp_iterations: int = 100,
+        gp_learning_rate: float = 0.1,
+        max_hyperparameter_samples: int | None = 2000,
+        feature_scaling: str | None = "standard",
+        calibrate_std: bool = False,
+        validation_fraction: float = 0.1,
+        device: str = "auto",
+        random_state=None,
+    ):
+        self.nu = nu
+        self.gp_head = gp_head
+        self.n_inducing = n_inducing
+        self.gp_iterations = gp_iterations
+        self.gp_learning_rate = gp_learning_rate
+        self.max_hyperparameter_samples = max_hyperparameter_samples
+        self.feature_scaling = feature_scaling
+        self.calibrate_std = calibrate_std
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = would_run_on_cuda(self.device)
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "posterior_")
+
+    def __getstate__(self):
+        """Pickle with every tensor on the CPU, so a model fitted on a GPU loads anywhere."""
+        state = self.__dict__.copy()
+        device = state.get("device_")
+        if device is not None and device.type != "cpu":
+            state["posterior_"] = self.posterior_.to(torch.device("cpu"))
+            state["device_"] = torch.device("cpu")
+        return state
+
+    def _validate_params(self) -> None:
+        if self.nu not in (0.5, 1.5, 2.5):
+            raise ValueError(f"nu must be 0.5, 1.5 or 2.5, got {self.nu!r}.")
+        if self.gp_head not in ("auto", "exact", "sparse"):
+            raise ValueError(f"gp_head must be 'auto', 'exact' or 'sparse', got {self.gp_head!r}.")
+        if self.feature_scaling not in ("standard", "minmax", None):
+            raise ValueError(
+                f"feature_scaling must be 'standard', 'minmax' or None, got {self.feature_scaling!r}."
+            )
+        for name in ("n_inducing", "gp_iterations"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        samples = self.max_hyperparameter_samples
+        if samples is not None and not (isinstance(samples, (int, np.integer)) and samples >= 3):
+            raise ValueError(f"max_hyperparameter_samples must be None or an integer >= 3, got {samples!r}.")
+        if not (isinstance(self.gp_learning_rate, numbers.Real) and self.gp_learning_rate > 0):
+            raise ValueError(f"gp_learning_rate must be a positive number, got {self.gp_learning_rate!r}.")
+        if not (isinstance(self.validation_fraction, numbers.Real) and 0 <= self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}.")
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, X, y):
+        """Fit the GP on features ``X`` (n, d) and targets ``y`` (n,); at least 3 points.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        if len(y) < 3:
+            raise ValueError(f"GPRegressor needs at least 3 training points; got n_samples={len(y)}.")
+        rng = check_random_state(self.random_state)
+        self.device_ = resolve_device(self.device)
+        self.y_mean_ = float(y.mean())
+        self.y_scale_ = float(y.std()) or 1.0
+        self.feature_offset_, self.feature_scale_ = _scaling(X, self.feature_scaling)
+        Z = torch.as_tensor(self._scaled(X), device=self.device_)
+        y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
+
+        validation = np.zeros(0, dtype=np.int64)
+        order = rng.permutation(len(y))
+        n_val = round(self.validation_fraction * len(y)) if self.calibrate_std else 0
+        if n_val >= _MIN_VALIDATION and len(y) - n_val >= 3:
+            validation = np.sort(order[:n_val])
+        rest = np.setdiff1d(order, validation, assume_unique=True)  # in random order
+        limit = self.max_hyperparameter_samples
+        hyper_idx = np.sort(rest if limit is None else rest[:limit])
+        self.gp_head_ = choose_head(self.gp_head, len(y))
+        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+            fitted = fit_head(
+                Z,
+                y_std,
+                validation,
+                head=self.gp_head_,
+                nu=self.nu,
+                iterations=self.gp_iterations,
+                lr=self.gp_learning_rate,
+                n_inducing=self.n_inducing,
+                calibrate_std=self.calibrate_std,
+                hyperparameter_idx=hyper_idx,
+                init_lengthscale=_median_distance(Z[hyper_idx], rng),
+            )
+        self.posterior_ = fitted.posterior
+        self.std_scale_ = fitted.std_scale
+        self.validation_indices_ = validation
+        self.validation_predictions_ = fitted.validation_mean * self.y_scale_ + self.y_mean_
+        self.validation_std_ = fitted.validation_std * self.y_scale_
+        self.log_marginal_likelihood_value_ = _log_marginal_likelihood(self.posterior_)
+        return self
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.feature_offset_) / self.feature_scale_
+
+    def embed(self, X) -> np.ndarray:
+        """The scaled features the GP sees, shape (n, n_features_in_)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self._scaled(X)
+
+    def update(self, X, y):
+        """Condition the GP on new labelled points without refitting its hyperparameters:
+        one Cholesky row each, O(n^2). Needs the exact head."""
+        check_is_fitted(self)
+        X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
+        self._update_head(self._scaled(X), y)
+        return self
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path) -> None:
+        """Save the fitted model to one file that :func:`skmatgp.load` reads back without
+        unpickling anything (``torch.load(weights_only=True)``)."""
+        check_is_fitted(self)
+        params = self.get_params()
+        if not (params["random_state"] is None or isinstance(params["random_state"], (int, np.integer))):
+            params["random_state"] = None  # a RandomState cannot be written as JSON
+        payload = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "params": json.dumps(params, default=lambda value: value.item()),
+            "scalars": {
+                "y_mean": self.y_mean_,
+                "y_scale": self.y_scale_,
+                "std_scale": self.std_scale_,
+                "log_marginal_likelihood": self.log_marginal_likelihood_value_,
+            },
+            "feature_offset": torch.as_tensor(self.feature_offset_),
+            "feature_scale": torch.as_tensor(self.feature_scale_),
+            "head": head_payload(self.posterior_),
+        }
+        torch.save(payload, path)
+
+
+def load_gp_regressor(payload: dict, path, device: str = "cpu") -> GPRegressor:
+    """The GPRegressor a checked payload of :meth:`GPRegressor.save` holds."""
+    if payload["version"] > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was saved by a newer skmatgp (format {payload['version']}); upgrade skmatgp."
+        )
+    params = json.loads(payload["params"])
+    params["device"] = device
+    model = GPRegressor(**params)
+    model.device_ = resolve_device(device)
+    scalars = payload["scalars"]
+    model.y_mean_, model.y_scale_ = scalars["y_mean"], scalars["y_scale"]
+    model.std_scale_ = scalars["std_scale"]
+    model.log_marginal_likelihood_value_ = scalars["log_marginal_likelihood"]
+    model.feature_offset_ = payload["feature_offset"].numpy()
+    model.feature_scale_ = payload["feature_scale"].numpy()
+    model.n_features_in_ = len(model.feature_offset_)
+    posterior = head_from_payload(payload["head"], model.nu)
+    model.gp_head_ = "exact" if isinstance(posterior, ExactGPPosterior) else "sparse"
+    model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
+    model.validation_indices_ = np.zeros(0, dtype=np.int64)
+    model.validation_predictions_ = model.validation_std_ = np.zeros(0)
+    return model
+
+
+def _scaling(X: np.ndarray, how: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Offset and scale per feature; a constant feature keeps scale 1 (it carries nothing)."""
+    if how == "standard":
+        offset, scale = X.mean(0), X.std(0)
+    elif how == "minmax":
+        offset, scale = X.min(0), X.max(0) - X.min(0)
+    else:
+        return np.zeros(X.shape[1]), np.ones(X.shape[1])
+    return offset, np.where(scale > 1e-12, scale, 1.0)
+
+
+def _median_distance(Z: torch.Tensor, rng, size: int = 500) -> float:
+    """Median distance between (up to ``size``) training points: a length-scale start that puts
+    typical pairs at correlation about exp(-1), whatever the number of features."""
+    sample = Z[torch.as_tensor(rng.permutation(len(Z))[:size], device=Z.device)]
+    distances = torch.pdist(sample)
+    median = float(distances.median()) if len(distances) else 1.0
+    return median if median > 1e-12 else 1.0
+
+
+def _log_marginal_likelihood(posterior) -> float:
+    """log N(y | mean, K + noise I) from the exact head's factor: -|w|^2/2 - sum log diag L -
+    n/2 log 2 pi, with w = L^-1 (y - mean). NaN for the sparse head."""
+    if not isinstance(posterior, ExactGPPosterior):
+        return float("nan")
+    w, L = posterior._w[: posterior.n], posterior.L
+    n = posterior.n
+    return float(-0.5 * w @ w - torch.log(L.diagonal()).sum() - 0.5 * n * np.log(2 * np.pi))
