@@ -6,18 +6,20 @@ import torch
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
-from skmatgp._gp import PoolVariance
+from skmatgp._gp import ExactGPPosterior, PoolVariance, make_kernel
 from skmatgp.active import (
     ActiveLearner,
     batch_entropy_sampling,
     density_weighted_entropy_sampling,
     gaussian_entropy,
     kcenter_greedy_sampling,
+    kmeanspp_sampling,
+    lcmd_sampling,
     max_entropy_sampling,
     random_sampling,
     variance_reduction_sampling,
 )
-from skmatgp.active._strategies import density_weights, kcenter_greedy
+from skmatgp.active._strategies import density_weights, kcenter_greedy, kmeanspp, lcmd
 from tests.conftest import TINY
 
 
@@ -71,7 +73,13 @@ def test_random_sampling_is_seeded_and_without_replacement(fitted):
 
 def test_too_many_queries_is_refused(fitted):
     model, pool, _ = fitted
-    for strategy in (max_entropy_sampling, batch_entropy_sampling, random_sampling):
+    for strategy in (
+        max_entropy_sampling,
+        batch_entropy_sampling,
+        random_sampling,
+        lcmd_sampling,
+        kmeanspp_sampling,
+    ):
         with pytest.raises(ValueError, match="pool of 30"):
             strategy(model, pool, n_instances=31)
 
@@ -128,7 +136,14 @@ def test_density_weighting_prefers_typical_points(fitted):
 
 
 @pytest.mark.parametrize(
-    "strategy", [variance_reduction_sampling, density_weighted_entropy_sampling, kcenter_greedy_sampling]
+    "strategy",
+    [
+        variance_reduction_sampling,
+        density_weighted_entropy_sampling,
+        kcenter_greedy_sampling,
+        lcmd_sampling,
+        kmeanspp_sampling,
+    ],
 )
 def test_new_acquisitions_in_modal(small, strategy):
     X, y = small
@@ -147,10 +162,11 @@ GP_STRATEGIES = [
     variance_reduction_sampling,
     density_weighted_entropy_sampling,
     kcenter_greedy_sampling,
+    lcmd_sampling,
 ]
 
 
-@pytest.mark.parametrize("strategy", GP_STRATEGIES)
+@pytest.mark.parametrize("strategy", [*GP_STRATEGIES, kmeanspp_sampling])
 def test_gp_strategies_name_themselves_when_the_model_is_unfitted(small_graphs, strategy):
     graphs, _ = small_graphs
     with pytest.raises(
@@ -283,3 +299,198 @@ def test_batch_entropy_drives_a_modal_learner_over_a_log_target(small, log_last)
     learner.teach(X[20:][idx], shear[20:][idx], only_new=True)
     gp = learner.estimator[-1].regressor_ if log_last else learner.estimator.regressor_[-1]
     assert len(gp.posterior_.y) == 23
+
+
+# ---------------------------------------------------------------------------------------
+# Diversity-aware batches (Holzmüller et al., JMLR 2023): LCMD and k-means++.
+
+
+def _matern(lengthscale: float, dims: int):
+    kernel = make_kernel(2.5, dims).double()
+    kernel.base_kernel.lengthscale = lengthscale
+    kernel.outputscale = 1.0
+    return kernel
+
+
+def _kernel_distances(kernel, A, B):
+    with torch.no_grad():
+        return (
+            kernel(A, diag=True)[:, None] + kernel(B, diag=True)[None, :] - 2 * kernel(A, B).to_dense()
+        ).numpy()
+
+
+def test_lcmd_picks_the_farthest_point_of_the_largest_cluster():
+    kernel = _matern(3.0, 2)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0]], dtype=torch.float64)
+    # four points around centre 0 at 1.0-1.3, one around centre 1 at 2.2: the farthest point
+    # overall (what max distance and max variance take first) is the lone one, 4
+    pool = torch.tensor([[0, 1.0], [0, -1.1], [1.2, 0], [-1.3, 0], [10, 2.2]], dtype=torch.float64)
+    d2 = _kernel_distances(kernel, pool, centres)
+    assert (d2.argmin(1) == [0, 0, 0, 0, 1]).all()
+    # cluster 0's squared distances sum past the lone point's; without point 3 they do not
+    assert d2[:4, 0].sum() > d2[4, 1] > d2[[0, 1, 2], 0].sum()
+    assert kcenter_greedy(pool, centres, 1) == [4]
+    # so LCMD takes 3 (farthest in cluster 0), then 4 (now the largest cluster), then 2
+    chosen, scores = lcmd(pool, centres, kernel, 3)
+    assert chosen == [3, 4, 2]
+    assert np.allclose(scores, [d2[3, 0], d2[4, 1], d2[2, 0]])
+    # an excluded point is not a candidate and does not count in its cluster's size
+    assert lcmd(pool, centres, kernel, 2, exclude=[3])[0] == [4, 2]
+
+
+def _lcmd_brute_force(K_pool, K_cross, K_centres_diag, n_instances):
+    """LCMD from full kernel matrices: every distance recomputed at every pick."""
+    diagonal = np.diag(K_pool)
+    centre_distances = diagonal[:, None] + K_centres_diag[None, :] - 2 * K_cross
+    chosen = []
+    for _ in range(n_instances):
+        pick_distances = diagonal[:, None] + diagonal[chosen][None, :] - 2 * K_pool[:, chosen]
+        distances = np.concatenate([centre_distances, pick_distances], axis=1)
+        nearest, distance = distances.argmin(1), distances.min(1)
+        candidate = np.ones(len(diagonal), bool)
+        candidate[chosen] = False
+        sizes = np.bincount(nearest[candidate], distance[candidate], minlength=distances.shape[1])
+        score = np.where(candidate & (sizes[nearest] == sizes.max()), distance, -np.inf)
+        chosen.append(int(np.argmax(score)))
+    return chosen
+
+
+def test_lcmd_sampling_matches_brute_force_in_blocks(fitted, monkeypatch):
+    model, pool, _ = fitted
+    posterior = model.posterior_
+    Z = torch.as_tensor(model.embed(pool))
+    with torch.no_grad():
+        expected = _lcmd_brute_force(
+            posterior._k(Z, Z).numpy(),
+            posterior._k(Z, posterior.Z).numpy(),
+            posterior.kernel(posterior.Z, diag=True).numpy(),
+            6,
+        )
+    chosen, scores = lcmd_sampling(model, pool, n_instances=6)
+    assert list(chosen) == expected and len(set(chosen)) == 6 and (scores >= 0).all()
+    monkeypatch.setattr("skmatgp.active._strategies._BLOCK", 7)  # pool rows and labelled points
+    monkeypatch.setattr("skmatgp.active._strategies._CENTRE_BLOCK", 4)  # in uneven blocks
+    assert list(lcmd_sampling(model, pool, n_instances=6)[0]) == expected
+    # max variance picks otherwise here (LCMD is not the largest variance first)
+    assert list(batch_entropy_sampling(model, pool, n_instances=6)[0]) != expected
+
+
+def _toy_posterior(noise: float = 1e-12):
+    """A 1-D GP with training points at 0 and 5 (labels irrelevant to variances)."""
+    Z = torch.tensor([[0.0], [5.0]], dtype=torch.float64)
+    return ExactGPPosterior(_matern(1.0, 1), 0.0, noise, Z, torch.zeros(2, dtype=torch.float64))
+
+
+def test_kmeanspp_first_pick_follows_the_posterior_variance():
+    posterior = _toy_posterior()
+    # 0 and 5 are training points: (almost) zero variance, never to be drawn
+    Z_pool = torch.tensor([[0.0], [0.4], [0.8], [1.5], [2.5], [5.0], [5.7], [9.0]], dtype=torch.float64)
+    pool = PoolVariance(posterior, Z_pool)
+    variance = posterior.latent_covariance(Z_pool).diagonal().clamp_min(0).numpy()
+    expected = variance / variance.sum()
+    assert expected[[0, 5]].max() < 1e-9 and expected.max() > 4 * expected[1]  # far from uniform
+    rng = np.random.RandomState(0)
+    n = 4000
+    draws = [kmeanspp(pool, 1, rng)[0][0] for _ in range(n)]
+    frequency = np.bincount(draws, minlength=len(Z_pool)) / n
+    assert frequency[[0, 5]].sum() == 0
+    # each frequency within 4 binomial standard deviations of its probability
+    assert np.all(np.abs(frequency - expected) <= 4 * np.sqrt(expected * (1 - expected) / n) + 1e-12)
+
+
+def test_kmeanspp_later_picks_use_distances_in_the_fixed_posterior():
+    posterior = _toy_posterior(noise=1e-4)
+    # 3 and 4 are the same far point: the two largest variances, which top-k would take
+    Z_pool = torch.tensor([[0.5], [1.5], [2.5], [9.0], [9.0], [3.5], [0.0]], dtype=torch.float64)
+    pool = PoolVariance(posterior, Z_pool)
+    covariance = posterior.latent_covariance(Z_pool).numpy()  # given the training points only
+    variance = np.diag(covariance)
+    for seed in range(40):
+        chosen, probabilities = kmeanspp(pool, 3, np.random.RandomState(seed), exclude=[6])
+        assert len(set(chosen)) == 3 and 6 not in chosen
+        assert not {3, 4} <= set(chosen)  # a copy of a pick is at distance 0
+        weight = variance.copy()
+        weight[6] = 0.0
+        for index, probability in zip(chosen, probabilities):
+            assert np.isclose(probability, weight[index] / weight.sum(), rtol=1e-6)
+            distance = variance + variance[index] - 2 * covariance[:, index]
+            weight = np.maximum(np.minimum(weight, distance), 0.0)
+            weight[index] = 0.0
+    # the picks do not change the geometry: the tracker is left as it was
+    assert pool.n_rows == 2 and torch.allclose(pool.variance, torch.tensor(variance).clamp_min(1e-12))
+
+
+def test_kmeanspp_sampling_is_seeded_and_scores_its_probabilities(fitted):
+    model, pool, _ = fitted
+    chosen, probabilities = kmeanspp_sampling(model, pool, n_instances=5, random_state=0)
+    again, _ = kmeanspp_sampling(model, pool, n_instances=5, random_state=0)
+    assert list(chosen) == list(again) and len(set(chosen)) == 5
+    others = [list(kmeanspp_sampling(model, pool, 5, random_state=seed)[0]) for seed in (1, 2, 3)]
+    assert any(other != list(chosen) for other in others)
+    _, variance = model.posterior_.predict_latent(torch.as_tensor(model.embed(pool)))
+    assert np.isclose(probabilities[0], variance[chosen[0]].item() / variance.sum().item())
+    assert np.all((probabilities > 0) & (probabilities <= 1))
+
+
+def test_lcmd_and_kmeanspp_through_a_log_target(small, fitted_log):
+    model, pool = fitted_log
+    # LCMD: the prior kernel's distances; the mean of log(y) plays no part
+    assert list(lcmd_sampling(model, pool, 4)[0]) == list(lcmd_sampling(model.regressor_, pool, 4)[0])
+    # k-means++: y's delta-method posterior covariance exp(mu_x + mu_y) C(x, y)
+    latent, _, _ = _log_scale_covariance(model, pool)
+    mu, _ = model.predict_log(pool)
+    scale = np.exp(mu - mu.max())
+    covariance = scale[:, None] * latent * scale[None, :]
+    chosen, probabilities = kmeanspp_sampling(model, pool, n_instances=3, random_state=0)
+    weight = np.diag(covariance).copy()
+    for index, probability in zip(chosen, probabilities):
+        assert np.isclose(probability, weight[index] / weight.sum(), rtol=1e-6)
+        distance = np.diag(covariance) + covariance[index, index] - 2 * covariance[:, index]
+        weight = np.maximum(np.minimum(weight, distance), 0.0)
+        weight[index] = 0.0
+    plain = np.diag(latent) / np.diag(latent).sum()  # log(y)'s variance would weigh otherwise
+    assert not np.isclose(probabilities[0], plain[chosen[0]], rtol=1e-3)
+    # through a Pipeline ending in the LogTargetRegressor: the same picks
+    pipeline = Pipeline([("graphs", CrystalGraphTransformer().fit(small[0][30:])), ("log", model)])
+    assert list(kmeanspp_sampling(pipeline, small[0][30:], 3, random_state=0)[0]) == list(chosen)
+
+
+@pytest.mark.parametrize("strategy", ["lcmd", "kmeanspp"])
+def test_campaigns_with_lcmd_and_kmeanspp(tmp_path, elastic, strategy):
+    from skmatgp.active import Campaign, TableOracle
+
+    X, y, ids = elastic.structures[:40], elastic.target[:40], list(elastic.ids[:40])
+    settings = {"n_initial": 10, "budget": 6, "batch_size": 3, "refit_every": None, "estimator_params": TINY}
+    cache = {}
+    runs = [
+        Campaign(X, ids, TableOracle(ids, y), strategy=strategy, model_cache=cache, **settings).run()
+        for _ in range(2)
+    ]
+    orders = [[i for batch in state["batches"] for i in batch] for state in runs]
+    assert all(state["status"] == "done" for state in runs)
+    assert len(set(orders[0])) == 16 and orders[0] == orders[1]  # no label twice; seeded
+    log_state = Campaign(
+        X, ids, TableOracle(ids, 10.0**y), strategy=strategy, log_target=True, **settings
+    ).run()
+    assert log_state["status"] == "done" and len({i for b in log_state["batches"] for i in b}) == 16
+
+
+def test_gp_strategies_take_any_regressor_with_posterior_and_embed(fitted):
+    """Duck-typed: a GPRegressor on plain features has the GNNGPRegressor's interface."""
+    model, pool, _ = fitted
+
+    class FeatureGP:
+        def embed(self, X):
+            return model.embed(X)
+
+    with pytest.raises(
+        TypeError, match="needs a fitted GNNGPRegressor or GPRegressor .* got an unfitted FeatureGP"
+    ):
+        lcmd_sampling(FeatureGP(), pool, n_instances=2)
+    duck = FeatureGP()
+    for name in ("posterior_", "device_", "y_scale_", "std_scale_"):
+        setattr(duck, name, getattr(model, name))
+    for strategy in (lcmd_sampling, batch_entropy_sampling, kcenter_greedy_sampling):
+        assert list(strategy(duck, pool, 3)[0]) == list(strategy(model, pool, 3)[0])
+    picks = [list(kmeanspp_sampling(gp, pool, 3, random_state=0)[0]) for gp in (duck, model)]
+    assert picks[0] == picks[1]

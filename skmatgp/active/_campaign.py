@@ -36,11 +36,13 @@ from ._strategies import (
     greedy_joint_entropy,
     greedy_variance_reduction,
     kcenter_greedy,
+    kmeanspp,
+    lcmd,
 )
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("entropy", "batch_entropy", "random", "ivr", "density_entropy", "kcenter")
+STRATEGIES = ("entropy", "batch_entropy", "random", "ivr", "density_entropy", "kcenter", "lcmd", "kmeanspp")
 N_REFERENCE = 500  # reference points for integrated variance reduction
 REFIT_EVERY = 125  # the refit schedule the study measured (benchmarks/al_study.py)
 
@@ -76,11 +78,16 @@ class Campaign:
     pool_targets : array, optional
         Known pool labels (benchmarks only): adds the paper's measure, MAE on the
         remaining pool, beside the test metrics.
-    strategy : {"random", "entropy", "batch_entropy", "ivr", "density_entropy", "kcenter"}, default="random"
-        Uniform; max predictive entropy (top-k); greedy joint entropy of the batch; greedy
-        integrated variance reduction over 500 reference pool points; entropy weighted by
-        density (mean kernel similarity to the pool); k-center greedy (core-set) in the
-        embedding space. The default is the study's finding (benchmarks/al_study.py): on a
+    strategy : str, default="random"
+        "random": uniform; "entropy": max predictive entropy (top-k); "batch_entropy": greedy
+        joint entropy of the batch; "ivr": greedy integrated variance reduction over 500
+        reference pool points; "density_entropy": entropy weighted by density (mean kernel
+        similarity to the pool); "kcenter": k-center greedy (core-set) in the embedding space;
+        "lcmd": largest cluster maximum distance in the GP kernel's geometry, the labelled
+        points as first centres; "kmeanspp": k-means++ seeding in the GP posterior's geometry
+        (these two, diversity-aware batches from Holzmüller et al., JMLR 2023, as
+        :func:`lcmd_sampling` and :func:`kmeanspp_sampling` pick them).
+        The default is the study's finding (benchmarks/al_study.py): on a
         fixed test set, with refits, no acquisition beat random on three datasets.
     n_initial : int
         Labels drawn at random before the first model is fitted.
@@ -366,7 +373,12 @@ class Campaign:
         if self.strategy == "kcenter":
             done = sorted(labelled)
             return kcenter_greedy(self.pool_Z_, self.pool_Z_[done], k, exclude=done)
+        if self.strategy == "lcmd":  # the prior kernel's geometry: the mean plays no part
+            done = sorted(labelled)
+            return lcmd(self.pool_Z_, self.pool_Z_[done], self.model_.posterior_.kernel, k, exclude=done)[0]
         log_mean = self._pool_log_mean() if self.log_target else None
+        if self.strategy == "kmeanspp":  # the tracker stays as it is: picks are not conditioned on
+            return kmeanspp(self.tracker_, k, self._rng(step), exclude=sorted(labelled), log_mean=log_mean)[0]
         if self.strategy == "batch_entropy":
             chosen, _ = greedy_joint_entropy(self.tracker_, k, exclude=sorted(labelled), log_mean=log_mean)
             return chosen

@@ -15,11 +15,11 @@ from sklearn.utils import check_random_state
 from .._gp import PoolVariance
 from .._log_target import log_scale_model
 from .._pipeline import final_step, transform_to_final
-from .._regressor import GNNGPRegressor
 from .._structures import structure_fingerprint
 from .._warnings import warn_user
 
 _BLOCK = 4096  # pool rows per block where a pool x reference matrix would be built
+_CENTRE_BLOCK = 2048  # labelled points per block in lcmd's first distances
 
 
 def gaussian_entropy(std: np.ndarray) -> np.ndarray:
@@ -100,9 +100,12 @@ def random_sampling(learner, X_pool, n_instances: int = 1, random_state=None):
 
 
 def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
-    """The GNNGPRegressor inside ``estimator``, the pool's scaled embeddings and, through a
+    """The fitted GP regressor inside ``estimator``, the pool's scaled features and, through a
     LogTargetRegressor, the pool's log-scale means mu (None otherwise); ``strategy`` names
     the caller, for the error.
+
+    The regressor is duck-typed: a GNNGPRegressor or a GPRegressor, anything with ``embed``
+    (the scaled features the GP sees) and, once fitted, ``posterior_``.
 
     Through a LogTargetRegressor the strategies score y, not log(y): a log-normal's entropy
     is its log-scale Gaussian's plus mu, and its (delta-method) variance is exp(2 mu) times
@@ -113,9 +116,9 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
     if not unfitted_log:
         estimator = model
     regressor = final_step(estimator)
-    if not hasattr(regressor, "posterior_"):
-        if isinstance(regressor, GNNGPRegressor) or unfitted_log:
-            name = "LogTargetRegressor" if unfitted_log else "GNNGPRegressor"
+    if not (hasattr(regressor, "posterior_") and hasattr(regressor, "embed")):
+        if hasattr(regressor, "embed") or unfitted_log:
+            name = "LogTargetRegressor" if unfitted_log else type(regressor).__name__
             problem = f"an unfitted {name}. Fit the learner first (pass X_training and y_training)."
         else:
             problem = (
@@ -123,9 +126,9 @@ def _gp_and_pool_embeddings(estimator, X_pool, strategy: str):
                 "predict takes return_std=True) or random_sampling."
             )
         raise TypeError(
-            f"{strategy} needs a fitted GNNGPRegressor (alone or last in a Pipeline, either "
-            f"optionally wrapped in a LogTargetRegressor, or with one as the Pipeline's last step); "
-            f"got {problem}"
+            f"{strategy} needs a fitted GNNGPRegressor or GPRegressor (alone or last in a Pipeline, "
+            f"either optionally wrapped in a LogTargetRegressor, or with one as the Pipeline's last "
+            f"step); got {problem}"
         )
     Z = torch.as_tensor(regressor.embed(transform_to_final(estimator, X_pool)), device=regressor.device_)
     if not through_log:
@@ -291,11 +294,164 @@ def kcenter_greedy_sampling(learner, X_pool, n_instances: int = 1):
     to the nearest labelled or picked point at the time of each pick (not returned: zeros)."""
     _check_n_instances(n_instances, _pool_size(X_pool))
     regressor, Z, _ = _gp_and_pool_embeddings(_estimator(learner), X_pool, "kcenter_greedy_sampling")
-    if not hasattr(regressor.posterior_, "Z"):
-        raise TypeError(
-            "kcenter_greedy_sampling needs the labelled embeddings an exact GP head keeps; "
-            "this model has a sparse head: use gp_head='exact' for active learning."
-        )
-    chosen = kcenter_greedy(Z, regressor.posterior_.Z, n_instances)
+    chosen = kcenter_greedy(Z, _training_features(regressor, "kcenter_greedy_sampling"), n_instances)
     _warn_duplicate_picks(X_pool, chosen)
     return np.array(chosen), np.zeros(n_instances)
+
+
+# ---------------------------------------------------------------------------------------
+# Diversity-aware batches (Holzmüller et al., "A framework and benchmark for deep batch
+# active learning for regression", JMLR 24(164), 2023): in their benchmark only selections
+# that spread a batch out in a kernel's geometry beat random sampling.
+
+
+def _kernel_column(kernel, Z: torch.Tensor, index: int) -> torch.Tensor:
+    """k(Z, Z[index]) as a vector."""
+    with torch.no_grad():
+        return kernel(Z, Z[index : index + 1]).to_dense()[:, 0]
+
+
+def lcmd(Z_pool: torch.Tensor, Z_centres: torch.Tensor, kernel, n_instances: int, exclude=None):
+    """LCMD, "largest cluster maximum distance" (Holzmüller et al., JMLR 2023), TP mode: the
+    labelled points are the first centres. Distances are the kernel's,
+    d(x, c)^2 = k(x, x) + k(c, c) - 2 k(x, c). Each pool point belongs to its nearest centre;
+    the next pick is the point farthest from its centre within the cluster of largest sum of
+    squared distances, and becomes a centre. A big, spread-out region of the pool gets the
+    next label, not an isolated outlier (as max distance or max variance would).
+
+    ``Z_centres`` must hold at least one point. Excluded pool points are neither picked nor
+    counted in a cluster's size. O(n_pool n_centres) kernel evaluations to start (in blocks,
+    memory O(block)), then O(n_pool + n_centres) per pick. Returns the picks and their squared
+    distances to their centres when picked."""
+    with torch.no_grad():
+        diagonal = kernel(Z_pool, diag=True)
+    distance = torch.full((len(Z_pool),), np.inf, dtype=Z_pool.dtype, device=Z_pool.device)
+    closest = torch.zeros(len(Z_pool), dtype=torch.long, device=Z_pool.device)
+    for start in range(0, len(Z_centres), _CENTRE_BLOCK):  # blocks of both sides: bounded memory
+        centres = Z_centres[start : start + _CENTRE_BLOCK]
+        with torch.no_grad():
+            centre_diagonal = kernel(centres, diag=True)
+        for row in range(0, len(Z_pool), _BLOCK):
+            rows = slice(row, row + _BLOCK)
+            with torch.no_grad():
+                cross = kernel(Z_pool[rows], centres).to_dense()
+            squared = diagonal[rows, None] + centre_diagonal[None, :] - 2 * cross
+            best, nearest = squared.min(1)
+            closer = best < distance[rows]
+            distance[rows] = torch.where(closer, best, distance[rows])
+            closest[rows] = torch.where(closer, nearest + start, closest[rows])
+    distance.clamp_min_(0.0)
+    blocked = _blocked(len(Z_pool), exclude, Z_pool.device)
+    chosen, scores = [], []
+    for _ in range(n_instances):
+        weight = distance.masked_fill(blocked, 0.0)
+        sizes = torch.bincount(closest, weights=weight, minlength=len(Z_centres) + len(chosen))
+        in_largest = sizes[closest] == sizes.max()  # ties: every largest cluster competes
+        index = int(torch.argmax(distance.masked_fill(blocked | ~in_largest, -np.inf)))
+        chosen.append(index)
+        scores.append(float(distance[index]))
+        blocked[index] = True
+        squared = (diagonal + diagonal[index] - 2 * _kernel_column(kernel, Z_pool, index)).clamp_min(0.0)
+        squared[index] = 0.0
+        closer = squared < distance
+        closer[index] = True
+        distance = torch.where(closer, squared, distance)
+        closest[closer] = len(Z_centres) + len(chosen) - 1
+    return chosen, scores
+
+
+def kmeanspp(pool: PoolVariance, n_instances: int, rng, exclude=None, log_mean=None):
+    """k-means++ seeding in the GP posterior kernel's geometry, Holzmüller et al.'s (JMLR 2023)
+    "KMeansPP with posterior transformation". With k_post the posterior covariance given the
+    points ``pool`` is conditioned on, a point's squared norm is its posterior variance v
+    (the training points sit near the origin), and d(x, c)^2 = v(x) + v(c) - 2 k_post(x, c).
+    Each pick is drawn with probability proportional to the squared distance to the nearest
+    earlier pick, the first one's to the posterior variance; picks get probability 0.
+
+    The geometry stays that of the training points: the picks are not conditioned on, as
+    conditioning would turn the distance to a pick into the distance to the span of all picks
+    (``greedy_joint_entropy`` drawn at random). So ``pool`` is left as it is, and each pick
+    costs one kernel column and ``A^T A[:, c]``: O(n_pool n_train).
+
+    With ``log_mean`` (the pool's means of a GP on log y), the geometry is that of y's
+    delta-method posterior covariance, exp(mu(x) + mu(y)) k_post(x, y): the first pick's
+    probability follows the variance of y, as the other strategies score y.
+
+    ``rng`` is a numpy Generator or RandomState. Returns the picks and the probability each
+    had when drawn."""
+    blocked = _blocked(len(pool.Z_pool), exclude, pool.Z_pool.device)
+    A = pool.A[: pool.n_rows]
+    scale = torch.ones_like(pool.variance) if log_mean is None else torch.exp(log_mean - log_mean.max())
+    norms = scale**2 * pool.variance
+    distance = norms.clone()
+    chosen, probabilities = [], []
+    for step in range(n_instances):
+        weight = distance.masked_fill(blocked, 0.0).clamp_min(0.0).cpu().numpy()
+        if not weight.sum() > 0:  # every candidate sits on a pick: uniform among them
+            weight = (~blocked).cpu().numpy().astype(float)
+        p = weight / weight.sum()
+        index = int(rng.choice(len(p), p=p))
+        chosen.append(index)
+        probabilities.append(float(p[index]))
+        blocked[index] = True
+        if step + 1 < n_instances:
+            covariance = _kernel_column(pool.posterior.kernel, pool.Z_pool, index) - A.T @ A[:, index]
+            squared = norms + norms[index] - 2 * scale * scale[index] * covariance
+            distance = torch.minimum(distance, squared.clamp_min(0.0))
+    return chosen, probabilities
+
+
+def _training_features(regressor, strategy: str) -> torch.Tensor:
+    if not hasattr(regressor.posterior_, "Z"):
+        raise TypeError(
+            f"{strategy} needs the labelled embeddings an exact GP head keeps; "
+            "this model has a sparse head: use gp_head='exact' for active learning."
+        )
+    return regressor.posterior_.Z
+
+
+def lcmd_sampling(learner, X_pool, n_instances: int = 1):
+    """``n_instances`` pool points by LCMD, largest cluster maximum distance (Holzmüller et
+    al., JMLR 24(164), 2023), in the geometry of the GP's fitted kernel with the labelled
+    points as the first centres (their LCMD-TP).
+
+    Each pool point belongs to its nearest centre in kernel distance; the next pick is the
+    point farthest from its centre in the cluster whose squared distances sum highest, and
+    becomes a centre. In their benchmark it was among the few batch methods that beat random
+    sampling, where max variance fell behind it. Scores are the squared kernel distances to
+    the nearest centre when picked (the GP's standardised units).
+
+    Needs a fitted GNNGPRegressor or GPRegressor with an exact head. Through a
+    LogTargetRegressor the picks are the same as without: the distances are the prior
+    kernel's, set by the features alone, so neither labels nor the mean of log(y) play a
+    part (as in :func:`kcenter_greedy_sampling`)."""
+    _check_n_instances(n_instances, _pool_size(X_pool))
+    regressor, Z, _ = _gp_and_pool_embeddings(_estimator(learner), X_pool, "lcmd_sampling")
+    centres = _training_features(regressor, "lcmd_sampling")
+    chosen, scores = lcmd(Z, centres, regressor.posterior_.kernel, n_instances)
+    _warn_duplicate_picks(X_pool, chosen)
+    return np.array(chosen), np.array(scores)
+
+
+def kmeanspp_sampling(learner, X_pool, n_instances: int = 1, random_state=None):
+    """``n_instances`` pool points by k-means++ seeding in the GP posterior's geometry,
+    Holzmüller et al.'s (JMLR 24(164), 2023) "KMeansPP with posterior transformation".
+
+    The first pick is drawn with probability proportional to the posterior variance (the
+    squared distance from the labelled points, which sit near the origin of the posterior
+    feature space: their TP mode, where their P mode draws it uniformly), each later one proportional to the squared posterior-kernel distance to
+    the nearest earlier pick. So the batch is random, favours uncertain points and spreads
+    out. The picks are not conditioned on: the geometry is the training points' posterior,
+    as theirs. ``random_state`` seeds the draws (same seed, same picks). Scores are the
+    probabilities the picks had when drawn.
+
+    Needs a fitted GNNGPRegressor or GPRegressor with an exact head. Through a
+    LogTargetRegressor it works in y's delta-method posterior covariance,
+    exp(mu(x) + mu(y)) times log(y)'s: the first pick follows the variance of y
+    (exp(2 mu) times that of log y), as the other variance-based strategies score y."""
+    _check_n_instances(n_instances, _pool_size(X_pool))
+    regressor, Z, log_mean = _gp_and_pool_embeddings(_estimator(learner), X_pool, "kmeanspp_sampling")
+    pool = PoolVariance(regressor.posterior_, Z)
+    chosen, probabilities = kmeanspp(pool, n_instances, check_random_state(random_state), log_mean=log_mean)
+    _warn_duplicate_picks(X_pool, chosen)
+    return np.array(chosen), np.array(probabilities)
