@@ -494,3 +494,19 @@ def test_gp_strategies_take_any_regressor_with_posterior_and_embed(fitted):
         assert list(strategy(duck, pool, 3)[0]) == list(strategy(model, pool, 3)[0])
     picks = [list(kmeanspp_sampling(gp, pool, 3, random_state=0)[0]) for gp in (duck, model)]
     assert picks[0] == picks[1]
+
+
+def test_lcmd_and_kmeanspp_on_a_gp_regressor_over_features():
+    from skmatgp import GPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=60)
+    with pytest.raises(TypeError, match="got an unfitted GPRegressor. Fit the learner first"):
+        lcmd_sampling(GPRegressor(), X, n_instances=2)
+    for strategy in (lcmd_sampling, kmeanspp_sampling):
+        learner = ActiveLearner(
+            estimator=GPRegressor(), query_strategy=strategy, X_training=X[:20], y_training=y[:20]
+        )
+        idx, _ = learner.query(X[20:], n_instances=4)
+        assert len(set(idx)) == 4 and max(idx) < 40
