@@ -2,6 +2,7 @@
 
 from ._descriptors import StructureDescriptors
 from ._encoder import CrystalGraphEncoder
+from ._foundation import FoundationFeaturizer
 from ._gp_regressor import GPRegressor
 from ._graphs import CrystalGraphTransformer
 from ._log_target import LogTargetRegressor
@@ -13,6 +14,7 @@ from ._structures import as_structure_array, find_duplicate_structures
 __all__ = [
     "CrystalGraphEncoder",
     "CrystalGraphTransformer",
+    "FoundationFeaturizer",
     "GNNGPRegressor",
     "GPRegressor",
     "LogTargetRegressor",
