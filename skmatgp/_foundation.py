@@ -54,7 +54,8 @@ def model_id(model: str) -> str:
     package, folder = SPECS[model].weights
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"{model!r} features need the {package!r} package: pip install {package}")
+        extra = " (pip install skmatgp[sevenn])" if package == "sevenn" else ""
+        raise ImportError(f"model={model!r} needs the {package!r} package{extra}.")
     path = os.path.join(spec.submodule_search_locations[0], folder)
     files = sorted(f for f in os.listdir(path) if not f.startswith(".")) if os.path.isdir(path) else []
     if not files:
@@ -414,6 +415,7 @@ class FoundationFeaturizer(TransformerMixin, BaseEstimator):
         from ._graphs import INDEX_OFFSET
 
         layer = self._validate_params()
+        model_id(self.model)  # a clear ImportError if the model's package is missing
         offset = INDEX_OFFSET.get()
         structures = check_structures(X, first_index=offset)
         spec = SPECS[self.model]
