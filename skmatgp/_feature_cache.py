@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,19 @@ import orjson
 DECIMALS = 6  # Å for the lattice, fractions of a cell vector for the coordinates
 
 
+CACHE_ENV = "SKMATGP_CACHE"
+
+
 def resolve_cache_dir(cache_dir) -> Path | None:
-    """None, the folder given, or for ``"auto"`` the ``feature_cache`` folder under
-    :func:`skmatgp.datasets.get_data_home`."""
+    """None, the folder given, or for ``"auto"`` the folder in the environment variable
+    ``SKMATGP_CACHE``, else ``~/.cache/skmatgp/feature_cache``. Not the data home: that may be
+    a read-only shared folder of datasets."""
     if cache_dir is None:
         return None
     if isinstance(cache_dir, str) and cache_dir == "auto":
-        from .datasets._loaders import get_data_home
-
-        return get_data_home() / "feature_cache"
+        if os.environ.get(CACHE_ENV):
+            return Path(os.environ[CACHE_ENV]).expanduser()
+        return Path.home() / ".cache" / "skmatgp" / "feature_cache"
     if not isinstance(cache_dir, (str, os.PathLike)):
         raise TypeError(f"cache_dir must be None, 'auto' or a folder path, got {type(cache_dir).__name__}.")
     return Path(cache_dir).expanduser()
@@ -59,6 +64,7 @@ class FeatureCache:
     def __init__(self, root: Path, model_id: str, shape: tuple[int, ...]):
         self.folder = Path(root) / model_id
         self.shape = tuple(shape)
+        self.writable = True
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npy"
@@ -73,9 +79,23 @@ class FeatureCache:
         return array if array.shape == self.shape else None
 
     def put(self, key: str, array: np.ndarray) -> None:
+        """Store ``array``; a folder that cannot be written (read-only, full) is said once in a
+        warning, and the features are then computed without the cache instead of failing."""
+        if not self.writable:
+            return
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}", suffix=".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}", suffix=".tmp")
+        except OSError as exc:
+            self.writable = False
+            warnings.warn(
+                f"Cannot write the feature cache in {self.folder} ({exc}); computing features "
+                "without it. Pass cache_dir= a writable folder (or set SKMATGP_CACHE).",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
         try:
             with os.fdopen(fd, "wb") as f:
                 np.save(f, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)

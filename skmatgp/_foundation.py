@@ -311,9 +311,10 @@ class FoundationFeaturizer(TransformerMixin, BaseEstimator):
         structures before any model work; neighbours batch by batch). "warn": that row is NaN,
         and one warning names the indices; drop those rows (and their targets) before fitting.
     cache_dir : str or path, optional
-        Cache the features on disk here ("auto": ``get_data_home() / "feature_cache"``), keyed
-        by the structure (lattice, atomic numbers, fractional coordinates rounded to 1e-6) and
-        the model's weights. Every layer's mean, max and std are stored, so another ``layer``
+        Cache the features on disk here ("auto": ``$SKMATGP_CACHE``, else
+        ``~/.cache/skmatgp/feature_cache``; a folder that cannot be written is skipped with a
+        warning), keyed by the structure (lattice, atomic numbers, fractional coordinates
+        rounded to 1e-6) and the model's weights. Every layer's mean, max and std are stored, so another ``layer``
         or ``pooling`` reads the cache instead of running the model. Processes may share the
         folder (writes are atomic). The cache keeps the first computation's numbers: features
         computed on a GPU differ from the CPU's in the last digits.

@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ import torch
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "SKMATGP_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["SKMATGP_DATA"] = str(SHARED_DATA)
+# FoundationFeaturizer(cache_dir="auto") (campaigns, the CLI) caches here, not in the user's home
+os.environ.setdefault("SKMATGP_CACHE", tempfile.mkdtemp(prefix="skmatgp-test-cache-"))
 
 # device="cpu": the suite's exact-equality claims (same seed, same numbers; resumed campaigns
 # choose alike) hold on the CPU only, as the user guide says; tests/test_gpu.py covers CUDA.

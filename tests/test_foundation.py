@@ -133,10 +133,21 @@ def test_cache_fills_only_the_missing_structures(tmp_path, tiny, chgnet_features
     np.testing.assert_array_equal(out, chgnet_features[2][::-1])
 
 
-def test_cache_dir_auto_is_under_the_data_home(tmp_path, tiny, monkeypatch):
-    monkeypatch.setenv("SKMATGP_DATA", str(tmp_path))
+def test_cache_dir_auto_is_the_cache_home_not_the_data_home(tmp_path, tiny, monkeypatch):
+    monkeypatch.setenv("SKMATGP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SKMATGP_DATA", str(tmp_path / "data"))
     FoundationFeaturizer(cache_dir="auto").transform(tiny[:1])
-    assert len(list((tmp_path / "feature_cache").rglob("*.npy"))) == 1
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_unwritable_cache_warns_once_and_still_gives_the_features(tmp_path, tiny, chgnet_features):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    with pytest.warns(UserWarning, match="Cannot write the feature cache") as caught:
+        out = FoundationFeaturizer(cache_dir=blocked).transform(tiny)
+    assert len([w for w in caught if "feature cache" in str(w.message)]) == 1
+    np.testing.assert_array_equal(out, FoundationFeaturizer().transform(tiny))
 
 
 def test_elements_outside_training_are_refused_naming_the_index(tiny):
