@@ -81,6 +81,7 @@ def main() -> None:
             budget=protocol["budget"],
             batch_size=batch_sizes,
             eval_every=protocol["eval_every"],
+            representation="graph",
             out_dir=work,
             title=f"{protocol['dataset']} ({data.target_name}), fixed test set",
         )["records"]

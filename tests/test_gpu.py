@@ -66,6 +66,7 @@ def test_campaign_step_on_cuda(tmp_path, small):
         n_initial=20,
         budget=4,
         batch_size=2,
+        representation="graph",
         estimator_params={**CUDA},
         state_dir=tmp_path,
     )

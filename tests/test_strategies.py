@@ -460,7 +460,14 @@ def test_campaigns_with_lcmd_and_kmeanspp(tmp_path, elastic, strategy):
     from skmatgp.active import Campaign, TableOracle
 
     X, y, ids = elastic.structures[:40], elastic.target[:40], list(elastic.ids[:40])
-    settings = {"n_initial": 10, "budget": 6, "batch_size": 3, "refit_every": None, "estimator_params": TINY}
+    settings = {
+        "n_initial": 10,
+        "budget": 6,
+        "batch_size": 3,
+        "refit_every": None,
+        "representation": "graph",
+        "estimator_params": TINY,
+    }
     cache = {}
     runs = [
         Campaign(X, ids, TableOracle(ids, y), strategy=strategy, model_cache=cache, **settings).run()

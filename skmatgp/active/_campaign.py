@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .._arrays import object_array
 from .._gp import PoolVariance
+from .._gp_regressor import GPRegressor
 from .._graphs import CrystalGraphTransformer
 from .._log_target import median_and_std
 from .._regressor import GNNGPRegressor
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 STRATEGIES = ("entropy", "batch_entropy", "random", "ivr", "density_entropy", "kcenter", "lcmd", "kmeanspp")
 N_REFERENCE = 500  # reference points for integrated variance reduction
 REFIT_EVERY = 125  # the refit schedule the study measured (benchmarks/al_study.py)
+REPRESENTATIONS = ("foundation", "graph")
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -96,16 +98,26 @@ class Campaign:
     batch_size : int
         Labels queried per step.
     refit_every : int or None, default=125
-        Refit the encoder and GP hyperparameters each time this many new labels have
-        arrived since the last refit; None keeps the first model's encoder and hyperparameters
-        (the paper's protocol) and only conditions the GP on new labels. The default comes
-        from the study in benchmarks/al_study.py: refits bought far more than any choice of
-        acquisition (see the docs' active-learning study page).
+        Refit the model (the GP hyperparameters, and with ``representation="graph"`` the
+        encoder) each time this many new labels have arrived since the last refit; None keeps
+        the first model and only conditions the GP on new labels (the paper's protocol). The
+        default comes from the study in benchmarks/al_study.py: with a trained encoder,
+        refits bought far more than any choice of acquisition.
     warm_start : bool, default=True
-        Refits continue training the current encoder (cheaper: fewer epochs to converge)
-        instead of starting from new weights. A resumed campaign replays every refit.
+        ``representation="graph"`` only: refits continue training the current encoder
+        (cheaper: fewer epochs to converge) instead of starting from new weights. A resumed
+        campaign replays every refit.
+    representation : {"foundation", "graph"}, default="foundation"
+        What the GP sees. "foundation": features of a frozen pretrained universal potential
+        (:class:`~skmatgp.FoundationFeaturizer`, CHGNet by default) and a
+        :class:`~skmatgp.GPRegressor`; nothing is trained on the labels but the GP, so a
+        refit takes seconds. "graph": crystal graphs and a :class:`~skmatgp.GNNGPRegressor`
+        whose encoder trains on the labels (the paper's system; for many labels).
+    featurizer_params : dict, optional
+        ``representation="foundation"``: parameters of the FoundationFeaturizer.
     estimator_params : dict, optional
-        Parameters of the GNNGPRegressor (random_state is set by the campaign).
+        Parameters of the GPRegressor (``representation="foundation"``) or the
+        GNNGPRegressor (``"graph"``); random_state is set by the campaign.
     log_target : bool, default=False
         Fit the GP on log(y), as :class:`~skmatgp.LogTargetRegressor` does, for a positive,
         heavy-tailed property (labels must be positive). Test metrics and the pool MAE are
@@ -113,7 +125,7 @@ class Campaign:
         as the query strategies do through a LogTargetRegressor: the entropies add the
         log-scale mean mu, variance reduction weighs each reference point by exp(2 mu).
     graph_params : dict, optional
-        Parameters of the CrystalGraphTransformer.
+        ``representation="graph"``: parameters of the CrystalGraphTransformer.
     random_state : int
         Seeds the initial set, random queries and every model fit.
     state_dir : path, optional
@@ -124,8 +136,8 @@ class Campaign:
         different strategies) so that their first model is trained once.
     graph_cache : dict, optional
         Shared between campaigns over the same structures (other seeds, strategies or
-        models) so that each structure's crystal graph is built once; keyed by pool id, and
-        by the test set's digest.
+        models) so that each structure's crystal graph (or features) is built once; keyed by
+        the settings and pool id, and by the test set's digest.
     eval_every : int, optional
         Measure the test (and pool) metrics only when the label count reaches a multiple of
         this, and at the start and end; every step when None. Saves time on long runs of
@@ -148,6 +160,8 @@ class Campaign:
         batch_size: int = 1,
         refit_every: int | None = REFIT_EVERY,
         warm_start: bool = True,
+        representation: str = "foundation",
+        featurizer_params: dict | None = None,
         estimator_params: dict | None = None,
         log_target: bool = False,
         graph_params: dict | None = None,
@@ -182,6 +196,25 @@ class Campaign:
         self.batch_size = batch_size
         self.refit_every = refit_every
         self.warm_start = warm_start
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}.")
+        self.representation = representation
+        self.featurizer_params = dict(featurizer_params or {})
+        if representation == "graph" and self.featurizer_params:
+            raise ValueError(
+                "featurizer_params are for representation='foundation'; a graph campaign takes "
+                "graph_params (the CrystalGraphTransformer's)."
+            )
+        if representation == "foundation" and graph_params:
+            raise ValueError(
+                "graph_params are for representation='graph'; a foundation campaign takes "
+                "featurizer_params (the FoundationFeaturizer's)."
+            )
+        if self.featurizer_params.get("on_error", "raise") != "raise":
+            raise ValueError(
+                "A campaign needs features for every structure, so featurizer_params cannot "
+                "set on_error; leave the structures the model cannot handle out of the pool."
+            )
         self.estimator_params = dict(estimator_params or {})
         if self.estimator_params.get("gp_head", "auto") not in ("auto", "exact"):
             raise ValueError(
@@ -250,6 +283,12 @@ class Campaign:
             "warm_start": self.warm_start,
             "estimator_params": self.estimator_params,
             "graph_params": self.graph_params,
+            # only when not "graph", so that states saved before the option existed still resume
+            **(
+                {"representation": self.representation, "featurizer_params": self._featurizer_key()}
+                if self.representation != "graph"
+                else {}
+            ),
             "random_state": self.random_state,
             "eval_every": self.eval_every,
             # only when set, so that states saved before the option existed still resume
@@ -295,29 +334,32 @@ class Campaign:
         }
         if params.get("gp_head", "auto") == "auto":
             params["gp_head"] = "exact"  # rank-1 updates, whatever the label count
-        parts = [self.pool_ids[i] for i in labelled] + [params, self.graph_params]
+        parts = [self.pool_ids[i] for i in labelled] + [params, self.graph_params, self.representation]
+        parts.append(self._featurizer_key())
         if self.log_target:  # a model of log(y) is another model
             parts.append("log_target")
         key = json.dumps(parts, sort_keys=True, default=str)
         if self.log_target:
             y = np.log(y)
-        if self.warm_start and n_refit > 0:
+        warm = self.warm_start and n_refit > 0 and self.representation == "graph"
+        if warm:
             self.model_.set_params(warm_start=True, random_state=params["random_state"])
             self.model_.fit(self.graphs_[labelled], y)
         elif self.model_cache is not None and key in self.model_cache:
             self.model_ = copy.deepcopy(self.model_cache[key])
         else:
-            self.model_ = GNNGPRegressor(**params).fit(self.graphs_[labelled], y)
+            estimator = GNNGPRegressor if self.representation == "graph" else GPRegressor
+            self.model_ = estimator(**params).fit(self.graphs_[labelled], y)
             if self.model_cache is not None:
                 self.model_cache[key] = copy.deepcopy(self.model_)
         # the embeddings of a cached model are cached too (same pool and test set only)
         digests = self._data_digests
         embeddings_key = f"{key}|embeddings|{digests['pool_ids_sha256']}|{digests['test_sha256']}"
         cached = self.model_cache.get(embeddings_key) if self.model_cache is not None else None
-        if cached is None or (self.warm_start and n_refit > 0):
+        if cached is None or warm:
             embed = self.model_.embed
             cached = (embed(self.graphs_), embed(self.test_graphs_) if self.test is not None else None)
-            if self.model_cache is not None and not (self.warm_start and n_refit > 0):
+            if self.model_cache is not None and not warm:
                 self.model_cache[embeddings_key] = cached
         device = self.model_.device_
         self.pool_Z_ = torch.tensor(cached[0], device=device)
@@ -353,7 +395,8 @@ class Campaign:
         """Recreate the model from the saved state: the last refit (every refit, when they
         warm-start), then the GP updates since."""
         last_refit = state["refits"][-1]
-        replay = range(len(state["refits"])) if self.warm_start else [len(state["refits"]) - 1]
+        warm = self.warm_start and self.representation == "graph"
+        replay = range(len(state["refits"])) if warm else [len(state["refits"]) - 1]
         for n_refit in replay:
             self._fit(*self._labelled(state, state["refits"][n_refit]), n_refit)
         seen = 0
@@ -465,13 +508,31 @@ class Campaign:
     def _build_graphs(self, structures, keys: list[str]) -> np.ndarray:
         """Crystal graphs of the structures, taken from (and added to) the graph cache."""
         cache = self.graph_cache if self.graph_cache is not None else {}
-        settings = json.dumps(self.graph_params, sort_keys=True)
+        settings = json.dumps([self.graph_params, self._featurizer_key()], sort_keys=True)
         keys = [f"{settings}|{key}" for key in keys]
         missing = [i for i, key in enumerate(keys) if key not in cache]
         if missing:
-            built = CrystalGraphTransformer(**self.graph_params).fit_transform(structures[missing])
+            built = self._featurizer().fit_transform(structures[missing])
             cache.update(zip([keys[i] for i in missing], built))
-        return object_array([cache[key] for key in keys])
+        if self.representation == "graph":
+            return object_array([cache[key] for key in keys])
+        return np.stack([cache[key] for key in keys])
+
+    def _featurizer(self):
+        """The transformer from structures to what the model takes."""
+        if self.representation == "graph":
+            return CrystalGraphTransformer(**self.graph_params)
+        from .._foundation import FoundationFeaturizer
+
+        return FoundationFeaturizer(**self.featurizer_params)
+
+    def _featurizer_key(self) -> dict | None:
+        """The featurizer's parameters that change its output (None for graphs, whose
+        settings are graph_params), for the state's settings and the caches' keys."""
+        if self.representation == "graph":
+            return None
+        params = self._featurizer().get_params()
+        return {k: v for k, v in params.items() if k in ("model", "layer", "pooling")}
 
     def _prepare(self, state: dict) -> None:
         self.graphs_ = self._build_graphs(self.pool, [f"pool:{i}" for i in self.pool_ids])

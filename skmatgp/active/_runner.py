@@ -71,6 +71,8 @@ def run_campaigns(
     eval_every: int | None = None,
     refit_every: int | None = REFIT_EVERY,
     warm_start: bool = True,
+    representation: str = "foundation",
+    featurizer_params: dict | None = None,
     estimator_params: dict | None = None,
     log_target: bool = False,
     graph_cache: dict | None = None,
@@ -84,10 +86,12 @@ def run_campaigns(
     test MAE / RMSE / NLL / 95% coverage, remaining-pool MAE, chosen ids, timings),
     ``summary.json`` (final metrics, labels ratios, and ``settings``: n_test, n_pool,
     n_initial, budget, batch_size, eval_every, refit_every, warm_start, log_target,
-    estimator_params) and ``learning_curve.png`` into
+    representation, featurizer_params, estimator_params) and ``learning_curve.png`` into
     ``out_dir``. ``batch_size`` may be a dict by strategy. Each campaign's state lives in
-    ``out_dir/state/<strategy>-seed<seed>`` so an interrupted run resumes. Crystal graphs are
-    built once per structure (pass ``graph_cache`` to share them with other calls).
+    ``out_dir/state/<strategy>-seed<seed>`` so an interrupted run resumes. Crystal graphs or
+    features are built once per structure (pass ``graph_cache`` to share them with other
+    calls). ``representation``, ``featurizer_params`` and ``estimator_params`` are
+    :class:`Campaign`'s.
     ``log_target=True`` fits every campaign's GP on log(y) (see :class:`Campaign`).
     """
     structures = check_structures(structures)
@@ -101,6 +105,8 @@ def run_campaigns(
         "refit_every": refit_every,
         "warm_start": warm_start,
         "log_target": bool(log_target),
+        "representation": representation,
+        "featurizer_params": featurizer_params or {},
         "estimator_params": estimator_params or {},
     }
     json.dumps(settings)  # the rest reach each campaign's state.json, which needs JSON too
@@ -126,6 +132,8 @@ def run_campaigns(
                 batch_size=batch_size[strategy] if isinstance(batch_size, dict) else batch_size,
                 refit_every=refit_every,
                 warm_start=warm_start,
+                representation=representation,
+                featurizer_params=featurizer_params,
                 estimator_params=estimator_params,
                 log_target=log_target,
                 random_state=seed,
