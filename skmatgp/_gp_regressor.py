@@ -77,7 +77,7 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-    feature_offset_, feature_scale_ : ndarray of shape (n_features_in_,)
+    feature_offset_, feature_scale_ : ndarray of shape (n_features,)
         The scaling: the GP sees ``(X - feature_offset_) / feature_scale_``.
     y_mean_, y_scale_ : float
         y is standardised with these before the GP sees it.
