@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from cv_benchmark import matbench_splits
 from featurize import RESULTS, machine_note
-from foundation_protocol import CACHE, DATASETS, LEAKS, featurizer, gp_model, load, predict_with_interval
+from foundation_protocol import DATASETS, LEAKS, featurizer, gp_model, load, predict_with_interval
 
 from skmatgp.metrics import regression_report
 
@@ -193,7 +193,7 @@ def _write(path: Path, gp_rows, featurize_s, args, start) -> None:
             "folds": "Matbench: KFold(5, shuffle=True, random_state=18012019)",
             "configurations": "benchmarks/results/foundation_selection.json (inside fold 1's training rows)",
             "coverage95": "share of test targets inside the central 95% interval (log-normal for log targets)",
-            "feature_cache": str(CACHE.relative_to(Path(__file__).parent)),
+            "feature_cache": "benchmarks/work/feature_cache (FoundationFeaturizer's on-disk cache)",
             "quick": args.quick,
         },
         "elapsed_s": time.perf_counter() - start,
