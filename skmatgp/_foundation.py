@@ -57,10 +57,11 @@ def model_id(model: str) -> str:
         extra = " (pip install skmatgp[sevenn])" if package == "sevenn" else ""
         raise ImportError(f"model={model!r} needs the {package!r} package{extra}.")
     path = os.path.join(spec.submodule_search_locations[0], folder)
-    files = sorted(f for f in os.listdir(path) if not f.startswith(".")) if os.path.isdir(path) else []
+    checkpoints = (".pth", ".pth.tar", ".pt")  # not the README beside them
+    files = sorted(f for f in os.listdir(path) if f.endswith(checkpoints)) if os.path.isdir(path) else []
     if not files:
         raise ImportError(f"The {package!r} package has no pretrained weights under {path}.")
-    stem = files[0].split(".")[0]
+    stem = next(files[0].removesuffix(ext) for ext in checkpoints if files[0].endswith(ext))
     return f"{model}-{os.path.basename(folder)}-{stem}-{FEATURES_VERSION}"
 
 
