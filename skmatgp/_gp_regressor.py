@@ -215,7 +215,7 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         return (X - self.feature_offset_) / self.feature_scale_
 
     def embed(self, X) -> np.ndarray:
-        """The scaled features the GP sees, shape (n, n_features_in_)."""
+        """The scaled features the GP sees, shape ``(n, n_features_in_)``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return self._scaled(X)
