@@ -41,8 +41,9 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    nu : {0.5, 1.5, 2.5}, default=2.5
-        Smoothness of the Matérn kernel.
+    nu : {0.5, 1.5, 2.5}, default=1.5
+        Smoothness of the Matérn kernel (the default ranked best in validation on pretrained
+        features, benchmarks/foundation_selection.py).
     gp_head : {"auto", "exact", "sparse"}, default="auto"
         As in :class:`GNNGPRegressor`: "exact" supports :meth:`update` and active learning;
         "sparse" is a variational GP on ``n_inducing`` inducing points for large training
@@ -96,7 +97,7 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
 
     def __init__(
         self,
-        nu: float = 2.5,
+        nu: float = 1.5,
         gp_head: str = "auto",
         n_inducing: int = 512,
         gp_iterations: int = 100,

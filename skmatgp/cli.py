@@ -106,7 +106,11 @@ def _campaign_settings(args) -> dict:
         return {
             **settings,
             "refit_every": refit_every or None,
-            "featurizer_params": {"model": args.model, "cache_dir": "auto", "verbose": args.verbose},
+            "featurizer_params": {
+                **({"model": args.model} if args.model else {}),
+                "cache_dir": "auto",
+                "verbose": args.verbose,
+            },
         }
     refit_every = REFIT_EVERY if args.refit_every is None else args.refit_every
     return {
@@ -290,9 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     campaign.add_argument(
         "--model",
-        default="chgnet",
-        choices=["chgnet", "sevennet"],
-        help="the pretrained potential of --representation foundation (default: %(default)s)",
+        default=None,
+        choices=["sevennet", "chgnet"],
+        help="the pretrained potential of --representation foundation (default: FoundationFeaturizer's, "
+        "SevenNet-0, layer 0, mean and max over atoms)",
     )
     campaign.add_argument(
         "--refit-every",

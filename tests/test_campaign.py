@@ -635,5 +635,5 @@ def test_campaign_command_defaults_to_foundation_features_and_refuses_graph_flag
     assert main(args) == 0
     state = json.loads((tmp_path / "state" / "random-seed0" / "state.json").read_text())
     assert state["config"]["representation"] == "foundation"
-    assert state["config"]["featurizer_params"]["model"] == "chgnet"
+    assert state["config"]["featurizer_params"]["model"] == "sevennet"  # FoundationFeaturizer's default
     assert state["status"] == "done" and len(state["labels"]) == 20
