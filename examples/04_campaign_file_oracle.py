@@ -51,7 +51,7 @@ def new_campaign():
         n_initial=10 if smoke else 60,
         budget=10 if smoke else 80,
         batch_size=5 if smoke else 20,
-        # a GP on frozen CHGNet features (the default representation), features cached on disk
+        # a GP on frozen SevenNet-0 features (the default representation), cached on disk
         featurizer_params={"cache_dir": "auto"},
         estimator_params={"gp_iterations": 10 if smoke else 100},
         random_state=0,
@@ -74,7 +74,7 @@ print((labels_folder / "requests.csv").read_text().splitlines()[:4], "...")
 # Each time it waits, we "compute" the requested labels and append them to ``labels.csv``
 # (a header row ``id,...`` and blank lines are skipped), then run a new ``Campaign`` with the
 # same arguments. It resumes from ``state_dir``: it refits the model it had (a deterministic
-# function of the labels, the refit points and the seed; here a GP on cached CHGNet
+# function of the labels, the refit points and the seed; here a GP on cached SevenNet-0
 # features), sends the new labels to the Gaussian process, measures the test set, and
 # queries the next batch.
 sittings = 1

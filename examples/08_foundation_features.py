@@ -2,13 +2,13 @@
 Pretrained features against a trained encoder
 =============================================
 
-A GP on the frozen features of CHGNet, a universal interatomic potential pretrained on
+A GP on the frozen features of SevenNet-0, a universal interatomic potential pretrained on
 Materials Project relaxations (:class:`~skmatgp.FoundationFeaturizer` then
 :class:`~skmatgp.GPRegressor`), against the paper's system, a CGCNN-style encoder trained on
 the same labels with the same GP head on its embeddings (:class:`~skmatgp.GNNGPRegressor`).
 Both learn the log10 shear modulus of the bundled ``elastic_tensor_2015`` from 200 labels
 and predict the same held-out structures with a standard deviation. Shear moduli were not
-among CHGNet's training targets.
+among SevenNet-0's training targets.
 
 Set ``SKMATGP_SMOKE=1`` for a seconds-long run (60 labels, small fits).
 """
@@ -38,10 +38,10 @@ X_train, X_test, y_train, y_test = train_test_split(
 # Two models, one GP head
 # -----------------------
 # The featurizer caches each structure's features on disk (``cache_dir="auto"``), so a second
-# fit, a grid search or a campaign over the same structures does not run CHGNet again.
+# fit, a grid search or a campaign over the same structures does not run the potential again.
 iterations = 10 if smoke else 100
 models = {
-    "GP on CHGNet features": make_pipeline(
+    "GP on SevenNet-0 features": make_pipeline(
         FoundationFeaturizer(cache_dir="auto"), GPRegressor(gp_iterations=iterations, random_state=0)
     ),
     "trained encoder + GP (the paper's system)": make_pipeline(
