@@ -1,16 +1,34 @@
-"""skmatgp: uncertainty-aware graph neural network surrogates for materials, in scikit-learn."""
+"""skmatgp: uncertainty-aware graph neural network surrogates for materials, in scikit-learn.
 
-from ._descriptors import StructureDescriptors
-from ._encoder import CrystalGraphEncoder
-from ._foundation import FoundationFeaturizer
-from ._gp_regressor import GPRegressor
-from ._graphs import CrystalGraphTransformer
-from ._log_target import LogTargetRegressor
-from ._pretrained import PretrainedEncoderTransformer
-from ._regressor import GNNGPRegressor, load
-from ._streaming import iter_pool_predictions, score_pool, top_entropy
-from ._structures import as_structure_array, find_duplicate_structures
+The public names load on first use, so ``import skmatgp`` (and ``skmatgp --help``) does not
+import torch_geometric, gpytorch, chgnet or sevenn until a model needs them.
+"""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
+
+__version__ = "0.1.0"
+
+# public name -> the module that defines it
+_SOURCES = {
+    "CrystalGraphEncoder": "._encoder",
+    "CrystalGraphTransformer": "._graphs",
+    "FoundationFeaturizer": "._foundation",
+    "GNNGPRegressor": "._regressor",
+    "GPRegressor": "._gp_regressor",
+    "LogTargetRegressor": "._log_target",
+    "PretrainedEncoderTransformer": "._pretrained",
+    "StructureDescriptors": "._descriptors",
+    "as_structure_array": "._structures",
+    "find_duplicate_structures": "._structures",
+    "iter_pool_predictions": "._streaming",
+    "load": "._regressor",
+    "score_pool": "._streaming",
+    "top_entropy": "._streaming",
+}
 __all__ = [
     "CrystalGraphEncoder",
     "CrystalGraphTransformer",
@@ -27,4 +45,17 @@ __all__ = [
     "score_pool",
     "top_entropy",
 ]
-__version__ = "0.1.0"
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
+
+
+if TYPE_CHECKING:  # what editors and type checkers see
+    from ._descriptors import StructureDescriptors
+    from ._encoder import CrystalGraphEncoder
+    from ._foundation import FoundationFeaturizer
+    from ._gp_regressor import GPRegressor
+    from ._graphs import CrystalGraphTransformer
+    from ._log_target import LogTargetRegressor
+    from ._pretrained import PretrainedEncoderTransformer
+    from ._regressor import GNNGPRegressor, load
+    from ._streaming import iter_pool_predictions, score_pool, top_entropy
+    from ._structures import as_structure_array, find_duplicate_structures

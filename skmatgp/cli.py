@@ -84,7 +84,7 @@ def _cross_validate(args) -> int:
 
 def _campaign_settings(args) -> dict:
     """The campaign settings shared by dataset runs and runs over the user's own CIFs."""
-    from .active._campaign import REFIT_EVERY
+    from .active._settings import REFIT_EVERY
 
     settings = {
         "n_initial": args.n_initial,
@@ -230,11 +230,13 @@ def _refuse_dataset_options(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .active._campaign import REFIT_EVERY, STRATEGIES
+    from . import __version__
+    from .active._settings import REFIT_EVERY, STRATEGIES
 
     parser = argparse.ArgumentParser(
         prog="skmatgp", description="GNN + Gaussian process surrogates for materials."
     )
+    parser.add_argument("--version", action="version", version=f"skmatgp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     cv = commands.add_parser(
         "cv", help="cross-validate the pipeline on a dataset; print MAE and 95%% coverage"

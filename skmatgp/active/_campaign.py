@@ -32,6 +32,7 @@ from .._log_target import median_and_std
 from .._regressor import GNNGPRegressor
 from .._structures import check_structures, find_duplicate_structures
 from ..metrics import regression_report
+from ._settings import N_REFERENCE, REFIT_EVERY, REPRESENTATIONS, STRATEGIES
 from ._strategies import (
     density_weights,
     greedy_joint_entropy,
@@ -43,10 +44,6 @@ from ._strategies import (
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = ("entropy", "batch_entropy", "random", "ivr", "density_entropy", "kcenter", "lcmd", "kmeanspp")
-N_REFERENCE = 500  # reference points for integrated variance reduction
-REFIT_EVERY = 125  # the refit schedule the study measured (benchmarks/al_study.py)
-REPRESENTATIONS = ("foundation", "graph")
 
 
 def write_json_atomic(path: Path, obj) -> None:
