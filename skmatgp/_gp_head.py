@@ -177,11 +177,43 @@ def head_from_payload(payload: dict, nu: float) -> ExactGPPosterior | SparseGPPo
     )
 
 
+def log_marginal_likelihood(posterior) -> float:
+    """log N(y | mean, K + noise I) from the exact head's factor: -|w|^2/2 - sum log diag L -
+    n/2 log 2 pi, with w = L^-1 (y - mean). NaN for the sparse head."""
+    if not isinstance(posterior, ExactGPPosterior):
+        return float("nan")
+    w, L = posterior._w[: posterior.n], posterior.L
+    n = posterior.n
+    return float(-0.5 * w @ w - torch.log(L.diagonal()).sum() - 0.5 * n * np.log(2 * np.pi))
+
+
 class GPHeadMixin:
     """Predictions of y from the scaled features the GP sees, for a regressor that holds a
     fitted ``posterior_``, ``y_mean_``, ``y_scale_``, ``std_scale_`` and ``device_`` and whose
     ``embed(X)`` gives those features. The query strategies, pool scoring and campaigns use
     exactly these methods, whichever regressor it is."""
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "posterior_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # same seed, same numbers on the CPU only: CUDA sums in no fixed order
+        tags.non_deterministic = would_run_on_cuda(self.device)
+        return tags
+
+    def __getstate__(self):
+        """Pickle with every tensor on the CPU, so a model fitted on a GPU loads anywhere."""
+        state = self.__dict__.copy()
+        device = state.get("device_")
+        if device is not None and device.type != "cpu":
+            state.update(self._cpu_state())
+        return state
+
+    def _cpu_state(self) -> dict:
+        """The fitted attributes that hold tensors, moved to the CPU (for pickling)."""
+        cpu = torch.device("cpu")
+        return {"posterior_": self.posterior_.to(cpu), "device_": cpu}
 
     def predict(self, X, return_std: bool = False, return_cov: bool = False):
         """Predictive mean, and with ``return_std=True`` the predictive std of y, or with

@@ -18,8 +18,8 @@ from ._gp_head import (
     fit_head,
     head_from_payload,
     head_payload,
+    log_marginal_likelihood,
     resolve_device,
-    would_run_on_cuda,
 )
 
 FORMAT = "skmatgp.GPRegressor"
@@ -121,23 +121,6 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = would_run_on_cuda(self.device)
-        return tags
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "posterior_")
-
-    def __getstate__(self):
-        """Pickle with every tensor on the CPU, so a model fitted on a GPU loads anywhere."""
-        state = self.__dict__.copy()
-        device = state.get("device_")
-        if device is not None and device.type != "cpu":
-            state["posterior_"] = self.posterior_.to(torch.device("cpu"))
-            state["device_"] = torch.device("cpu")
-        return state
-
     def _validate_params(self) -> None:
         if self.nu not in (0.5, 1.5, 2.5):
             raise ValueError(f"nu must be 0.5, 1.5 or 2.5, got {self.nu!r}.")
@@ -209,7 +192,7 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         self.validation_indices_ = validation
         self.validation_predictions_ = fitted.validation_mean * self.y_scale_ + self.y_mean_
         self.validation_std_ = fitted.validation_std * self.y_scale_
-        self.log_marginal_likelihood_value_ = _log_marginal_likelihood(self.posterior_)
+        self.log_marginal_likelihood_value_ = log_marginal_likelihood(self.posterior_)
         return self
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
@@ -297,13 +280,3 @@ def _median_distance(Z: torch.Tensor, rng, size: int = 500) -> float:
     distances = torch.pdist(sample)
     median = float(distances.median()) if len(distances) else 1.0
     return median if median > 1e-12 else 1.0
-
-
-def _log_marginal_likelihood(posterior) -> float:
-    """log N(y | mean, K + noise I) from the exact head's factor: -|w|^2/2 - sum log diag L -
-    n/2 log 2 pi, with w = L^-1 (y - mean). NaN for the sparse head."""
-    if not isinstance(posterior, ExactGPPosterior):
-        return float("nan")
-    w, L = posterior._w[: posterior.n], posterior.L
-    n = posterior.n
-    return float(-0.5 * w @ w - torch.log(L.diagonal()).sum() - 0.5 * n * np.log(2 * np.pi))

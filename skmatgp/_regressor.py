@@ -30,8 +30,8 @@ from ._gp_head import (
     fit_head,
     head_from_payload,
     head_payload,
+    log_marginal_likelihood,
     resolve_device,
-    would_run_on_cuda,
 )
 from ._gp_regressor import FORMAT as GP_FORMAT
 from ._gp_regressor import GPRegressor, load_gp_regressor
@@ -134,6 +134,9 @@ class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         The crystal graph settings the model was trained on; other graphs are refused.
     std_scale_ : float
         Factor applied to the GP's predictive std (1.0 without calibration).
+    log_marginal_likelihood_value_ : float
+        Log marginal likelihood of the standardised training targets given the embeddings and
+        the fitted hyperparameters (exact head; NaN for the sparse head).
     validation_indices_ : ndarray of int
         Which training structures formed the last fit's validation split (early stopping,
         std calibration); empty without one.
@@ -205,25 +208,16 @@ class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
-        # same seed, same numbers on the CPU only: CUDA sums messages in no fixed order
-        tags.non_deterministic = would_run_on_cuda(self.device)
         return tags
 
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "posterior_")
-
-    def __getstate__(self):
-        """Pickle with every tensor on the CPU, so a model fitted on a GPU loads anywhere."""
-        state = self.__dict__.copy()
-        device = state.get("device_")
-        if device is not None and device.type != "cpu":
-            cpu = torch.device("cpu")
-            state["encoder_"] = copy.deepcopy(self.encoder_).to(cpu)
-            state["posterior_"] = self.posterior_.to(cpu)
-            for name in ("embedding_min_", "embedding_range_"):
-                state[name] = state[name].to(cpu)
-            state["device_"] = cpu
-        return state
+    def _cpu_state(self) -> dict:
+        cpu = torch.device("cpu")
+        return {
+            **super()._cpu_state(),
+            "encoder_": copy.deepcopy(self.encoder_).to(cpu),
+            "embedding_min_": self.embedding_min_.to(cpu),
+            "embedding_range_": self.embedding_range_.to(cpu),
+        }
 
     # ---------------------------------------------------------------- validation
     def _validate_params(self) -> None:
@@ -473,6 +467,7 @@ class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         )
         self.posterior_ = fitted.posterior
         self.std_scale_ = fitted.std_scale
+        self.log_marginal_likelihood_value_ = log_marginal_likelihood(self.posterior_)
         self.validation_indices_ = np.asarray(val_idx)
         self.validation_predictions_ = fitted.validation_mean * self.y_scale_ + self.y_mean_
         self.validation_std_ = fitted.validation_std * self.y_scale_
@@ -634,6 +629,7 @@ def load(path, device: str = "cpu") -> GNNGPRegressor | GPRegressor:
     model.embedding_range_ = payload["embedding_range"]
     model.gp_head_ = "sparse" if payload.get("sparse") else "exact"
     posterior = head_from_payload({**payload, **scalars}, model.gp_nu)
+    model.log_marginal_likelihood_value_ = log_marginal_likelihood(posterior)
     model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
     return model
 

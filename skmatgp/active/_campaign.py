@@ -45,7 +45,6 @@ from ._strategies import (
 logger = logging.getLogger(__name__)
 
 
-
 def write_json_atomic(path: Path, obj) -> None:
     """Write JSON so that a crash at any moment leaves either the old or the new file."""
     tmp = path.with_name(path.name + ".tmp")
