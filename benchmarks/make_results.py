@@ -931,7 +931,10 @@ def foundation() -> list[str]:
     lines += [
         (
             "`python benchmarks/foundation_selection.py`: configurations chosen by 3-fold validation "
-            "inside Matbench fold 1's training rows (at most 1,000 rows), never on a test fold. "
+            "inside Matbench fold 1's training rows (at most 1,000 rows). Fold 1's test rows were never "
+            "seen by the choice; the test rows of folds 2-5 are among fold 1's training rows and were "
+            "partly seen (all of them for elastic_tensor_2015), so fold 1's MAE is the clean figure "
+            "and the 5-fold mean may be optimistic by what the choice learned from them. "
             f"Package default (best mean rank over the datasets): {default['model']} layer "
             f"{default['layer']}, pooling {default['pooling']}, Matérn nu {default['nu']}. "
             "Per dataset: "
@@ -946,9 +949,11 @@ def foundation() -> list[str]:
         "",
         (
             "`python benchmarks/representation_cv.py`: Matbench's 5 folds; GP rows use each model's "
-            "chosen layer and pooling and the dataset's chosen kernel and target scale; the other rows "
-            "are the earlier result files on the same folds. cov95: share of test targets inside the "
-            "central 95% interval. Fit seconds per fold on a shared 2-core machine (GP rows read cached features)."
+            "chosen layer and pooling and the dataset's chosen kernel and target scale (selected: the "
+            "configuration the selection chose); the other rows are the earlier result files on the "
+            "same folds, whose choices were made without these test rows. seen: share of folds 2-5's "
+            "test rows the selection scored on. cov95: share of test targets inside the central 95% "
+            "interval. Fit seconds per fold on a shared 2-core machine (GP rows read cached features)."
         ),
         "",
     ]
@@ -974,27 +979,34 @@ def foundation() -> list[str]:
         lines += [
             f"### {dataset} (leakage: {cv['leakage'][dataset]})",
             "",
-            "| model | GP | MAE ± std over folds | MAE per fold | cov95 | fit s |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| model | GP | MAE ± std over folds | fold 1 (held out) | MAE per fold | seen | cov95 | fit s |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for r in rows:
             cov = "–" if r.get("coverage95_mean") is None else f"{r['coverage95_mean']:.3f}"
             fit = "–" if r.get("fit_s_mean") is None else f"{r['fit_s_mean']:.0f}"
+            seen = r.get("fold_test_rows_seen_by_selection")
+            seen = "–" if seen is None else f"{np.mean(seen[1:]):.0%}"
+            name = names.get(r["model"], r["model"]) + (" (selected)" if r.get("selected") else "")
             lines.append(
-                f"| {names.get(r['model'], r['model'])} | {'yes' if r['gp'] else 'no'} | "
-                f"{r['mae_mean']:.4f} ± {np.std(r['mae_folds']):.4f} | "
-                f"{', '.join(f'{m:.3f}' for m in r['mae_folds'])} | {cov} | {fit} |"
+                f"| {name} | {'yes' if r['gp'] else 'no'} | "
+                f"{r['mae_mean']:.4f} ± {np.std(r['mae_folds']):.4f} | {r['mae_folds'][0]:.4f} | "
+                f"{', '.join(f'{m:.3f}' for m in r['mae_folds'])} | {seen} | {cov} | {fit} |"
             )
-        gp = [r for r in rows if "configuration" in r]
-        if gp:
-            best = gp[0]
-            met = best["mae_mean"] <= target and 0.93 <= best["coverage95_mean"] <= 0.97
+        selected = [r for r in rows if r.get("selected")]
+        if selected:
+            row = selected[0]
+            calibrated = 0.93 <= row["coverage95_mean"] <= 0.97
+            met = row["mae_mean"] <= target and calibrated
+            fold1 = row["mae_folds"][0] <= target and 0.93 <= row["folds"][0]["coverage95"] <= 0.97
             lines += [
                 "",
                 (
-                    f"Target for a GP model: MAE <= {target} with cov95 in 0.93-0.97. Best GP on "
-                    f"foundation features: {names[best['model']]}, MAE {best['mae_mean']:.4f}, cov95 "
-                    f"{best['coverage95_mean']:.3f}: **{'met' if met else 'not met'}**."
+                    f"Target for a GP model: MAE <= {target} with cov95 in 0.93-0.97, judged on the "
+                    f"selected configuration ({names[row['model']]}): 5-fold MAE {row['mae_mean']:.4f}, "
+                    f"cov95 {row['coverage95_mean']:.3f}: **{'met' if met else 'not met'}**; on the "
+                    f"held-out fold 1, MAE {row['mae_folds'][0]:.4f}, cov95 {row['folds'][0]['coverage95']:.3f}: "
+                    f"**{'met' if fold1 else 'not met'}**."
                 ),
             ]
         lines.append("")
@@ -1047,9 +1059,21 @@ def _foundation_active_learning() -> list[str]:
             "'scratch' is the paper's system (encoder trained on the initial labels, then frozen; max "
             "entropy with single queries). vs paper: labels the paper's system needs to first reach its "
             "own final test MAE / labels this row needs to reach it. vs random: test MAE over random's "
-            "with the same representation, averaged over the curve. Final MAE: mean ± std over seeds."
+            "with the same representation, averaged over the curve. Final MAE: mean ± std over seeds. "
+            "≥: already reached with the random initial labels, so a lower bound."
         ),
         "",
+    ]
+    overlap = {k: v for k, v in protocol.get("test_rows_in_selection", {}).items() if v is not None}
+    if overlap:
+        lines += [
+            "The package default (the representation these rows use) was chosen on Matbench rows that "
+            "include some of these test rows: "
+            + ", ".join(f"{name} {share:.0%}" for name, share in overlap.items())
+            + "; the campaigns themselves never saw them.",
+            "",
+        ]
+    lines += [
         "| dataset | representation | acquisition | labels | final test MAE | cov95 | vs paper | vs random | model s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -1057,7 +1081,8 @@ def _foundation_active_learning() -> list[str]:
         lines.append(
             f"| {r['dataset']} | {r['representation']} | {r['acquisition']} | {r['n_labels'][1]} | "
             f"{r['final_mae_test']:.4f} ± {r['final_mae_test_std']:.4f} | {r['final_coverage95_test']:.3f} | "
-            f"{_fmt(r['labels_ratio_vs_paper'], 2)} | {r['mae_ratio_vs_random']:.3f} | "
+            + ("≥ " if r.get("labels_ratio_vs_paper_lower_bound") else "")
+            + f"{_fmt(r['labels_ratio_vs_paper'], 2)} | {r['mae_ratio_vs_random']:.3f} | "
             f"{r['model_seconds_per_campaign']:.0f} |"
         )
     lines += ["", "![learning curves](results/al_foundation.png)", ""]

@@ -59,24 +59,16 @@ def test_selection_cv_and_active_learning_quick(benchmarks, monkeypatch):
     rows = np.sort(np.random.default_rng(0).choice(train, foundation_selection.N_QUICK, replace=False))
     assert not set(rows) & set(test)
 
-    argv = [
-        "--quick",
-        "--datasets",
-        "elastic_tensor_2015",
-        "--models",
-        "gp_chgnet",
-        "--results-dir",
-        str(benchmarks),
-    ]
-    representation_cv.main(argv)
+    selected = f"gp_{chosen['model']}" + ("_desc" if chosen["descriptors"] else "")
+    argv = ["--quick", "--datasets", "elastic_tensor_2015", "--results-dir", str(benchmarks)]
+    representation_cv.main([*argv, "--models", selected])
     cv = json.loads((benchmarks / "representation_cv_quick.json").read_text())
     (row,) = cv["rows"]
-    assert row["model"] == "gp_chgnet" and len(row["mae_folds"]) == 2
+    assert row["model"] == selected and row["selected"] and len(row["mae_folds"]) == 2
     assert all(math.isfinite(v) and v > 0 for v in row["mae_folds"]) and 0 <= row["coverage95_mean"] <= 1
-    assert (
-        row["configuration"]["layer"]
-        == selection["datasets"]["elastic_tensor_2015"]["best_per_model"]["chgnet"]["layer"]
-    )
+    best = selection["datasets"]["elastic_tensor_2015"]["best_per_model"][chosen["model"]]
+    assert row["configuration"]["layer"] == best["layer"]
+    assert row["fold_test_rows_seen_by_selection"][0] == 0.0  # fold 1's test rows: never seen
 
     al_foundation.main(
         ["--quick", "--datasets", "elastic", "--seeds", "0", "1", "--results-dir", str(benchmarks)]
@@ -106,7 +98,7 @@ def test_selection_cv_and_active_learning_quick(benchmarks, monkeypatch):
     output = benchmarks.parent / "RESULTS.md"
     make_results.main(["--results-dir", str(results), "--output", str(output)])
     text = output.read_text()
-    assert "GP on CHGNet 0.3.0 features" in text and "Target for a GP model: MAE <= 0.08" in text
+    assert "(selected)" in text and "Target for a GP model: MAE <= 0.08" in text and "held-out fold 1" in text
     assert "Active learning on foundation features" in text and "| elastic | scratch | entropy |" in text
 
 
@@ -124,3 +116,14 @@ def test_labels_to_reach_reads_the_seed_mean_curve():
     assert labels_to_reach(records, "a", 0.7) == 100  # seed mean 0.7 at 100 labels
     assert labels_to_reach(records, "a", 0.69) == 150
     assert labels_to_reach(records, "a", 0.4) is None
+
+
+def test_featurize_speed_quick_compares_the_same_features(benchmarks):
+    import foundation_featurize
+
+    foundation_featurize.main(["--quick", "--results-dir", str(benchmarks)])
+    out = json.loads((benchmarks / "foundation_featurize_quick.json").read_text())
+    assert out["n_structures"] == foundation_featurize.N_QUICK
+    assert out["skmatgp_per_s"] > 0 and out["reference_per_s"] > 0
+    assert out["ratio"] == pytest.approx(out["reference_s"] / out["skmatgp_s"])
+    assert out["max_abs_feature_difference"] < 1e-3  # the same features, summed over atoms
