@@ -6,6 +6,7 @@ sizes, n_initial, n_test, n_pool, n_instances and the command line's flags) are 
 any work, with the argument's name, its value and the range allowed.
 """
 
+import json
 import re
 import time
 import warnings
@@ -23,7 +24,15 @@ from skmatgp._structures import (
     find_degenerate_structures,
     structure_problem,
 )
-from skmatgp.active import ActiveLearner, Campaign, TableOracle
+from skmatgp.active import (
+    ActiveLearner,
+    Campaign,
+    TableOracle,
+    batch_entropy_sampling,
+    max_entropy_sampling,
+    random_sampling,
+    run_campaigns,
+)
 from tests.conftest import TINY
 
 
@@ -261,3 +270,99 @@ def test_foundation_features_on_error_warn_skip_them_and_leave_the_others_alone(
     assert np.array_equal(rows[[0, 2, 4]], clean)  # bit for bit: one bad item changes nothing else
     with pytest.raises(ValueError, match=r"index 3 has sites 0 and 5.*on_error='warn'"):
         FoundationFeaturizer(model="chgnet").transform(pool_of(*good[:3], overlapping_atoms()))
+
+
+# ---------------------------------------------------------------- point 3: counts checked up front
+
+BAD_COUNTS = [
+    ("n_initial", 2, r"n_initial must be an integer >= 3, got 2\."),
+    ("n_initial", 4.5, r"n_initial must be an integer >= 3, got 4\.5\."),
+    ("n_initial", True, r"n_initial must be an integer >= 3, got True\."),
+    ("budget", 0, r"budget must be an integer >= 1, got 0\."),
+    ("budget", -3, r"budget must be an integer >= 1, got -3\."),
+    ("budget", 2.5, r"budget must be an integer >= 1, got 2\.5\."),
+    ("batch_size", 0, r"batch_size must be an integer >= 1, got 0\."),
+    ("batch_size", 2.0, r"batch_size must be an integer >= 1, got 2\.0\."),
+    ("batch_size", True, r"batch_size must be an integer >= 1, got True\."),
+    ("refit_every", 0, r"refit_every must be None \(never refit\) or an integer >= 1, got 0\."),
+    ("refit_every", -5, r"refit_every must be None \(never refit\) or an integer >= 1, got -5\."),
+    ("eval_every", 0.5, r"eval_every must be None \(every step\) or an integer >= 1, got 0\.5\."),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_COUNTS)
+def test_campaign_checks_its_counts_before_reading_the_pool(name, value, message):
+    not_structures = [object()] * 20  # the counts are checked first: this pool is never read
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        Campaign(
+            not_structures, [str(i) for i in range(20)], None, **{"n_initial": 5, "budget": 5, name: value}
+        )
+
+
+def test_campaign_counts_against_the_pool_and_numpy_integers(small):
+    X = small[0][:20]
+    ids = [f"s{i}" for i in range(20)]
+    with pytest.raises(ValueError, match=r"n_initial \+ budget \(21\) at most the pool size \(20\)"):
+        Campaign(X, ids, TableOracle(ids, np.ones(20)), n_initial=10, budget=11)
+    campaign = Campaign(
+        X,
+        ids,
+        TableOracle(ids, np.ones(20)),
+        n_initial=np.int64(5),
+        budget=np.int32(4),
+        batch_size=np.int64(2),
+    )
+    assert (campaign.n_initial, campaign.budget, campaign.batch_size) == (5, 4, 2)
+    assert type(campaign.n_initial) is int
+    json.dumps(campaign._config())  # the state file takes them
+
+
+RUN_BAD = [
+    ({"n_test": 0}, r"n_test must be an integer >= 1, got 0\."),
+    ({"n_test": 2.5}, r"n_test must be an integer >= 1, got 2\.5\."),
+    ({"n_test": 40}, r"n_test \(40\) must be smaller than the dataset \(40\)\."),
+    (
+        {"n_pool": 0},
+        r"n_pool must be None \(all the structures not in the test set\) or an integer >= 1, got 0\.",
+    ),
+    ({"n_pool": 31}, r"n_pool \(31\) exceeds the 30 structures left\."),
+    (
+        {"n_initial": 25, "budget": 6},
+        r"n_initial \+ budget \(25 \+ 6 = 31\) must be at most the pool size \(30",
+    ),
+    ({"budget": 0}, r"budget must be an integer >= 1, got 0\."),
+    ({"batch_size": {"random": 2}}, r"batch_size is a dict by strategy without an entry for \['entropy'\]\."),
+    (
+        {"batch_size": {"random": 2, "entropy": 0}},
+        r"batch_size\['entropy'\] must be an integer >= 1, got 0\.",
+    ),
+    ({"eval_every": 0}, r"eval_every must be None \(every step\) or an integer >= 1, got 0\."),
+    ({"seeds": (0, -1)}, r"each seed must be an integer >= 0, got -1\."),
+    ({"strategies": ("random", "uncertainty")}, r"strategies must be a non-empty list from"),
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"), RUN_BAD, ids=[next(iter(p)) + str(i) for i, (p, _) in enumerate(RUN_BAD)]
+)
+def test_run_campaigns_checks_everything_before_the_first_campaign(small, tmp_path, params, message):
+    """A bad value for the last seed or strategy would otherwise surface after the others ran."""
+    X, y = small[0][:40], small[1][:40]
+    settings = {"strategies": ("random", "entropy"), "seeds": (0,), "n_test": 10, "n_initial": 5, "budget": 4}
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=message):
+        run_campaigns(X, y, [f"s{i}" for i in range(40)], **{**settings, **params}, out_dir=out)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("strategy", [random_sampling, max_entropy_sampling, batch_entropy_sampling])
+@pytest.mark.parametrize("n_instances", [0, -1, 31, 2.5, True])
+def test_strategies_check_n_instances_before_touching_the_learner(strategy, n_instances):
+    pool = np.zeros((30, 2))
+    with pytest.raises(ValueError, match=r"n_instances must be"):
+        strategy(None, pool, n_instances=n_instances)  # no learner: refused before it is used
+
+
+def test_strategies_take_numpy_integers():
+    chosen, _ = random_sampling(None, np.zeros((30, 2)), n_instances=np.int64(3), random_state=0)
+    assert len(chosen) == 3

@@ -34,6 +34,7 @@ from .._structures import check_structures, find_duplicate_structures
 from ..metrics import regression_report
 from ._settings import N_REFERENCE, REFIT_EVERY, REPRESENTATIONS, STRATEGIES
 from ._strategies import (
+    check_integer,
     density_weights,
     greedy_joint_entropy,
     greedy_variance_reduction,
@@ -170,19 +171,24 @@ class Campaign:
     ):
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+        # the counts first, before the pool's structures are read: plain ints (numpy's become
+        # int, so that the state's JSON takes them), in range, or a ValueError naming them
+        n_initial = check_integer("n_initial", n_initial, 3)
+        budget = check_integer("budget", budget, 1)
+        batch_size = check_integer("batch_size", batch_size, 1)
+        refit_every = check_integer("refit_every", refit_every, 1, none="never refit")
+        eval_every = check_integer("eval_every", eval_every, 1, none="every step")
         self.pool = check_structures(pool)
         self.pool_ids = [str(i) for i in pool_ids]
         if len(self.pool_ids) != len(self.pool):
             raise ValueError(f"pool has {len(self.pool)} structures but pool_ids has {len(self.pool_ids)}.")
         if len(set(self.pool_ids)) != len(self.pool_ids):
             raise ValueError("pool_ids must be unique; each id names one structure to label.")
-        if n_initial < 3 or n_initial + budget > len(self.pool):
+        if n_initial + budget > len(self.pool):
             raise ValueError(
                 f"n_initial ({n_initial}) must be >= 3 and n_initial + budget "
                 f"({n_initial + budget}) at most the pool size ({len(self.pool)})."
             )
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
         self.oracle = oracle
         self.test = test
         self.pool_targets = None if pool_targets is None else np.asarray(pool_targets, float)

@@ -12,6 +12,8 @@ import numpy as np
 from .._structures import check_structures
 from ._campaign import REFIT_EVERY, Campaign
 from ._oracles import TableOracle
+from ._settings import STRATEGIES
+from ._strategies import check_integer
 
 logger = logging.getLogger(__name__)
 
@@ -94,10 +96,52 @@ def run_campaigns(
     :class:`Campaign`'s.
     ``log_target=True`` fits every campaign's GP on log(y) (see :class:`Campaign`).
     """
+    # every argument checked here, before the structures are read and the first campaign runs:
+    # a bad value for the last seed or strategy must not surface after hours of the others
+    if isinstance(strategies, str):
+        raise TypeError(
+            f"strategies must be a list of names, got the string {strategies!r}; pass [{strategies!r}]."
+        )
+    strategies, seeds = list(strategies), list(seeds)
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if not strategies or unknown:
+        raise ValueError(f"strategies must be a non-empty list from {STRATEGIES}, got {strategies!r}.")
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed.")
+    seeds = [check_integer("each seed", seed, 0) for seed in seeds]
+    n_test = check_integer("n_test", n_test, 1)
+    n_pool = check_integer("n_pool", n_pool, 1, none="all the structures not in the test set")
+    n_initial = check_integer("n_initial", n_initial, 3)
+    budget = check_integer("budget", budget, 1)
+    if isinstance(batch_size, dict):
+        missing = [s for s in strategies if s not in batch_size]
+        if missing:
+            raise ValueError(f"batch_size is a dict by strategy without an entry for {missing}.")
+        batch_size = {s: check_integer(f"batch_size[{s!r}]", b, 1) for s, b in batch_size.items()}
+    else:
+        batch_size = check_integer("batch_size", batch_size, 1)
+    eval_every = check_integer("eval_every", eval_every, 1, none="every step")
+    refit_every = check_integer("refit_every", refit_every, 1, none="never refit")
     structures = check_structures(structures)
+    n = len(structures)
+    targets, ids = np.asarray(targets, dtype=float).reshape(-1), [str(i) for i in ids]
+    if len(targets) != n or len(ids) != n:
+        raise ValueError(
+            f"Got {n} structures, {len(targets)} targets and {len(ids)} ids; pass one of each per structure."
+        )
+    if n_test >= n:
+        raise ValueError(f"n_test ({n_test}) must be smaller than the dataset ({n}).")
+    if n_pool is not None and n_pool > n - n_test:
+        raise ValueError(f"n_pool ({n_pool}) exceeds the {n - n_test} structures left.")
+    pool_size = n - n_test if n_pool is None else n_pool
+    if n_initial + budget > pool_size:
+        raise ValueError(
+            f"n_initial + budget ({n_initial} + {budget} = {n_initial + budget}) must be at most "
+            f"the pool size ({pool_size}{'' if n_pool is not None else f': the {n} structures less n_test'})."
+        )
     settings = {  # how the figures were made, for summary.json; checked here, not after hours
-        "n_test": int(n_test),
-        "n_pool": None if n_pool is None else int(n_pool),
+        "n_test": n_test,
+        "n_pool": n_pool,
         "n_initial": n_initial,
         "budget": budget,
         "batch_size": batch_size,

@@ -7,6 +7,8 @@ scores, so ``learner.query(X_pool, n_instances=k)`` works with a modAL ``ActiveL
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 from pymatgen.core import Structure
@@ -27,7 +29,28 @@ def gaussian_entropy(std: np.ndarray) -> np.ndarray:
     return 0.5 * np.log(2 * np.pi * np.e * np.asarray(std) ** 2)
 
 
+def check_integer(name: str, value, minimum: int = 1, *, none: str | None = None) -> int | None:
+    """``value`` as an int, or a ValueError that names the argument, its value and the range.
+
+    Integers (numpy's too) of at least ``minimum`` pass; floats (even 3.0), bools and strings do
+    not, so a mistyped count fails here, before any work, rather than deep in a fit. With
+    ``none`` (what None means, e.g. "never refit"), None passes too and is returned as None.
+    """
+    if value is None and none is not None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
+        return int(value)
+    shown = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else repr(value)
+    either = f"None ({none}) or " if none is not None else ""
+    raise ValueError(f"{name} must be {either}an integer >= {minimum}, got {shown}.")
+
+
 def _check_n_instances(n_instances: int, n_pool: int) -> None:
+    integer = isinstance(n_instances, numbers.Integral) and not isinstance(n_instances, bool)
+    if not integer:  # 2.5 or True would pass the range check and fail deep in a strategy
+        raise ValueError(
+            f"n_instances must be an integer from 1 to the pool size ({n_pool}), got {n_instances!r}."
+        )
     if not 1 <= n_instances <= n_pool:
         raise ValueError(
             f"Asked for {n_instances} queries from a pool of {n_pool}; "
