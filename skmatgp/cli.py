@@ -25,6 +25,56 @@ DATASET_ONLY_OPTIONS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors on one line, like those main reports: no usage block (``--help`` has
+    it), and a non-zero exit status (2) without a traceback."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _integer(minimum: int):
+    """An argparse type: an integer of at least ``minimum``, checked as the command line is
+    read, so that a count like 0, -5 or 2.5 fails before a dataset is loaded."""
+
+    def integer(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return integer
+
+
+def _check_sizes(args, n: int, what, n_test: int = 0) -> None:
+    """The counts against the ``n`` structures there are (``what`` names them), before any model
+    work; ``n_test`` is the test set's size. Each flag's own range was checked as the command
+    line was read; this needs the data."""
+    if getattr(args, "max_samples", None) is not None and args.max_samples > n:
+        raise ValueError(f"--max-samples ({args.max_samples}) is more than the {n} structures of {what}.")
+    if getattr(args, "folds", None) is not None and args.folds > min(n, args.max_samples or n):
+        raise ValueError(
+            f"--folds ({args.folds}) is more than the {min(n, args.max_samples or n)} structures to split."
+        )
+    if getattr(args, "budget", None) is None:
+        return
+    if n_test >= n:
+        raise ValueError(f"--n-test ({n_test}) must be smaller than the {n} structures of {what}.")
+    pool = n - n_test
+    n_pool = getattr(args, "n_pool", None)
+    if n_pool is not None and n_pool > pool:
+        raise ValueError(f"--n-pool ({n_pool}) is more than the {pool} structures left after the test set.")
+    pool = pool if n_pool is None else n_pool
+    if args.n_initial + args.budget > pool:
+        raise ValueError(
+            f"--n-initial + --budget ({args.n_initial} + {args.budget} = {args.n_initial + args.budget}) "
+            f"is more than the {pool} structures of the pool."
+        )
+
+
 def _cross_validate(args) -> int:
     from sklearn.model_selection import KFold
     from sklearn.pipeline import make_pipeline
@@ -34,6 +84,7 @@ def _cross_validate(args) -> int:
     from .metrics import regression_report
 
     data = load_dataset(args.dataset, data_home=args.data_home, target=args.target)
+    _check_sizes(args, len(data.target), args.dataset)
     if args.max_samples:
         keep = np.random.default_rng(args.seed).permutation(len(data.target))[: args.max_samples]
         data.structures, data.target = data.structures[keep], data.target[keep]
@@ -138,6 +189,7 @@ def _campaign(args) -> int:
     args.seeds = args.seeds or list(DEFAULT_SEEDS)
     data = load_dataset(args.dataset, data_home=args.data_home, target=args.target)
     n_test = args.n_test or round(0.2 * len(data.target))
+    _check_sizes(args, len(data.target), args.dataset, n_test)
     print(
         f"{args.dataset}: {len(data.target)} structures, target {data.target_name}; "
         f"fixed test set of {n_test}; strategies {', '.join(args.strategies)}; "
@@ -192,6 +244,7 @@ def _own_campaign(args) -> int:
     cifs = sorted(folder.glob("*.cif"))
     if not cifs:
         raise FileNotFoundError(f"No .cif files in {folder}; --pool-folder takes a folder of CIFs.")
+    _check_sizes(args, len(cifs), folder)
     oracle = FileOracle(args.oracle_folder or Path(args.out) / "labels")
     campaign = Campaign(
         [Structure.from_file(c) for c in cifs],
@@ -233,9 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .active._settings import REFIT_EVERY, STRATEGIES
 
-    parser = argparse.ArgumentParser(
-        prog="skmatgp", description="GNN + Gaussian process surrogates for materials."
-    )
+    parser = _Parser(prog="skmatgp", description="GNN + Gaussian process surrogates for materials.")
     parser.add_argument("--version", action="version", version=f"skmatgp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     cv = commands.add_parser(
@@ -244,12 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--dataset", default="elastic_tensor_2015")
     cv.add_argument("--target", default=None, help="target name (default: the dataset's)")
     cv.add_argument("--data-home", default=None, help="folder with dataset files")
-    cv.add_argument("--folds", type=int, default=5)
-    cv.add_argument("--epochs", type=int, default=150, help="maximum encoder epochs")
+    cv.add_argument("--folds", type=_integer(2), default=5)
+    cv.add_argument("--epochs", type=_integer(0), default=150, help="maximum encoder epochs")
     cv.add_argument("--seed", type=int, default=0)
     cv.add_argument(
         "--max-samples",
-        type=int,
+        type=_integer(2),
         default=None,
         help="use a random subset of this many structures (quick checks)",
     )
@@ -275,17 +326,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     campaign.add_argument(
         "--seeds",
-        type=int,
+        type=_integer(0),
         nargs="+",
         default=None,
         help="default: 0 1 2; with --pool-folder one seed, default 0",
     )
-    campaign.add_argument("--n-test", type=int, default=None, help="default: 20%% of the data")
-    campaign.add_argument("--n-pool", type=int, default=None, help="default: all the rest")
-    campaign.add_argument("--n-initial", type=int, default=100)
-    campaign.add_argument("--budget", type=int, default=300)
-    campaign.add_argument("--batch-size", type=int, default=20)
-    campaign.add_argument("--eval-every", type=int, default=None)
+    campaign.add_argument("--n-test", type=_integer(1), default=None, help="default: 20%% of the data")
+    campaign.add_argument("--n-pool", type=_integer(1), default=None, help="default: all the rest")
+    campaign.add_argument("--n-initial", type=_integer(3), default=100)
+    campaign.add_argument("--budget", type=_integer(1), default=300)
+    campaign.add_argument("--batch-size", type=_integer(1), default=20)
+    campaign.add_argument("--eval-every", type=_integer(1), default=None)
     campaign.add_argument(
         "--representation",
         default="foundation",
@@ -303,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     campaign.add_argument(
         "--refit-every",
-        type=int,
+        type=_integer(0),
         default=None,
         help="refit the model after this many new labels; 0: never, only GP updates "
         f"(default: {FOUNDATION_REFIT_EVERY} for foundation, the GP's hyperparameters; "
@@ -315,7 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="graph only: refits start from new weights instead of the current ones",
     )
     campaign.add_argument(
-        "--epochs", type=int, default=None, help="graph only: maximum encoder epochs (0: frozen; default 150)"
+        "--epochs",
+        type=_integer(0),
+        default=None,
+        help="graph only: maximum encoder epochs (0: frozen; default 150)",
     )
     campaign.add_argument(
         "--log-target",

@@ -33,6 +33,7 @@ from skmatgp.active import (
     random_sampling,
     run_campaigns,
 )
+from skmatgp.cli import main
 from tests.conftest import TINY
 
 
@@ -366,3 +367,83 @@ def test_strategies_check_n_instances_before_touching_the_learner(strategy, n_in
 def test_strategies_take_numpy_integers():
     chosen, _ = random_sampling(None, np.zeros((30, 2)), n_instances=np.int64(3), random_state=0)
     assert len(chosen) == 3
+
+
+def one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "usage:" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+CLI_BAD = [
+    (["cv", "--folds", "1"], "argument --folds: must be an integer >= 2, got '1'"),
+    (["cv", "--max-samples", "0"], "argument --max-samples: must be an integer >= 2, got '0'"),
+    (["cv", "--max-samples", "2.5"], "argument --max-samples: must be an integer >= 2, got '2.5'"),
+    (["cv", "--epochs", "-1"], "argument --epochs: must be an integer >= 0, got '-1'"),
+    (["campaign", "--budget", "0"], "argument --budget: must be an integer >= 1, got '0'"),
+    (["campaign", "--budget", "2.5"], "argument --budget: must be an integer >= 1, got '2.5'"),
+    (["campaign", "--n-initial", "2"], "argument --n-initial: must be an integer >= 3, got '2'"),
+    (["campaign", "--batch-size", "-4"], "argument --batch-size: must be an integer >= 1, got '-4'"),
+    (["campaign", "--n-test", "0"], "argument --n-test: must be an integer >= 1, got '0'"),
+    (["campaign", "--n-pool", "1e3"], "argument --n-pool: must be an integer >= 1, got '1e3'"),
+    (["campaign", "--eval-every", "0"], "argument --eval-every: must be an integer >= 1, got '0'"),
+    (["campaign", "--refit-every", "-1"], "argument --refit-every: must be an integer >= 0, got '-1'"),
+    (["campaign", "--seeds", "0", "-1"], "argument --seeds: must be an integer >= 0, got '-1'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), CLI_BAD, ids=[" ".join(a) for a, _ in CLI_BAD])
+def test_cli_refuses_bad_counts_as_it_reads_them(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    one_line_error(capsys, f"skmatgp {argv[0]}: error: {message}", f"(see skmatgp {argv[0]} --help)")
+
+
+CLI_TOO_MANY = [
+    (
+        ["cv", "--max-samples", "5000"],
+        "--max-samples (5000) is more than the 1181 structures of elastic_tensor_2015.",
+    ),
+    (["cv", "--max-samples", "3"], "--folds (5) is more than the 3 structures to split."),
+    (["campaign", "--n-test", "1181"], "--n-test (1181) must be smaller than the 1181 structures"),
+    (
+        ["campaign", "--n-test", "100", "--n-pool", "1100"],
+        "--n-pool (1100) is more than the 1081 structures left",
+    ),
+    (
+        ["campaign", "--n-initial", "500", "--budget", "800"],
+        "--n-initial + --budget (500 + 800 = 1300) is more than the 945 structures of the pool.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), CLI_TOO_MANY, ids=[" ".join(a) for a, _ in CLI_TOO_MANY])
+def test_cli_refuses_counts_beyond_the_data_before_any_model_work(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    extra = ["--out", str(out)] if argv[0] == "campaign" else ["--output", str(out)]
+    assert main([*argv, *extra]) == 2
+    one_line_error(capsys, "skmatgp: error: ", message)
+    assert not out.exists()
+
+
+def test_cli_own_pool_is_counted_before_its_files_are_read(tmp_path, capsys, good):
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    for i, s in enumerate(good):
+        s.to(filename=str(folder / f"s{i}.cif"))
+    argv = [
+        "campaign",
+        "--pool-folder",
+        str(folder),
+        "--n-initial",
+        "3",
+        "--budget",
+        "2",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(argv) == 2
+    one_line_error(capsys, "--n-initial + --budget (3 + 2 = 5) is more than the 4 structures of the pool.")
