@@ -275,3 +275,4 @@ class GPHeadMixin:
         Z = torch.as_tensor(Z, device=self.device_)
         y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
         self.posterior_.add_points(Z, y_std)
+        self.log_marginal_likelihood_value_ = log_marginal_likelihood(self.posterior_)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -56,9 +57,10 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
     gp_learning_rate : float, default=0.1
         Adam learning rate of the exact head's hyperparameters.
     max_hyperparameter_samples : int or None, default=1000
-        Fit the hyperparameters on at most this many training points (a random subset), then
-        condition the posterior on all of them. Each marginal-likelihood step costs O(n^3),
-        so this bounds the fit's time; None uses every point.
+        Exact head: fit the hyperparameters on at most this many training points (a random
+        subset), then condition the posterior on all of them. Each marginal-likelihood step
+        costs O(n^3), so this bounds the fit's time; None uses every point. The sparse head
+        fits on minibatches of all points and ignores it.
     feature_scaling : {"standard", "minmax", None}, default="standard"
         Scale each feature to zero mean and unit variance, or to [0, 1] (as
         :class:`GNNGPRegressor` scales its embeddings), or leave it. The kernel's length scales
@@ -167,10 +169,18 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         n_val = round(self.validation_fraction * len(y)) if self.calibrate_std else 0
         if n_val >= _MIN_VALIDATION and len(y) - n_val >= 3:
             validation = np.sort(order[:n_val])
+        elif self.calibrate_std:
+            warnings.warn(
+                f"calibrate_std=True needs at least {_MIN_VALIDATION} held-out points; "
+                f"validation_fraction={self.validation_fraction} of {len(y)} gives {n_val}, so the "
+                "std is not calibrated (std_scale_=1). Raise validation_fraction or add data.",
+                UserWarning,
+                stacklevel=2,
+            )
         rest = np.setdiff1d(order, validation, assume_unique=True)  # in random order
-        limit = self.max_hyperparameter_samples
-        hyper_idx = np.sort(rest if limit is None else rest[:limit])
         self.gp_head_ = choose_head(self.gp_head, len(y))
+        limit = self.max_hyperparameter_samples if self.gp_head_ == "exact" else None
+        hyper_idx = np.sort(rest if limit is None else rest[:limit])
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))

@@ -13,7 +13,6 @@ DEFAULT_DATASET = "elastic_tensor_2015"
 DEFAULT_STRATEGIES = ("random", "batch_entropy")
 DEFAULT_SEEDS = (0, 1, 2)
 POOL_STRATEGY, POOL_SEED = "random", 0  # --pool-folder runs one campaign
-FOUNDATION_REFIT_EVERY = 100  # GP hyperparameter refits of a foundation campaign (labels)
 # campaign options that only mean something for a dataset run (destination: flag)
 DATASET_ONLY_OPTIONS = {
     "dataset": "--dataset",
@@ -146,14 +145,19 @@ def _campaign_settings(args) -> dict:
         "verbose": args.verbose,
     }
     if args.representation == "foundation":
-        graph_only = [flag for flag in ("epochs", "encoder", "cold_refits") if getattr(args, flag)]
+        # "is not": --epochs 0 is given (0 == False would drop it)
+        graph_only = [
+            flag
+            for flag in ("epochs", "encoder", "cold_refits")
+            if getattr(args, flag) is not None and getattr(args, flag) is not False
+        ]
         if graph_only:
             flags = ", ".join("--" + flag.replace("_", "-") for flag in graph_only)
             raise ValueError(
                 f"{flags}: only for --representation graph (a trained encoder); the foundation "
                 "representation trains nothing but the GP. Leave them out, or add --representation graph."
             )
-        refit_every = FOUNDATION_REFIT_EVERY if args.refit_every is None else args.refit_every
+        refit_every = REFIT_EVERY if args.refit_every is None else args.refit_every
         return {
             **settings,
             "refit_every": refit_every or None,
@@ -356,9 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--refit-every",
         type=_integer(0),
         default=None,
-        help="refit the model after this many new labels; 0: never, only GP updates "
-        f"(default: {FOUNDATION_REFIT_EVERY} for foundation, the GP's hyperparameters; "
-        f"{REFIT_EVERY} for graph, the encoder warm-started, too)",
+        help=f"refit the model after this many new labels (default: {REFIT_EVERY}): the GP's "
+        "hyperparameters, and with --representation graph the encoder, warm-started; 0: never, "
+        "only GP updates",
     )
     campaign.add_argument(
         "--cold-refits",

@@ -630,10 +630,31 @@ def test_foundation_and_graph_settings_are_not_mixed(elastic):
 def test_campaign_command_defaults_to_foundation_features_and_refuses_graph_flags(tmp_path, capsys):
     args = ["campaign", "--n-test", "100", "--n-pool", "40", "--n-initial", "10", "--budget", "10"]
     args += ["--batch-size", "5", "--seeds", "0", "--out", str(tmp_path), "--verbose", "0"]
-    assert main([*args, "--epochs", "3"]) == 2
-    assert "--epochs: only for --representation graph" in capsys.readouterr().err
+    for epochs in ("3", "0"):  # 0 too: it is a value, not an absent flag
+        assert main([*args, "--epochs", epochs]) == 2
+        assert "--epochs: only for --representation graph" in capsys.readouterr().err
     assert main(args) == 0
     state = json.loads((tmp_path / "state" / "random-seed0" / "state.json").read_text())
     assert state["config"]["representation"] == "foundation"
     assert state["config"]["featurizer_params"]["model"] == "sevennet"  # FoundationFeaturizer's default
     assert state["status"] == "done" and len(state["labels"]) == 20
+
+
+def test_a_graph_state_of_an_older_skmatgp_says_how_to_resume_it(tmp_path, elastic):
+    X, y, ids = elastic.structures[:30], elastic.target[:30], list(elastic.ids[:30])
+    settings = {"n_initial": 6, "budget": 3, "batch_size": 3, "state_dir": tmp_path}
+    graph = Campaign(X, ids, lambda i, s: None, representation="graph", estimator_params=TINY, **settings)
+    assert graph.run()["status"] == "waiting"  # a state without "representation" in its settings
+    with pytest.raises(ValueError, match="pass representation='graph'"):
+        Campaign(X, ids, TableOracle(ids, y), estimator_params={"gp_iterations": 5}, **settings).run()
+
+
+def test_parameters_of_the_other_representation_are_refused_before_any_label(elastic):
+    oracle = TableOracle(elastic.ids, elastic.target)
+    X, ids = elastic.structures[:20], elastic.ids[:20]
+    with pytest.raises(ValueError, match=r"estimator_params \['epochs'\].*representation='graph'"):
+        Campaign(X, ids, oracle, n_initial=5, budget=5, estimator_params={"epochs": 3})
+    with pytest.raises(ValueError, match=r"estimator_params \['nu'\].*representation='foundation'"):
+        Campaign(X, ids, oracle, n_initial=5, budget=5, representation="graph", estimator_params={"nu": 1.5})
+    with pytest.raises(ValueError, match=r"featurizer_params \['radius'\]"):
+        Campaign(X, ids, oracle, n_initial=5, budget=5, featurizer_params={"radius": 6.0})

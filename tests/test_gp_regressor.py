@@ -165,3 +165,41 @@ def test_bad_parameters_are_named(features):
             GPRegressor(**{**FAST, **params}).fit(X, y)
     with pytest.raises(ValueError, match="max_hyperparameter_samples"):
         GPRegressor(**FAST, max_hyperparameter_samples=2).fit(X, y)
+
+
+def test_update_keeps_the_log_marginal_likelihood_current(features):
+    X, y = features
+    model = GPRegressor(**FAST).fit(X[:40], y[:40])
+    before = model.log_marginal_likelihood_value_
+    model.update(X[40:45], y[40:45])
+    refit_free = GPRegressor(**FAST).fit(X[:40], y[:40])
+    refit_free.posterior_.add_points(
+        torch.as_tensor(refit_free.embed(X[40:45])),
+        torch.as_tensor((y[40:45] - refit_free.y_mean_) / refit_free.y_scale_),
+    )
+    from skmatgp._gp_head import log_marginal_likelihood
+
+    assert model.log_marginal_likelihood_value_ != before
+    assert model.log_marginal_likelihood_value_ == pytest.approx(
+        log_marginal_likelihood(refit_free.posterior_)
+    )
+
+
+def test_calibration_with_too_few_points_warns(features):
+    X, y = features
+    with pytest.warns(UserWarning, match="calibrate_std=True needs at least 5 held-out points"):
+        model = GPRegressor(**FAST, calibrate_std=True).fit(X[:20], y[:20])
+    assert model.std_scale_ == 1.0
+
+
+def test_the_sparse_head_fits_on_all_points_whatever_the_cap(features, monkeypatch):
+    from skmatgp import _gp_head
+
+    seen = []
+    real = _gp_head.fit_sparse_gp_hyperparameters
+    monkeypatch.setattr(
+        _gp_head, "fit_sparse_gp_hyperparameters", lambda Z, y, **kw: seen.append(len(y)) or real(Z, y, **kw)
+    )
+    X, y = features
+    GPRegressor(**FAST, gp_head="sparse", n_inducing=8, max_hyperparameter_samples=10).fit(X[:45], y[:45])
+    assert seen == [45]

@@ -251,6 +251,7 @@ class Campaign:
                 "on_error; find the structures without one with "
                 "CrystalGraphTransformer(on_error='warn').transform(pool) and leave them out."
             )
+        self._check_model_params()
         self.random_state = random_state
         self.state_dir = None if state_dir is None else Path(state_dir)
         self.model_cache = model_cache
@@ -315,9 +316,16 @@ class Campaign:
             return fresh
         state = json.loads(path.read_text())
         if state["config"] != json.loads(json.dumps(self._config())):
+            hint = ""
+            if "representation" not in state["config"] and self.representation != "graph":
+                hint = (
+                    " It was written by a graph campaign (the default before skmatgp chose "
+                    "representation='foundation'): pass representation='graph' "
+                    "(skmatgp campaign --representation graph) to resume it."
+                )
             raise ValueError(
                 f"{path} belongs to a campaign with other settings; use another state_dir "
-                "or the same arguments as the campaign that wrote it."
+                f"or the same arguments as the campaign that wrote it.{hint}"
             )
         return state
 
@@ -521,12 +529,30 @@ class Campaign:
         return np.stack([cache[key] for key in keys])
 
     def _featurizer(self):
-        """The transformer from structures to what the model takes."""
+        """The transformer from structures to what the model takes. Foundation features are
+        cached on disk by default (``cache_dir="auto"``), so a resumed campaign reads them."""
         if self.representation == "graph":
             return CrystalGraphTransformer(**self.graph_params)
         from .._foundation import FoundationFeaturizer
 
-        return FoundationFeaturizer(**self.featurizer_params)
+        return FoundationFeaturizer(**{"cache_dir": "auto", **self.featurizer_params})
+
+    def _check_model_params(self) -> None:
+        """Refuse parameters the representation's featurizer or estimator does not take now,
+        not at the first fit (after the initial labels were paid for)."""
+        estimator = GNNGPRegressor if self.representation == "graph" else GPRegressor
+        other = "'foundation'" if self.representation == "graph" else "'graph'"
+        for what, make, params in (
+            ("featurizer_params", self._featurizer, self.featurizer_params),
+            ("estimator_params", lambda: estimator(**self.estimator_params), self.estimator_params),
+        ):
+            try:
+                make()
+            except TypeError as exc:
+                raise ValueError(
+                    f"{what} {sorted(params)} do not fit representation={self.representation!r} "
+                    f"({exc}); they may be meant for representation={other}."
+                ) from None
 
     def _featurizer_key(self) -> dict | None:
         """The featurizer's parameters that change its output (None for graphs, whose
