@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._feature_cache import FeatureCache, resolve_cache_dir, structure_key
-from ._structures import check_structures
+from ._structures import check_structures, structure_problem
 from ._warnings import warn_user
 
 POOLINGS = {"mean": ("mean",), "mean_max": ("mean", "max"), "mean_std": ("mean", "std")}
@@ -308,7 +308,8 @@ class FoundationFeaturizer(TransformerMixin, BaseEstimator):
         A progress bar over the structures when > 0.
     on_error : {"raise", "warn"}, default="raise"
         What to do with a structure the model cannot take: an element outside its training
-        set, a disordered site, an atom with no neighbour within its cutoff, a failed graph.
+        set, a disordered site, an atom with no neighbour within its cutoff, a failed graph,
+        NaN or infinite coordinates, a flat cell, atoms closer than 0.5 Å.
         "raise": a ValueError naming the structure's index (elements are checked for all
         structures before any model work; neighbours batch by batch). "warn": that row is NaN,
         and one warning names the indices; drop those rows (and their targets) before fitting.
@@ -400,7 +401,7 @@ class FoundationFeaturizer(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Check the parameters and the structures; nothing is learned, no model is loaded."""
         self._validate_params()
-        check_structures(X)
+        check_structures(X, check_geometry=self.on_error == "raise")
         self.n_features_out_ = len(self.get_feature_names_out())
         self.model_id_ = model_id(self.model)
         return self
@@ -420,7 +421,7 @@ class FoundationFeaturizer(TransformerMixin, BaseEstimator):
         layer = self._validate_params()
         model_id(self.model)  # a clear ImportError if the model's package is missing
         offset = INDEX_OFFSET.get()
-        structures = check_structures(X, first_index=offset)
+        structures = check_structures(X, first_index=offset, check_geometry=False)
         spec = SPECS[self.model]
         pooled = np.full((len(structures), spec.n_layers, len(STATS), spec.width), np.nan, np.float32)
         root = resolve_cache_dir(self.cache_dir)
@@ -429,6 +430,10 @@ class FoundationFeaturizer(TransformerMixin, BaseEstimator):
         keys: dict[int, str] = {}
         todo = []
         for i, s in enumerate(structures):
+            problem = structure_problem(s)  # NaN, a flat cell, overlapping atoms
+            if problem is not None:
+                failures[i] = problem
+                continue
             if not s.is_ordered:
                 failures[i] = (
                     "has a disordered site (partial occupancy); the models take one element per site"

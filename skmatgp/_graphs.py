@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ._arrays import object_array
 from ._atom_features import MAX_Z
-from ._structures import check_structures
+from ._structures import check_structures, structure_problem
 from ._warnings import warn_user
 
 try:  # the compiled search, when numba is installed (pip install skmatgp[fast])
@@ -220,6 +220,9 @@ def _graphs_for_chunk(structures, start, radius, max_num_neighbors, settings, on
     graphs, failures, isolated = [], [], []
     for i, structure in enumerate(structures):
         try:
+            problem = structure_problem(structure)  # NaN, a flat cell, overlapping atoms
+            if problem is not None:
+                raise ValueError(f"Structure at index {start + i} {problem}.")
             graph, n_isolated = structure_to_graph(structure, radius, max_num_neighbors, settings, start + i)
         except ValueError as exc:
             if on_error == "raise":
@@ -260,7 +263,8 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         Show a progress bar when > 0.
     on_error : {"raise", "warn"}, default="raise"
         What to do with a structure that has no graph (disordered sites, dummy species,
-        elements past Fm): raise a ``ValueError`` naming its index, or put ``None`` in its
+        elements past Fm, NaN or infinite coordinates, a flat cell, atoms closer than 0.5 Å):
+        raise a ``ValueError`` naming its index, or put ``None`` in its
         place and warn once, listing the indices. Drop those items and their targets before
         fitting, e.g. ``keep = np.array([g is not None for g in graphs])``.
 
@@ -330,7 +334,8 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         offset = INDEX_OFFSET.get()
-        structures = check_structures(X, first_index=offset)
+        # the geometry is checked structure by structure, in the chunks: refused or skipped
+        structures = check_structures(X, first_index=offset, check_geometry=False)
         settings = graph_settings(self.radius, self.max_num_neighbors, self.gaussian_step)
         chunk = 256
         starts = range(0, len(structures), chunk)

@@ -232,18 +232,9 @@ def test_campaign_pools_and_teach_refuse_them(elastic, small):
         learner.teach(pool_of(X[20], nan_coordinate()), np.array([1.0, 2.0]))
 
 
-# The on_error="warn" paths skip a degenerate structure with a warning. They need the estimators
-# to ask structure_problem structure by structure (skmatgp/_graphs.py, skmatgp/_foundation.py);
-# until then check_structures refuses the structure even there (an error, not a wrong answer).
-WARN_PATH = pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="on_error='warn' in CrystalGraphTransformer and FoundationFeaturizer does not skip "
-    "degenerate structures yet: they pass check_geometry=False and ask structure_problem",
-)
+# The on_error="warn" paths skip a degenerate structure with a warning naming its index.
 
 
-@WARN_PATH
 def test_graphs_on_error_warn_skip_them_and_leave_the_others_alone(good):
     clean = CrystalGraphTransformer(on_error="warn").transform(pool_of(*good[:3]))
     for kind in ("nan-coordinate", "flat-cell", "overlapping"):
@@ -257,7 +248,6 @@ def test_graphs_on_error_warn_skip_them_and_leave_the_others_alone(good):
             assert graph.edge_index.equal(reference.edge_index) and graph.edge_dist.equal(reference.edge_dist)
 
 
-@WARN_PATH
 def test_foundation_features_on_error_warn_skip_them_and_leave_the_others_alone(good):
     pytest.importorskip("chgnet")
     featurizer = FoundationFeaturizer(model="chgnet", layer=-1, pooling="mean", on_error="warn")
