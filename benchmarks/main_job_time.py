@@ -4,7 +4,7 @@
 
 Runs ``skmatgp campaign --out <temporary folder>`` in a subprocess with an empty feature cache
 (``SKMATGP_CACHE`` pointed at a new temporary folder), so the time includes importing
-skmatgp, loading CHGNet, featurizing the built-in dataset and the campaigns. Run it with
+skmatgp, loading the pretrained potential, featurizing the built-in dataset and the campaigns. Run it with
 nothing else on the machine. Writes ``benchmarks/results/main_job_time.json``.
 """
 

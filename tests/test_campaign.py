@@ -574,7 +574,7 @@ def test_a_log_target_campaign_resumes_with_the_same_choices(tmp_path, strategy)
 
 
 def test_a_foundation_campaign_resumes_to_the_same_choices(tmp_path, elastic):
-    """The default representation: CHGNet features and a GPRegressor whose hyperparameters are
+    """The default representation: pretrained features and a GPRegressor whose hyperparameters are
     refitted every 8 labels; stopped after its first batches and resumed, it chooses as an
     uninterrupted run does."""
     X, y, ids = elastic.structures[:40], elastic.target[:40], list(elastic.ids[:40])
