@@ -1036,6 +1036,19 @@ def foundation() -> list[str]:
             ),
             "",
         ]
+    startup = _load("startup_time.json")
+    if startup and "compared_import_s" in startup:
+        lines += [
+            (
+                f"**Start-up** (`python benchmarks/startup_time.py --compare-with <older checkout>`, median of "
+                f"{startup['repeats']}, fresh interpreter each): `import skmatgp` {startup['this_import_s']:.2f} s "
+                f"against {startup['compared_import_s']:.2f} s before the lazy imports, `skmatgp --help` "
+                f"{startup['this_help_s']:.2f} s against {startup['compared_help_s']:.2f} s (target < 1 s: "
+                f"{'met' if startup['this_help_s'] < 1 else 'not met'}); load average at the start "
+                f"{startup['machine']['load_average_before']}."
+            ),
+            "",
+        ]
     lines += _foundation_active_learning()
     return lines
 
