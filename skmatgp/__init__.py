@@ -25,7 +25,8 @@ _SOURCES = {
     "as_structure_array": "._structures",
     "find_duplicate_structures": "._structures",
     "iter_pool_predictions": "._streaming",
-    "load": "._regressor",
+    "load": "._model_files",
+    "save": "._model_files",
     "score_pool": "._streaming",
     "top_entropy": "._streaming",
 }
@@ -42,6 +43,7 @@ __all__ = [
     "find_duplicate_structures",
     "iter_pool_predictions",
     "load",
+    "save",
     "score_pool",
     "top_entropy",
 ]
@@ -55,7 +57,8 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from ._gp_regressor import GPRegressor
     from ._graphs import CrystalGraphTransformer
     from ._log_target import LogTargetRegressor
+    from ._model_files import load, save
     from ._pretrained import PretrainedEncoderTransformer
-    from ._regressor import GNNGPRegressor, load
+    from ._regressor import GNNGPRegressor
     from ._streaming import iter_pool_predictions, score_pool, top_entropy
     from ._structures import as_structure_array, find_duplicate_structures

@@ -34,14 +34,13 @@ from ._gp_head import (
     resolve_device,
 )
 from ._gp_regressor import FORMAT as GP_FORMAT
-from ._gp_regressor import GPRegressor, load_gp_regressor
 from ._graphs import parse_graph_settings
 from ._sparse_gp import ACTIVE_LEARNING_MESSAGE, SparseGPPosterior
 
 logger = logging.getLogger(__name__)
 
 _MIN_VALIDATION = 5  # fewer held-out graphs than this: no early stopping
-__all__ = ["SPARSE_ABOVE", "GNNGPRegressor", "load"]
+__all__ = ["SPARSE_ABOVE", "GNNGPRegressor", "load_gnngp_regressor"]
 
 
 class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
@@ -594,19 +593,9 @@ def _json_seed(random_state):
     return None  # a RandomState instance cannot be written as JSON; the fitted model is saved
 
 
-def load(path, device: str = "cpu") -> GNNGPRegressor | GPRegressor:
-    """Load a model written by :meth:`GNNGPRegressor.save` or :meth:`GPRegressor.save`,
-    without unpickling anything.
-
-    Parameters
-    ----------
-    path : str or path
-    device : str, default="cpu"
-        Where to put the model; "auto" picks CUDA when available.
-    """
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(payload, dict) and payload.get("format") == GP_FORMAT:
-        return load_gp_regressor(payload, path, device)
+def load_gnngp_regressor(payload: dict, path, device: str = "cpu") -> GNNGPRegressor:
+    """The GNNGPRegressor the payload of :meth:`GNNGPRegressor.save` read from ``path``
+    holds; :func:`skmatgp.load` (``_model_files``) reads the file and dispatches here."""
     payload = _read_payload(path, payload)
     if payload.get("encoder_only"):
         raise ValueError(
