@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
@@ -21,18 +22,18 @@ def as_structure_array(structures: Iterable) -> np.ndarray:
 
     Parameters
     ----------
-    structures : iterable of pymatgen Structure or Structure dicts
-        Dicts (``Structure.as_dict()`` output) are converted with ``Structure.from_dict``.
+    structures : iterable of Structures, Structure dicts, ASE Atoms or file paths
+        Dicts (``Structure.as_dict()`` output) are converted with ``Structure.from_dict``,
+        ASE ``Atoms`` with pymatgen's ``AseAtomsAdaptor``, paths (str or ``pathlib.Path``)
+        to CIF or POSCAR files read with ``Structure.from_file``. Estimators accept the same.
 
     Returns
     -------
     numpy.ndarray of shape (n,), dtype object
     """
-    if isinstance(structures, Structure):
-        raise TypeError(
-            "as_structure_array got a single Structure; pass a list of structures, "
-            "e.g. as_structure_array([structure])."
-        )
+    single = _single_item(structures)
+    if single:
+        raise TypeError(f"as_structure_array got {single}; pass a list, e.g. as_structure_array([item]).")
     return object_array([_coerce_one(item, i) for i, item in enumerate(structures)])
 
 
@@ -49,10 +50,9 @@ def check_structures(
     structures instead (``on_error="warn"``) passes False and asks :func:`structure_problem`.
     """
     X = table_column(X, "pymatgen Structures")
-    if isinstance(X, IStructure):  # Structure too
-        raise TypeError(
-            "Expected a sequence of structures, got a single Structure. Wrap it in a list: [structure]."
-        )
+    single = _single_item(X)
+    if single:
+        raise TypeError(f"Expected a sequence of structures, got {single}. Wrap it in a list: [item].")
     if isinstance(X, np.ndarray):
         if X.ndim != 1:
             numeric = ""
@@ -288,7 +288,24 @@ def _describe_problems(problems: dict[int, str], shown: int = 3) -> str:
     return f"{text}{more} Remove {'these structures' if len(items) > 1 else 'it'} from the input."
 
 
+def _single_item(X) -> str | None:
+    """What X is when it is one structure rather than a sequence of them (a Structure, an ASE
+    Atoms or a path: each iterable, or not a sequence at all), for the error; else None."""
+    if isinstance(X, IStructure):  # Structure too
+        return "a single Structure"
+    if _is_ase_atoms(X):
+        return "a single ASE Atoms"
+    if isinstance(X, (str, os.PathLike)):
+        folder = ""
+        if os.path.isdir(X):
+            folder = f" (a folder: list its files, e.g. sorted(pathlib.Path({os.fspath(X)!r}).glob('*.cif')))"
+        return f"a single path {os.fspath(X)!r}{folder}"
+    return None
+
+
 def _coerce_one(item, index: int) -> Structure:
+    """One input item as a Structure: a Structure, an IStructure, a ``Structure.as_dict()``
+    dict, a path to a structure file (CIF, POSCAR, ...) or an ASE ``Atoms``."""
     if isinstance(item, Structure):
         return item
     if isinstance(item, IStructure):  # pymatgen's immutable structure
@@ -300,16 +317,54 @@ def _coerce_one(item, index: int) -> Structure:
             raise ValueError(
                 f"Item at index {index} is a dict that Structure.from_dict cannot read: {exc}"
             ) from exc
-    hint = ""
     if isinstance(item, (str, os.PathLike)):
-        hint = (
-            " Read files first: Structure.from_file(path) for a CIF or POSCAR path, "
-            "Structure.from_str(text, fmt='cif') for CIF text."
-        )
+        return _read_structure_file(item, index)
+    if _is_ase_atoms(item):
+        return _from_ase(item, index)
     raise TypeError(
-        f"Item at index {index} is a {type(item).__name__}, not a pymatgen Structure. "
-        f"Pass Structure objects (or Structure.as_dict() dicts).{hint}"
+        f"Item at index {index} is a {type(item).__name__}, not a pymatgen Structure. Pass "
+        "Structures, Structure.as_dict() dicts, ASE Atoms or paths to CIF/POSCAR files."
     )
+
+
+def _read_structure_file(path, index: int) -> Structure:
+    """``Structure.from_file``, its failure named by the path and the item's index."""
+    text = os.fspath(path)
+    if isinstance(text, str) and "\n" in text:
+        raise ValueError(
+            f"Item at index {index} is a string of several lines, not a path; for CIF text use "
+            "Structure.from_str(text, fmt='cif')."
+        )
+    if not os.path.isfile(text):
+        where = "a folder, not a file" if os.path.isdir(text) else "no such file"
+        raise ValueError(f"Item at index {index} is the path {text!r}: {where}.")
+    try:
+        return Structure.from_file(text)
+    except Exception as exc:  # pymatgen's parsers raise many types
+        raise ValueError(
+            f"Item at index {index}: cannot read a structure from {text!r} ({type(exc).__name__}: {exc}). "
+            "Pass a CIF or POSCAR file that pymatgen reads (Structure.from_file tells the format "
+            "by the name: *.cif, POSCAR*, CONTCAR*, *.vasp, ...)."
+        ) from exc
+
+
+def _is_ase_atoms(item) -> bool:
+    # an Atoms object means ase is imported already: look it up rather than import it
+    ase = sys.modules.get("ase")
+    return ase is not None and isinstance(item, ase.Atoms)
+
+
+def _from_ase(atoms, index: int) -> Structure:
+    """An ASE Atoms as a Structure (pymatgen's ``AseAtomsAdaptor``); it must be a crystal."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if not atoms.pbc.any() or atoms.cell.rank < 3:
+        raise ValueError(
+            f"Item at index {index} is an ASE Atoms ({atoms.get_chemical_formula()}) without a "
+            f"periodic cell (pbc={atoms.pbc.tolist()}, cell rank {atoms.cell.rank}): a molecule? "
+            "skmatgp's models take crystals; set the cell and pbc=True."
+        )
+    return AseAtomsAdaptor.get_structure(atoms, cls=Structure)
 
 
 def structure_fingerprint(structure: Structure, decimals: int = 3) -> tuple:
