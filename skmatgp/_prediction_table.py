@@ -21,11 +21,13 @@ def interval_columns(level: float = 0.95) -> tuple[str, str]:
     return f"lower{percent}", f"upper{percent}"
 
 
-def write_prediction_csv(path, ids, mean, std, level: float = 0.95) -> Path:
+def write_prediction_csv(path, ids, mean, std, level: float = 0.95, *, interval=None) -> Path:
     """Write ``id,mean,std,lower<level>,upper<level>`` to ``path``, one row per id.
 
     The bounds are ``mean -/+ z * std`` with z the normal quantile of the central ``level``
-    interval. Numbers are written in full precision. The file is written next to ``path``
+    interval, or ``interval = (lower, upper)`` where the model's interval is not that (a
+    log target's log-normal: ``LogTargetRegressor.predict_interval``). Numbers are written
+    in full precision. The file is written next to ``path``
     and moved into place, so a crash never leaves half a table. Returns the path.
 
     Raises ValueError, naming the id, for a non-finite mean or std or a negative std: a row
@@ -47,15 +49,21 @@ def write_prediction_csv(path, ids, mean, std, level: float = 0.95) -> Path:
             f"{len(bad)} prediction(s) are not finite or have a negative std: {named}"
             f"{' ...' if len(bad) > 5 else ''}; nothing was written to {path}."
         )
-    half_width = norm.ppf(0.5 + level / 2) * std
+    if interval is None:
+        half_width = norm.ppf(0.5 + level / 2) * std
+        lower, upper = mean - half_width, mean + half_width
+    else:
+        lower, upper = (np.asarray(bound, dtype=float).reshape(-1) for bound in interval)
+        if not len(lower) == len(upper) == len(ids):
+            raise ValueError(
+                f"interval holds {len(lower)} lower and {len(upper)} upper bounds for {len(ids)} ids."
+            )
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["id", "mean", "std", *interval_columns(level)])
-        for row in zip(
-            ids, mean.tolist(), std.tolist(), (mean - half_width).tolist(), (mean + half_width).tolist()
-        ):
+        for row in zip(ids, mean.tolist(), std.tolist(), lower.tolist(), upper.tolist()):
             writer.writerow(row)
     os.replace(tmp, path)
     return path
