@@ -19,6 +19,13 @@ needs_shared = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """A missing file must not send these tests to the internet (tests/test_downloads.py
+    downloads from a loopback server)."""
+    monkeypatch.setenv("SKMATGP_OFFLINE", "1")
+
+
 def test_bundled_dataset_loads_without_data_home(elastic, tmp_path, monkeypatch):
     monkeypatch.setenv("SKMATGP_DATA", str(tmp_path))  # an empty folder: not used
     data = load_dataset("elastic_tensor_2015")
@@ -46,7 +53,7 @@ def test_missing_file_says_where_and_how(tmp_path):
         load_dataset("matbench_dielectric", data_home=tmp_path)
     message = str(info.value)
     assert "matbench_dielectric.jsonl.gz" in message and str(tmp_path) in message
-    assert "SKMATGP_DATA" in message
+    assert "SKMATGP_DATA" in message and "ml.materialsproject.org" in message
 
 
 def test_corrupt_file_is_refused(tmp_path):
@@ -79,7 +86,7 @@ def test_mp_2020_oxides():
     assert len(oxides.structures) == 16994
     assert all("O" in {el.symbol for el in s.composition} for s in oxides.structures[:500])
     assert oxides.target_name == "formation_energy_per_atom"
-    assert "Allotey" in oxides.DESCR
+    assert "Allotey" in oxides.DESCR and "no public source with a checksum" in oxides.DESCR
 
 
 def test_cgcnn_folder_round_trip(elastic, tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import os
 import warnings
 from importlib import resources
@@ -16,6 +15,7 @@ from pymatgen.core import Composition, Element, Lattice, Structure
 from sklearn.utils import Bunch
 
 from .._structures import as_structure_array
+from ._download import ensure_file, read_verified
 from ._registry import DATASETS, describe
 
 DATA_HOME_ENV = "SKMATGP_DATA"
@@ -41,8 +41,12 @@ def load_dataset(
     target: str | None = None,
     return_X_y: bool = False,
     contains_element: str | None = None,
+    download_if_missing: bool = True,
 ):
     """Load a real crystal dataset as a scikit-learn ``Bunch``.
+
+    A dataset missing from the data home is downloaded once, checked against a pinned sha256
+    and converted (see :func:`fetch_dataset`).
 
     Parameters
     ----------
@@ -61,6 +65,9 @@ def load_dataset(
     contains_element : str, optional
         Keep only the structures that contain this element (e.g. ``"O"``); on
         ``mp_2020_oxides`` it keeps the oxides that also contain it.
+    download_if_missing : bool, default=True
+        Download a missing file. ``False``, or the environment variable ``SKMATGP_OFFLINE=1``,
+        raises ``FileNotFoundError`` instead, naming where it would come from.
 
     Returns
     -------
@@ -83,7 +90,7 @@ def load_dataset(
     if info.bundled:
         raw = resources.files("skmatgp.datasets").joinpath("data", info.filename).read_bytes()
     else:
-        raw = _read_verified(info.filename, info.sha256, data_home)
+        raw = read_verified(info, ensure_file(info, get_data_home(data_home), download_if_missing))
     rows = [orjson.loads(line) for line in gzip.decompress(raw).splitlines() if line]
     for element in elements:
         rows = [row for row in rows if _contains(row["structure"], element)]
@@ -103,23 +110,37 @@ def load_dataset(
     return bunch
 
 
-def _read_verified(filename: str, sha256: str, data_home) -> bytes:
-    home = get_data_home(data_home)
-    path = home / filename
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Dataset file {filename} not found in {home}. Put it there, or point skmatgp at "
-            f"the folder that holds it: load_dataset(..., data_home='/path/to/data') or the "
-            f"environment variable {DATA_HOME_ENV}=/path/to/data."
-        )
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != sha256:
-        raise ValueError(
-            f"{path} has sha256 {digest}, expected {sha256}: the file is corrupt or a "
-            "different version. Replace it with the published file."
-        )
-    return raw
+def fetch_dataset(name: str, *, data_home: str | os.PathLike | None = None) -> Path:
+    """Make sure a dataset's file is in the data home, downloading it if missing.
+
+    Use it to fill a data home ahead of time (on a machine with internet, or from a mirror).
+    A missing file comes from ``$SKMATGP_DATA_URL`` if set (a server with the data home's own
+    file names, checked against ``DATASETS[name].sha256``), else from the dataset's public
+    source: each file in ``DATASETS[name].sources`` is checked against its pinned sha256 and
+    converted once to the data home's format, with a progress bar. A dataset without a public
+    source with a checksum (``mp_2020``) raises ``FileNotFoundError`` unless a mirror serves it.
+    ``SKMATGP_OFFLINE=1`` forbids downloads.
+
+    Parameters
+    ----------
+    name : str
+        A dataset name, as in :func:`load_dataset`.
+    data_home : path, optional
+        The data home; see :func:`get_data_home`.
+
+    Returns
+    -------
+    pathlib.Path
+        The verified file in the data home (for the bundled dataset, in the package).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of {sorted(DATASETS)}.")
+    info = DATASETS[name]
+    if info.bundled:
+        return Path(str(resources.files("skmatgp.datasets").joinpath("data", info.filename)))
+    path = ensure_file(info, get_data_home(data_home))
+    read_verified(info, path)
+    return path
 
 
 def _contains(structure_dict: dict, element: str) -> bool:

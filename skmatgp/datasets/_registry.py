@@ -1,4 +1,5 @@
-"""What each known dataset is: its file, checksum, targets, source, licence and citation."""
+"""What each known dataset is: its file, checksum, targets, source, licence and citation, and
+where a missing file can be downloaded from."""
 
 from __future__ import annotations
 
@@ -22,6 +23,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A published file a dataset is converted from, pinned by its sha256."""
+
+    url: str
+    sha256: str
+    filename: str  # the name it is saved under while it is converted
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     name: str
     filename: str
@@ -35,6 +45,11 @@ class DatasetInfo:
     bundled: bool = False
     contains_element: str | None = None  # a filtered view of another file
     notes: str = field(default="")
+    # where a missing file comes from: published files and the conversion that turns them into
+    # ``filename`` (a name in ``_convert.CONVERSIONS``); or why there is none
+    sources: tuple[Source, ...] = ()
+    conversion: str | None = None
+    no_source: str = ""
 
 
 _MP_TARGETS = {
@@ -43,6 +58,14 @@ _MP_TARGETS = {
 }
 _MP_SOURCE = "A Materials Project snapshot (queried about 2018-2020) published with the MT-CGCNN code."
 _MP_CITATION = "Jain et al., APL Mater. 1, 011002 (2013)."
+_MP_NO_SOURCE = (
+    "the snapshot was published with the MT-CGCNN code without a download that a checksum pins, "
+    "so skmatgp cannot fetch and verify it."
+)
+# Perov-5 (the CDVAE repository) at a fixed commit: git pins the bytes the URL serves
+_PEROV5 = (
+    "https://raw.githubusercontent.com/txie-93/cdvae/f857f598d6f6cca5dc1ea0582d228f12dcc2c2ea/data/perov_5"
+)
 
 DATASETS: dict[str, DatasetInfo] = {
     "elastic_tensor_2015": DatasetInfo(
@@ -75,6 +98,15 @@ DATASETS: dict[str, DatasetInfo] = {
         citation=(
             "Petousis et al., Sci. Data 4, 160134 (2017); Dunn et al., npj Comput. Mater. 6, 138 (2020)."
         ),
+        # URL and sha256 as matminer 0.10.1's dataset_metadata.json lists them
+        sources=(
+            Source(
+                "https://ml.materialsproject.org/projects/matbench_dielectric.json.gz",
+                "83befa09bc2ec2f4b6143afc413157827a90e5e2e42c1eb507ccfa01bf26a1d6",
+                "matbench_dielectric.json.gz",
+            ),
+        ),
+        conversion="matbench",
     ),
     "castelli_perovskites_7k": DatasetInfo(
         name="castelli_perovskites_7k",
@@ -90,6 +122,19 @@ DATASETS: dict[str, DatasetInfo] = {
         source="Validation and test parts of the Perov-5 set (Castelli perovskites).",
         licence="See the original publication.",
         citation="Castelli et al., Energy Environ. Sci. 5, 9034 (2012).",
+        sources=(
+            Source(
+                f"{_PEROV5}/val.csv",
+                "326f401219901270374b71e2faff63df3a29a99fd26f469993b9f476b693daf2",
+                "perov_5_val.csv",
+            ),
+            Source(
+                f"{_PEROV5}/test.csv",
+                "a85878c685037f0a578257f6d4fcdde00e968dbab73c5f1e90ecef65218513f6",
+                "perov_5_test.csv",
+            ),
+        ),
+        conversion="perov5",
     ),
     "mp_2020": DatasetInfo(
         name="mp_2020",
@@ -101,6 +146,7 @@ DATASETS: dict[str, DatasetInfo] = {
         source=_MP_SOURCE,
         licence="CC BY 4.0 (Materials Project).",
         citation=_MP_CITATION,
+        no_source=_MP_NO_SOURCE,
     ),
     "mp_2020_oxides": DatasetInfo(
         name="mp_2020_oxides",
@@ -112,6 +158,7 @@ DATASETS: dict[str, DatasetInfo] = {
         source=_MP_SOURCE + " Only the structures that contain oxygen.",
         licence="CC BY 4.0 (Materials Project).",
         citation=_MP_CITATION,
+        no_source=_MP_NO_SOURCE,
         contains_element="O",
         notes=(
             "The closest public stand-in for the data of Allotey, Butler and "
@@ -133,4 +180,15 @@ def describe(info: DatasetInfo, target: str, n_rows: int, element: str | None = 
     ]
     if info.notes:
         lines.append(info.notes)
+    lines.append(download_line(info))
     return "\n".join(lines)
+
+
+def download_line(info: DatasetInfo) -> str:
+    """Where the file comes from when it is missing from the data home."""
+    if info.bundled:
+        return "Bundled with skmatgp."
+    if info.sources:
+        urls = ", ".join(f"{s.url} (sha256 {s.sha256})" for s in info.sources)
+        return f"Download: from {urls}, converted once to {info.filename} in the data home."
+    return f"Download: no public source with a checksum: {info.no_source}"
