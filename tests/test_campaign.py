@@ -658,3 +658,124 @@ def test_parameters_of_the_other_representation_are_refused_before_any_label(ela
         Campaign(X, ids, oracle, n_initial=5, budget=5, representation="graph", estimator_params={"nu": 1.5})
     with pytest.raises(ValueError, match=r"featurizer_params \['radius'\]"):
         Campaign(X, ids, oracle, n_initial=5, budget=5, featurizer_params={"radius": 6.0})
+
+
+def _worker_env():
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "OMP_NUM_THREADS": str(torch.get_num_threads()),
+    }
+
+
+def test_a_second_process_on_one_campaign_folder_is_refused_naming_the_holder(tmp_path):
+    """One campaign folder, one writer: while a process runs the campaign another one gets
+    an error naming the folder and the PID; a SIGKILL drops the lock, so a resume works."""
+    from skmatgp.active._lock import FolderInUseError
+
+    state_dir = tmp_path / "state"
+    command = [sys.executable, str(ROOT / "tests" / "campaign_worker.py"), str(state_dir), "random", "3.0"]
+    worker = subprocess.Popen(command, env=_worker_env())
+    try:
+        deadline = time.monotonic() + 120
+        while not (state_dir / "lock").is_file() or (state_dir / "lock").read_text().strip() != str(
+            worker.pid
+        ):
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker never took the lock"
+            time.sleep(0.1)
+        with pytest.raises(
+            FolderInUseError, match=rf"{state_dir}.*in use by another process \(PID {worker.pid}"
+        ):
+            make_campaign(state_dir, "random").run()
+        with pytest.raises(FolderInUseError, match=rf"PID {worker.pid}"):
+            make_campaign(state_dir, "random").refit()
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    state = make_campaign(state_dir, "random").run()  # the killed holder's lock is gone
+    assert state["status"] == "done" and len(_order(state)) == 34
+    assert (state_dir / "lock").read_text() == ""  # released, no PID left behind
+
+
+def test_a_finished_campaign_leaves_its_model_and_pool_predictions(tmp_path, elastic):
+    """The default representation: the GPRegressor on pretrained features is saved with its own
+    save (skmatgp.load reads it) beside model.json and pool_predictions.csv; a rerun of the
+    finished campaign writes the same files again when they are missing."""
+    import skmatgp
+    from skmatgp import FoundationFeaturizer
+
+    X, y, ids = elastic.structures[:16], elastic.target[:16], list(elastic.ids[:16])
+    settings = {
+        "n_initial": 5,
+        "budget": 4,
+        "batch_size": 2,
+        "featurizer_params": {"cache_dir": tmp_path / "features"},
+        "estimator_params": {"gp_iterations": 10},
+        "state_dir": tmp_path / "state",
+        "results_dir": tmp_path / "out",
+    }
+    state = Campaign(X, ids, TableOracle(ids, y), **settings).run()
+    assert state["status"] == "done"
+    out = tmp_path / "out"
+    with (out / "pool_predictions.csv").open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["id", "mean", "std", "lower95", "upper95"]
+    assert [r[0] for r in rows[1:]] == ids
+    table = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    described = json.loads((out / "model.json").read_text())
+    assert described["estimator"] == "GPRegressor" and described["labelled_ids"] == _order(state)
+    model = skmatgp.load(out / "model.pt")
+    features = FoundationFeaturizer(
+        cache_dir=tmp_path / "features", **described["featurizer_params"]
+    ).fit_transform(X)
+    mean, std = model.predict(features, return_std=True)
+    np.testing.assert_allclose(table[:, 0], mean, rtol=1e-9)
+    np.testing.assert_allclose(table[:, 1], std, rtol=1e-9)
+    np.testing.assert_allclose(table[:, 3] - table[:, 0], 1.959963984540054 * std, rtol=1e-9)
+    # the labelled points are predicted near their labels by the model of all 9 labels
+    labelled = [ids.index(i) for i in _order(state)]
+    assert np.mean(np.abs(mean[labelled] - y[labelled])) < np.mean(np.abs(y - y.mean()))
+
+    written = (out / "pool_predictions.csv").read_text()
+    (out / "pool_predictions.csv").unlink()
+    Campaign(X, ids, TableOracle(ids, y), **settings).run()
+    assert (out / "pool_predictions.csv").read_text() == written
+
+
+def test_a_log_target_campaign_saves_its_model_of_log_y_under_its_own_name(tmp_path, elastic):
+    import skmatgp
+    from skmatgp import CrystalGraphTransformer
+
+    X, y, ids = elastic.structures[:20], 10 ** elastic.target[:20], list(elastic.ids[:20])
+    Campaign(
+        X,
+        ids,
+        TableOracle(ids, y),
+        n_initial=5,
+        budget=3,
+        batch_size=3,
+        representation="graph",
+        estimator_params=TINY,
+        log_target=True,
+        results_dir=tmp_path,
+    ).run()
+    assert not (tmp_path / "model.pt").exists()  # `skmatgp predict model.pt` must not give logs
+    model = skmatgp.load(tmp_path / "log_model.pt")
+    mu, s = model.predict(CrystalGraphTransformer().fit_transform(X), return_std=True)
+    with (tmp_path / "pool_predictions.csv").open() as fh:
+        table = np.array([[float(v) for v in r[1:]] for r in list(csv.reader(fh))[1:]])
+    np.testing.assert_allclose(table[:, 0], np.exp(mu), rtol=1e-9)  # the median of y
+    np.testing.assert_allclose(table[:, 1], np.exp(mu) * s, rtol=1e-9)
+    np.testing.assert_allclose(table[:, 2], np.exp(mu - 1.959963984540054 * s), rtol=1e-9)
+    np.testing.assert_allclose(table[:, 3], np.exp(mu + 1.959963984540054 * s), rtol=1e-9)
+    assert json.loads((tmp_path / "model.json").read_text())["predicts"].startswith("log(y)")
+
+
+def test_write_prediction_csv_refuses_non_finite_predictions_naming_the_id(tmp_path):
+    from skmatgp._prediction_table import write_prediction_csv
+
+    with pytest.raises(ValueError, match=r"b \(mean nan, std 0.2\); nothing was written"):
+        write_prediction_csv(tmp_path / "p.csv", ["a", "b"], [1.0, float("nan")], [0.1, 0.2])
+    assert not (tmp_path / "p.csv").exists()
+    write_prediction_csv(tmp_path / "p.csv", ["a"], [1.0], [0.5], level=0.9)
+    assert (tmp_path / "p.csv").read_text().splitlines()[0] == "id,mean,std,lower90,upper90"

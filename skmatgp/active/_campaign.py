@@ -10,6 +10,7 @@ Received labels are saved before any model work, so a crash costs compute, never
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import norm
 from tqdm.auto import tqdm
 
 from .._arrays import object_array
@@ -29,9 +31,12 @@ from .._gp import PoolVariance
 from .._gp_regressor import GPRegressor
 from .._graphs import CrystalGraphTransformer
 from .._log_target import median_and_std
+from .._prediction_table import write_prediction_csv
 from .._regressor import GNNGPRegressor
 from .._structures import check_structures, find_duplicate_structures
+from .._warnings import warn_user
 from ..metrics import regression_report
+from ._lock import FolderLock
 from ._settings import N_REFERENCE, REFIT_EVERY, REPRESENTATIONS, STRATEGIES
 from ._strategies import (
     check_integer,
@@ -60,6 +65,55 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj).encode()).hexdigest()
 
 
+_DIGESTS = {
+    "pool_ids_sha256": "the pool's ids differ (structures added, removed or renamed?)",
+    "test_sha256": "the test set differs",
+    "pool_targets_sha256": "pool_targets differ",
+}
+
+
+def _differences(saved: dict, current: dict) -> str:
+    """The settings that differ between a saved state's config and this campaign's, in words."""
+    keys = sorted(set(saved) | set(current), key=lambda k: (k not in _DIGESTS, k))
+    named = [
+        _DIGESTS[key]
+        if key in _DIGESTS
+        else f"{key} {saved.get(key)!r} in the state, {current.get(key)!r} now"
+        for key in keys
+        if saved.get(key) != current.get(key)
+    ]
+    return "; ".join(named)
+
+
+_STATE_KINDS = {
+    "config": dict,
+    "batches": list,
+    "labels": dict,
+    "refits": list,
+    "history": list,
+    "status": str,
+}
+
+
+def _shape_problem(state) -> str | None:
+    """What makes ``state`` (parsed JSON) no campaign state at all, or None."""
+    if not isinstance(state, dict):
+        return f"it holds a JSON {type(state).__name__}, not a campaign's state"
+    missing = [key for key in [*_STATE_KINDS, "pending"] if key not in state]
+    if missing:
+        return f"it lacks {missing}; it is not a campaign's state.json"
+    wrong = [key for key, kind in _STATE_KINDS.items() if not isinstance(state[key], kind)]
+    if wrong:
+        return f"{wrong} have the wrong type"
+    if state["status"] not in ("running", "waiting", "done"):
+        return f"status {state['status']!r} is none of running, waiting, done"
+    if not all(
+        isinstance(batch, list) and all(isinstance(i, str) for i in batch) for batch in state["batches"]
+    ):
+        return "'batches' must be lists of ids"
+    return None
+
+
 class Campaign:
     """One active-learning run over a pool of structures.
 
@@ -72,6 +126,15 @@ class Campaign:
     oracle : callable
         ``oracle(ids, structures) -> labels``; returning ``None`` means "not yet" (see
         :class:`FileOracle`): the campaign saves its state and stops with status "waiting".
+        An oracle with a ``review(answered, requested, pool_ids)`` method (FileOracle) is
+        asked at the start of every run for labels changed since the campaign read them;
+        each such correction replaces the saved label (recorded in ``state["corrections"]``,
+        with a warning naming the file and row) and the model is rebuilt with it; the
+        structures chosen so far stay chosen. FileOracle's rules for label files written by
+        people (duplicates, decimal commas, a byte-order mark, ids never requested, missing
+        or non-numeric values) are in the user guide, "Label files": each row is read by a
+        rule, with a warning naming the row where the rule changed or skipped something, or
+        refused naming the row.
     test : (structures, targets), optional
         The fixed held-out test set the metrics are measured on.
     pool_targets : array, optional
@@ -127,7 +190,11 @@ class Campaign:
         Seeds the initial set, random queries and every model fit.
     state_dir : path, optional
         Where the state is saved after every step; rerunning with the same arguments and
-        folder resumes.
+        folder resumes. One process at a time: ``run`` and ``refit`` hold a lock on the file
+        ``state_dir/lock`` (released when they return, and by the system when the process
+        dies, even by SIGKILL), and a second process gets an error naming the folder and the
+        PID that holds it. A damaged ``state.json`` (empty, truncated, not a campaign's) is
+        refused with a ValueError naming the file, what is wrong and what to do.
     model_cache : dict, optional
         Shared between campaigns that start alike (same seed, initial set and settings,
         different strategies) so that their first model is trained once.
@@ -139,6 +206,15 @@ class Campaign:
         Measure the test (and pool) metrics only when the label count reaches a multiple of
         this, and at the start and end; every step when None. Saves time on long runs of
         single queries.
+    results_dir : path, optional
+        Where a finished campaign writes its fitted model and its predictions over the pool:
+        ``model.pt`` (the estimator's own ``save``, read by :func:`skmatgp.load`; with
+        ``log_target=True`` a model of log(y), so named ``log_model.pt``), ``model.json``
+        (what the model takes and predicts: the featurizer or graph settings, the labelled
+        ids, any corrections) and ``pool_predictions.csv`` (``id,mean,std,lower95,upper95``
+        for every pool structure; with ``log_target`` the median, delta-method std and the
+        log-normal's interval). A rerun of a finished campaign writes them again if they are
+        missing or a label was corrected.
     verbose : int
         Progress bar over steps when > 0.
     """
@@ -167,6 +243,7 @@ class Campaign:
         model_cache: dict | None = None,
         graph_cache: dict | None = None,
         eval_every: int | None = None,
+        results_dir=None,
         verbose: int = 0,
     ):
         if strategy not in STRATEGIES:
@@ -257,6 +334,7 @@ class Campaign:
         self.model_cache = model_cache
         self.graph_cache = graph_cache
         self.eval_every = eval_every
+        self.results_dir = None if results_dir is None else Path(results_dir)
         self.verbose = verbose
         self._index = {structure_id: i for i, structure_id in enumerate(self.pool_ids)}
 
@@ -314,20 +392,82 @@ class Campaign:
         if not path.is_file():
             self.state_dir.mkdir(parents=True, exist_ok=True)
             return fresh
-        state = json.loads(path.read_text())
-        if state["config"] != json.loads(json.dumps(self._config())):
+        return self._read_state(path)
+
+    def _read_state(self, path: Path) -> dict:
+        """state.json, checked to be a campaign's state over this pool, or a ValueError that
+        names the file, what is wrong with it and what to do."""
+        what_to_do = (
+            f"state.json is written atomically, so a damaged one comes from outside the campaign "
+            f"(a full disk, a copy cut short, an edit). Restore it from a backup, or move "
+            f"{self.state_dir} away and run again to start over (labels typed into a FileOracle's "
+            "labels.csv are read again, so none is lost)."
+        )
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"The campaign state {path} cannot be read ({exc}). {what_to_do}") from None
+        if not text.strip():
+            raise ValueError(f"The campaign state {path} is empty (corrupted state). {what_to_do}")
+        try:
+            state = json.loads(text)
+        except json.JSONDecodeError as exc:
+            cut = text.lstrip().startswith("{") and not text.rstrip().endswith("}")
+            truncated = " it looks truncated (it ends before its last '}')," if cut else ""
+            raise ValueError(
+                f"The campaign state {path} is not valid JSON ({exc.msg} at line {exc.lineno} "
+                f"column {exc.colno});{truncated} corrupted state. {what_to_do}"
+            ) from None
+        problem = _shape_problem(state)
+        if problem:
+            raise ValueError(f"The campaign state {path} is corrupted: {problem}. {what_to_do}")
+        saved, current = state["config"], json.loads(json.dumps(self._config()))
+        if saved != current:
             hint = ""
-            if "representation" not in state["config"] and self.representation != "graph":
+            if "representation" not in saved and self.representation != "graph":
                 hint = (
                     " It was written by a graph campaign (the default before skmatgp chose "
                     "representation='foundation'): pass representation='graph' "
                     "(skmatgp campaign --representation graph) to resume it."
                 )
             raise ValueError(
-                f"{path} belongs to a campaign with other settings; use another state_dir "
-                f"or the same arguments as the campaign that wrote it.{hint}"
+                f"{path} belongs to a campaign with other settings ({_differences(saved, current)}); "
+                "use another state_dir or the same arguments as the campaign that wrote it."
+                f"{hint}"
             )
+        problem = self._consistency_problem(state)
+        if problem:
+            raise ValueError(f"The campaign state {path} is corrupted: {problem}. {what_to_do}")
         return state
+
+    def _consistency_problem(self, state: dict) -> str | None:
+        """What makes a well-formed ``state`` of these settings inconsistent, or None."""
+        batches = state["batches"]
+        ids = [i for batch in batches for i in batch]
+        if len(set(ids)) != len(ids):
+            return "an id appears in two batches"
+        outside = [i for i in ids if i not in self._index]
+        if outside:
+            return f"ids {outside[:5]} of its batches are not in the pool"
+        labels = state["labels"]
+        unlabelled = [
+            i for i in ids if not isinstance(labels.get(i), (int, float)) or not np.isfinite(labels[i])
+        ]
+        if unlabelled:
+            return f"ids {unlabelled[:5]} of its batches have no finite label"
+        refits = state["refits"]
+        if not all(isinstance(n, int) and 0 < n <= len(ids) for n in refits) or refits != sorted(refits):
+            return f"its refit points {refits[:5]} do not fit its {len(ids)} labels"
+        if ids and not refits:
+            return "it has labels but no refit point"
+        pending = state["pending"]
+        if pending is not None and not (
+            isinstance(pending, dict)
+            and isinstance(pending.get("ids"), list)
+            and all(i in self._index for i in pending["ids"])
+        ):
+            return "its pending query is not a list of pool ids"
+        return None
 
     def _save(self, state: dict) -> None:
         if self.state_dir is not None:
@@ -348,6 +488,7 @@ class Campaign:
         parts.append(self._featurizer_key())
         if self.log_target:  # a model of log(y) is another model
             parts.append("log_target")
+        parts.append(hashlib.sha256(np.asarray(y, dtype=float).tobytes()).hexdigest())  # corrections
         key = json.dumps(parts, sort_keys=True, default=str)
         if self.log_target:
             y = np.log(y)
@@ -578,7 +719,12 @@ class Campaign:
         it. Use it between runs, e.g. while waiting for labels, or after a batch of outside
         labels that changed what the model should learn.
         """
+        with self._one_writer():
+            return self._refit()
+
+    def _refit(self) -> dict:
         state = self._load_state()
+        self._apply_corrections(state)
         if not state["batches"]:
             raise ValueError("Nothing to refit on yet: run the campaign to get labels first.")
         self._prepare(state)
@@ -594,8 +740,16 @@ class Campaign:
         Returns the state: ``status`` ("done" or "waiting"), ``history`` (one record per
         step: test metrics, pool MAE, chosen ids, timings), ``labels`` by id.
         """
+        with self._one_writer():
+            return self._run()
+
+    def _run(self) -> dict:
         state = self._load_state()
+        corrected = self._apply_corrections(state)
         if state["status"] == "done":
+            if self.results_dir is not None and (corrected or not self._results_written()):
+                self._prepare(state)
+                self._write_results(state)
             return state
         state["status"] = "running"
         self._prepare(state)
@@ -660,4 +814,88 @@ class Campaign:
         bar.close()
         state["status"] = "done"
         self._save(state)
+        if self.results_dir is not None:
+            self._write_results(state)
         return state
+
+    def _one_writer(self):
+        """A lock on the state folder for the whole of a run or refit (see FolderLock)."""
+        return contextlib.nullcontext() if self.state_dir is None else FolderLock(self.state_dir)
+
+    # ------------------------------------------------------------------ labels and results
+    def _apply_corrections(self, state: dict) -> bool:
+        """Ask an oracle that can review its labels (a FileOracle) for values changed since
+        the campaign read them, and apply them: the state's label is replaced, the change
+        recorded in ``state["corrections"]``, and the model is rebuilt with it."""
+        review = getattr(self.oracle, "review", None)
+        if review is None:
+            return False
+        pending = state["pending"]["ids"] if state["pending"] else []
+        corrections = review(dict(state["labels"]), pending, self.pool_ids)
+        n_labels = sum(len(batch) for batch in state["batches"])
+        for structure_id, (value, where) in corrections.items():
+            old = state["labels"][structure_id]
+            if self.log_target and not value > 0:
+                raise ValueError(
+                    f"{where} changes the label of id {structure_id!r} from {old!r} to {value!r}, but "
+                    "log_target=True fits log(y), so every label must be positive. Fix that row."
+                )
+            state["labels"][structure_id] = float(value)
+            state.setdefault("corrections", []).append(
+                {"id": structure_id, "old": old, "new": float(value), "where": where, "n_labels": n_labels}
+            )
+            warn_user(
+                f"{where} corrects the label of id {structure_id!r}, read earlier as {old!r}, to "
+                f"{value!r}: the campaign uses the new value from now on (its model is rebuilt "
+                "with it; the structures chosen so far stay chosen)."
+            )
+        if corrections:
+            self._save(state)
+        return bool(corrections)
+
+    def _model_file(self) -> str:
+        # a model of log(y) under another name: `skmatgp predict model.pt` must not give logs
+        return "log_model.pt" if self.log_target else "model.pt"
+
+    def _results_written(self) -> bool:
+        folder = Path(self.results_dir)
+        return (folder / self._model_file()).is_file() and (folder / "pool_predictions.csv").is_file()
+
+    def _write_results(self, state: dict) -> None:
+        """The fitted model (the estimator's own ``save``, which :func:`skmatgp.load` reads),
+        ``model.json`` (what the model takes and predicts) and the pool's predictions."""
+        folder = Path(self.results_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        model_path = folder / self._model_file()
+        tmp = model_path.with_name(model_path.name + ".tmp")
+        self.model_.save(tmp)
+        os.replace(tmp, model_path)
+        order = [i for batch in state["batches"] for i in batch]
+        if self.representation == "graph":
+            takes = (
+                f"crystal graphs: CrystalGraphTransformer(**{self.graph_params!r}).fit_transform(structures)"
+            )
+        else:
+            takes = f"features: FoundationFeaturizer(**{self._featurizer_key()!r}).fit_transform(structures)"
+        write_json_atomic(
+            folder / "model.json",
+            {
+                "model_file": model_path.name,
+                "estimator": type(self.model_).__name__,
+                "takes": takes,
+                "predicts": "log(y): exp(mean) is the median of y" if self.log_target else "y",
+                "representation": self.representation,
+                "featurizer_params": self._featurizer_key(),
+                "graph_params": self.graph_params,
+                "n_labels": len(order),
+                "labelled_ids": order,
+                "corrections": state.get("corrections", []),
+            },
+        )
+        mu, s = self.model_.predict_from_embeddings(self.pool_Z_)
+        interval = None
+        if self.log_target:  # the log-normal's median, delta-method std and interval
+            z = norm.ppf(0.975)
+            interval = (np.exp(mu - z * s), np.exp(mu + z * s))
+            mu, s = median_and_std(mu, s)
+        write_prediction_csv(folder / "pool_predictions.csv", self.pool_ids, mu, s, interval=interval)
