@@ -697,12 +697,17 @@ def test_a_second_process_on_one_campaign_folder_is_refused_naming_the_holder(tm
     assert (state_dir / "lock").read_text() == ""  # released, no PID left behind
 
 
+def _table(path):
+    with path.open() as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], [r[0] for r in rows[1:]], np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+
+
 def test_a_finished_campaign_leaves_its_model_and_pool_predictions(tmp_path, elastic):
-    """The default representation: the GPRegressor on pretrained features is saved with its own
-    save (skmatgp.load reads it) beside model.json and pool_predictions.csv; a rerun of the
-    finished campaign writes the same files again when they are missing."""
+    """The default representation: model.pt (skmatgp.save) is the featurizer and the fitted GP
+    in a Pipeline that predicts the pool as pool_predictions.csv says; a rerun of the finished
+    campaign writes the same files again when they are missing."""
     import skmatgp
-    from skmatgp import FoundationFeaturizer
 
     X, y, ids = elastic.structures[:16], elastic.target[:16], list(elastic.ids[:16])
     settings = {
@@ -717,22 +722,15 @@ def test_a_finished_campaign_leaves_its_model_and_pool_predictions(tmp_path, ela
     state = Campaign(X, ids, TableOracle(ids, y), **settings).run()
     assert state["status"] == "done"
     out = tmp_path / "out"
-    with (out / "pool_predictions.csv").open() as fh:
-        rows = list(csv.reader(fh))
-    assert rows[0] == ["id", "mean", "std", "lower95", "upper95"]
-    assert [r[0] for r in rows[1:]] == ids
-    table = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
-    described = json.loads((out / "model.json").read_text())
-    assert described["estimator"] == "GPRegressor" and described["labelled_ids"] == _order(state)
+    header, table_ids, table = _table(out / "pool_predictions.csv")
+    assert header == ["id", "mean", "std", "lower95", "upper95"] and table_ids == ids
     model = skmatgp.load(out / "model.pt")
-    features = FoundationFeaturizer(
-        cache_dir=tmp_path / "features", **described["featurizer_params"]
-    ).fit_transform(X)
-    mean, std = model.predict(features, return_std=True)
+    assert [name for name, _ in model.steps] == ["features", "gp"]
+    mean, std = model.predict(X, return_std=True)
     np.testing.assert_allclose(table[:, 0], mean, rtol=1e-9)
     np.testing.assert_allclose(table[:, 1], std, rtol=1e-9)
     np.testing.assert_allclose(table[:, 3] - table[:, 0], 1.959963984540054 * std, rtol=1e-9)
-    # the labelled points are predicted near their labels by the model of all 9 labels
+    assert model[-1].posterior_.n == 9  # conditioned on all 5 + 4 labels
     labelled = [ids.index(i) for i in _order(state)]
     assert np.mean(np.abs(mean[labelled] - y[labelled])) < np.mean(np.abs(y - y.mean()))
 
@@ -742,9 +740,9 @@ def test_a_finished_campaign_leaves_its_model_and_pool_predictions(tmp_path, ela
     assert (out / "pool_predictions.csv").read_text() == written
 
 
-def test_a_log_target_campaign_saves_its_model_of_log_y_under_its_own_name(tmp_path, elastic):
+def test_a_log_target_campaign_leaves_a_model_of_y(tmp_path, elastic):
     import skmatgp
-    from skmatgp import CrystalGraphTransformer
+    from skmatgp import LogTargetRegressor
 
     X, y, ids = elastic.structures[:20], 10 ** elastic.target[:20], list(elastic.ids[:20])
     Campaign(
@@ -759,16 +757,12 @@ def test_a_log_target_campaign_saves_its_model_of_log_y_under_its_own_name(tmp_p
         log_target=True,
         results_dir=tmp_path,
     ).run()
-    assert not (tmp_path / "model.pt").exists()  # `skmatgp predict model.pt` must not give logs
-    model = skmatgp.load(tmp_path / "log_model.pt")
-    mu, s = model.predict(CrystalGraphTransformer().fit_transform(X), return_std=True)
-    with (tmp_path / "pool_predictions.csv").open() as fh:
-        table = np.array([[float(v) for v in r[1:]] for r in list(csv.reader(fh))[1:]])
-    np.testing.assert_allclose(table[:, 0], np.exp(mu), rtol=1e-9)  # the median of y
-    np.testing.assert_allclose(table[:, 1], np.exp(mu) * s, rtol=1e-9)
-    np.testing.assert_allclose(table[:, 2], np.exp(mu - 1.959963984540054 * s), rtol=1e-9)
-    np.testing.assert_allclose(table[:, 3], np.exp(mu + 1.959963984540054 * s), rtol=1e-9)
-    assert json.loads((tmp_path / "model.json").read_text())["predicts"].startswith("log(y)")
+    model = skmatgp.load(tmp_path / "model.pt")
+    assert isinstance(model, LogTargetRegressor)  # predicts y from structures, not log(y)
+    median, std = model.predict(X, return_std=True)
+    lower, upper = model.predict_interval(X)
+    _, _, table = _table(tmp_path / "pool_predictions.csv")
+    np.testing.assert_allclose(table, np.column_stack([median, std, lower, upper]), rtol=1e-9)
 
 
 def test_write_prediction_csv_refuses_non_finite_predictions_naming_the_id(tmp_path):

@@ -208,13 +208,13 @@ class Campaign:
         single queries.
     results_dir : path, optional
         Where a finished campaign writes its fitted model and its predictions over the pool:
-        ``model.pt`` (the estimator's own ``save``, read by :func:`skmatgp.load`; with
-        ``log_target=True`` a model of log(y), so named ``log_model.pt``), ``model.json``
-        (what the model takes and predicts: the featurizer or graph settings, the labelled
-        ids, any corrections) and ``pool_predictions.csv`` (``id,mean,std,lower95,upper95``
-        for every pool structure; with ``log_target`` the median, delta-method std and the
-        log-normal's interval). A rerun of a finished campaign writes them again if they are
-        missing or a label was corrected.
+        ``model.pt``, written by :func:`skmatgp.save` (read by :func:`skmatgp.load` and
+        ``skmatgp predict``): a Pipeline of the featurizer (or graph transformer) and the
+        fitted GP, so it takes structures, inside a LogTargetRegressor with
+        ``log_target=True``; and ``pool_predictions.csv``, ``id,mean,std,lower95,upper95``
+        for every pool structure (with ``log_target`` the median, the delta-method std and
+        the log-normal's interval). A rerun of a finished campaign writes them again if they
+        are missing or a label was corrected.
     verbose : int
         Progress bar over steps when > 0.
     """
@@ -853,45 +853,36 @@ class Campaign:
             self._save(state)
         return bool(corrections)
 
-    def _model_file(self) -> str:
-        # a model of log(y) under another name: `skmatgp predict model.pt` must not give logs
-        return "log_model.pt" if self.log_target else "model.pt"
-
     def _results_written(self) -> bool:
         folder = Path(self.results_dir)
-        return (folder / self._model_file()).is_file() and (folder / "pool_predictions.csv").is_file()
+        return (folder / "model.pt").is_file() and (folder / "pool_predictions.csv").is_file()
+
+    def _structure_model(self):
+        """The campaign's fitted model as one that takes structures: the featurizer (or graph
+        transformer) and the GP in a Pipeline, inside a LogTargetRegressor for a log target,
+        so that the saved file predicts y from structures (``skmatgp predict``)."""
+        from sklearn.base import clone
+        from sklearn.pipeline import Pipeline
+
+        from .._log_target import LogTargetRegressor
+
+        name = "gnngp" if self.representation == "graph" else "gp"
+        featurizer = "graphs" if self.representation == "graph" else "features"
+        pipeline = Pipeline([(featurizer, self._featurizer()), (name, self.model_)])
+        if not self.log_target:
+            return pipeline
+        model = LogTargetRegressor(regressor=clone(pipeline))
+        model.regressor_ = pipeline
+        return model
 
     def _write_results(self, state: dict) -> None:
-        """The fitted model (the estimator's own ``save``, which :func:`skmatgp.load` reads),
-        ``model.json`` (what the model takes and predicts) and the pool's predictions."""
+        """``model.pt`` (:func:`skmatgp.save`, read by :func:`skmatgp.load`) and the pool's
+        predictions, ``pool_predictions.csv``."""
+        from .._model_files import save
+
         folder = Path(self.results_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        model_path = folder / self._model_file()
-        tmp = model_path.with_name(model_path.name + ".tmp")
-        self.model_.save(tmp)
-        os.replace(tmp, model_path)
-        order = [i for batch in state["batches"] for i in batch]
-        if self.representation == "graph":
-            takes = (
-                f"crystal graphs: CrystalGraphTransformer(**{self.graph_params!r}).fit_transform(structures)"
-            )
-        else:
-            takes = f"features: FoundationFeaturizer(**{self._featurizer_key()!r}).fit_transform(structures)"
-        write_json_atomic(
-            folder / "model.json",
-            {
-                "model_file": model_path.name,
-                "estimator": type(self.model_).__name__,
-                "takes": takes,
-                "predicts": "log(y): exp(mean) is the median of y" if self.log_target else "y",
-                "representation": self.representation,
-                "featurizer_params": self._featurizer_key(),
-                "graph_params": self.graph_params,
-                "n_labels": len(order),
-                "labelled_ids": order,
-                "corrections": state.get("corrections", []),
-            },
-        )
+        save(self._structure_model(), folder / "model.pt")  # atomic: a temporary file renamed
         mu, s = self.model_.predict_from_embeddings(self.pool_Z_)
         interval = None
         if self.log_target:  # the log-normal's median, delta-method std and interval
