@@ -22,7 +22,8 @@ def test_docs_build(tmp_path):
     shutil.copytree(ROOT / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns(*GENERATED))
     shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("*.png"))
     (tmp_path / "benchmarks").mkdir()
-    shutil.copy(ROOT / "benchmarks" / "RESULTS.md", tmp_path / "benchmarks")
+    for name in ("RESULTS.md", "RESULTS-appendix.md"):
+        shutil.copy(ROOT / "benchmarks" / name, tmp_path / "benchmarks")
     shutil.copytree(ROOT / "benchmarks" / "results", tmp_path / "benchmarks" / "results")
     env = {
         **os.environ,
