@@ -101,3 +101,18 @@ def test_a_state_of_another_pool_names_the_setting_that_differs(small, tmp_path)
         ValueError, match=r"other settings \(the pool's ids differ \(structures added, removed"
     ):
         _campaign(small[0][:30], tmp_path).run()
+
+
+def test_a_second_campaign_on_a_folder_in_use_in_this_process_is_refused(small, tmp_path):
+    from skmatgp.active._lock import FolderInUseError
+
+    refused = []
+
+    def oracle(ids, structures):  # while the first campaign runs, a second one tries
+        with pytest.raises(FolderInUseError, match=rf"{tmp_path} is in use by this process") as error:
+            _campaign(small[0], tmp_path).run()
+        refused.append(error.value)  # and no labels yet: the first campaign waits
+
+    assert _campaign(small[0], tmp_path, oracle).run()["status"] == "waiting"
+    assert len(refused) == 1 and isinstance(refused[0], OSError)  # the CLI reports OSErrors in one line
+    assert _campaign(small[0], tmp_path).run()["status"] == "waiting"  # released on return

@@ -20,8 +20,9 @@ except ImportError:  # pragma: no cover - Windows
 LOCK_NAME = "lock"
 
 
-class FolderInUseError(RuntimeError):
-    """Another process is running a campaign in this state folder."""
+class FolderInUseError(OSError):
+    """Another process is running a campaign in this state folder (an OSError, as the busy
+    lock is the operating system's: the command line reports it in one line)."""
 
 
 class FolderLock:
@@ -43,8 +44,9 @@ class FolderLock:
         except OSError:  # BlockingIOError: another open file holds it
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
+            who = "this process, in another Campaign," if holder == str(os.getpid()) else "another process"
             raise FolderInUseError(
-                f"The campaign folder {self.folder} is in use by another process (PID {holder}, "
+                f"The campaign folder {self.folder} is in use by {who} (PID {holder}, "
                 f"from {path}): one campaign folder takes one writer. Wait for that process to "
                 "finish, or stop it, then run again; to run another campaign at the same time, "
                 "give it another state folder."
