@@ -738,6 +738,8 @@ def test_a_finished_campaign_leaves_its_model_and_pool_predictions(tmp_path, ela
     (out / "pool_predictions.csv").unlink()
     Campaign(X, ids, TableOracle(ids, y), **settings).run()
     assert (out / "pool_predictions.csv").read_text() == written
+    Campaign(X, ids, TableOracle(ids, y), **settings).refit()  # new hyperparameters, new results
+    assert (out / "pool_predictions.csv").read_text() != written
 
 
 def test_a_log_target_campaign_leaves_a_model_of_y(tmp_path, elastic):

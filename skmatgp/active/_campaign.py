@@ -732,6 +732,8 @@ class Campaign:
         self._fit(order, labels, len(state["refits"]))
         state["refits"].append(len(order))
         self._save(state)
+        if state["status"] == "done" and self.results_dir is not None:  # the results' model changed
+            self._write_results(state)
         return state
 
     def run(self) -> dict:
