@@ -214,7 +214,7 @@ class Campaign:
         ``log_target=True``; and ``pool_predictions.csv``, ``id,mean,std,lower95,upper95``
         for every pool structure (with ``log_target`` the median, the delta-method std and
         the log-normal's interval). A rerun of a finished campaign writes them again if they
-        are missing or a label was corrected.
+        are missing or a label was corrected, and :meth:`refit` rewrites them.
     verbose : int
         Progress bar over steps when > 0.
     """
