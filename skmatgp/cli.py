@@ -517,17 +517,23 @@ def _own_campaign(args) -> int:
         strategy=args.strategies[0] if args.strategies else POOL_STRATEGY,
         random_state=args.seeds[0] if args.seeds else POOL_SEED,
         state_dir=Path(args.out) / "state",
+        results_dir=Path(args.out),
         **_campaign_settings(args),
     )
     state = campaign.run()
     if state["status"] == "waiting":
+        missing = len(oracle.requests_path.read_text(encoding="utf-8").splitlines()) - 1  # less the header
         print(
-            f"Waiting for {len(state['pending']['ids'])} label(s): the ids are in "
+            f"Waiting for {missing} label(s): the ids are in "
             f"{oracle.requests_path}. Add rows 'id,value' to {oracle.labels_path} and run "
             "the same command again to continue."
         )
         return 3
-    print(f"Campaign done: {len(state['labels'])} labels in {Path(args.out) / 'state'}.")
+    print(
+        f"Campaign done: {len(state['labels'])} labels in {Path(args.out) / 'state'}; the model in "
+        f"{Path(args.out) / 'model.pt'} (skmatgp predict), the pool's predictions in "
+        f"{Path(args.out) / 'pool_predictions.csv'}."
+    )
     return 0
 
 

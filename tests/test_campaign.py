@@ -255,6 +255,32 @@ def test_campaign_command_over_own_cifs_asks_for_labels(tmp_path, elastic, capsy
     assert "Waiting for 4 label(s)" in capsys.readouterr().out
 
 
+def test_finished_campaign_over_own_cifs_leaves_model_and_pool_predictions(tmp_path, elastic, capsys):
+    cifs, run = tmp_path / "cifs", tmp_path / "run"
+    cifs.mkdir()
+    for structure, name in zip(elastic.structures[:12], elastic.ids[:12]):
+        structure.to(filename=str(cifs / f"{name}.cif"))
+    value = dict(zip(map(str, elastic.ids[:12]), elastic.target[:12]))
+    args = ["campaign", "--pool-folder", str(cifs), "--n-initial", "4", "--budget", "4"]
+    args += ["--batch-size", "2", "--out", str(run), "--verbose", "0"]
+    labels = run / "labels" / "labels.csv"
+    for _ in range(4):
+        if main(args) == 0:
+            break
+        asked = [row.split(",")[0] for row in (run / "labels" / "requests.csv").read_text().splitlines()[1:]]
+        assert f"Waiting for {len(asked)} label(s)" in capsys.readouterr().out
+        text = labels.read_text() if labels.is_file() else "id,value\n"
+        labels.write_text(text + "".join(f"{i},{value[i]}\n" for i in asked))
+    assert "pool_predictions.csv" in capsys.readouterr().out
+    table = (run / "pool_predictions.csv").read_text().splitlines()
+    assert table[0] == "id,mean,std,lower95,upper95" and len(table) == 13
+    assert main(["predict", str(run / "model.pt"), "--cifs", str(cifs), "--out", str(tmp_path / "p.csv")]) == 0
+    predicted = {row.split(",")[0]: row.split(",")[1:3] for row in (tmp_path / "p.csv").read_text().splitlines()[1:]}
+    for row in table[1:]:
+        name, mean, std = row.split(",")[:3]
+        assert np.allclose([float(mean), float(std)], list(map(float, predicted[name])), rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "extra, named",
     [
@@ -627,6 +653,7 @@ def test_foundation_and_graph_settings_are_not_mixed(elastic):
         )
 
 
+@pytest.mark.slow  # SevenNet features of 150 structures through the CLI
 def test_campaign_command_defaults_to_foundation_features_and_refuses_graph_flags(tmp_path, capsys):
     args = ["campaign", "--n-test", "100", "--n-pool", "40", "--n-initial", "10", "--budget", "10"]
     args += ["--batch-size", "5", "--seeds", "0", "--out", str(tmp_path), "--verbose", "0"]
