@@ -50,3 +50,40 @@ def test_predictions_are_finite_and_std_positive(model, batch):
     mean, std = model.predict(graphs, return_std=True)
     assert mean.shape == std.shape == (len(batch),)
     assert np.all(np.isfinite(mean)) and np.all(std > 0) and np.all(np.isfinite(std))
+
+
+@st.composite
+def corrupted(draw):
+    """A valid random structure with one site made degenerate: a NaN or infinite coordinate,
+    or moved to less than 0.5 Å from another site."""
+    structure = draw(structures())
+    frac = structure.frac_coords.copy()
+    i = draw(st.integers(0, len(structure) - 1))
+    kind = draw(st.sampled_from(["nan", "inf", "overlap"]))
+    if kind == "overlap":
+        assume(len(structure) > 1)
+        j = (i + 1) % len(structure)
+        direction = np.array([draw(st.floats(-1.0, 1.0)) for _ in range(3)])
+        assume(np.linalg.norm(direction) > 0.1)
+        step = direction / np.linalg.norm(direction) * draw(st.floats(0.0, 0.45))
+        target = structure.lattice.get_cartesian_coords(frac[j]) + step
+        frac[i] = structure.lattice.get_fractional_coords(target)
+    else:
+        frac[i, draw(st.integers(0, 2))] = np.nan if kind == "nan" else np.inf
+    return Structure(structure.lattice, structure.species, frac)
+
+
+@settings(max_examples=30, deadline=None)
+@given(valid=st.lists(structures(), min_size=1, max_size=3), bad=corrupted(), data=st.data())
+def test_a_degenerate_structure_is_named_and_never_changes_the_others(valid, bad, data):
+    k = data.draw(st.integers(0, len(valid)))
+    batch = [*valid[:k], bad, *valid[k:]]
+    with pytest.raises(ValueError, match=f"index {k} "):
+        CrystalGraphTransformer().fit_transform(batch)
+    with pytest.warns(UserWarning, match=f"index {k}"):
+        mixed = CrystalGraphTransformer(on_error="warn").fit_transform(batch)
+    assert mixed[k] is None
+    alone = CrystalGraphTransformer().fit_transform(valid)
+    for graph, reference in zip([*mixed[:k], *mixed[k + 1 :]], alone):
+        assert np.array_equal(graph.edge_index.numpy(), reference.edge_index.numpy())
+        assert np.array_equal(graph.edge_dist.numpy(), reference.edge_dist.numpy())
