@@ -7,6 +7,7 @@ update (active learning) instead of refactorising.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 
@@ -72,6 +73,15 @@ def fit_gp_hyperparameters(
     for parameter in kernel.parameters():
         parameter.requires_grad_(False)
     return kernel, float(model.mean_module.constant.detach()), float(likelihood.noise.detach())
+
+
+def kernel_matrix(kernel, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """K(A, B) as a dense tensor. Two points so far apart that their squared distance
+    overflows float64 (a feature of 1e160 beside features of 1) are uncorrelated: the Matérn
+    kernel's polynomial times exponential gives inf * 0 = NaN there, set here to its limit 0.
+    The inputs are finite (checked where they enter), so no other NaN can arise."""
+    with torch.no_grad():
+        return kernel(A, B).to_dense().nan_to_num(nan=0.0)
 
 
 def stable_cholesky(K: torch.Tensor) -> torch.Tensor:
@@ -148,8 +158,7 @@ class ExactGPPosterior:
         return out
 
     def _k(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.kernel(A, B).to_dense()
+        return kernel_matrix(self.kernel, A, B)
 
     def prior_variance(self, Z: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -196,19 +205,45 @@ class ExactGPPosterior:
         self.n = n + 1
         self._alpha = None
 
+    @contextlib.contextmanager
+    def _all_or_nothing(self):
+        """Undo every point appended inside the block if it raises. Appending replaces ``Z``,
+        ``y`` and ``_w`` by new tensors and writes ``_L`` only past row ``n`` (or replaces it
+        when the buffer grows), so keeping the references and ``n`` is enough to go back."""
+        saved = (self._L, self.n, self._w, self.Z, self.y, self._alpha)
+        try:
+            yield
+        except BaseException:
+            self._L, self.n, self._w, self.Z, self.y, self._alpha = saved
+            raise
+
     def add_points(self, Z_new: torch.Tensor, y_new: torch.Tensor) -> None:
-        """Condition on new labelled points, one Cholesky row each (O(n^2) per point)."""
-        for z, y in zip(Z_new, y_new, strict=True):
-            k = self._k(self.Z, z[None, :])
-            c = torch.linalg.solve_triangular(self.L, k, upper=False)[:, 0]
-            d2 = self.prior_variance(z[None, :]).squeeze() + self.noise - c @ c
-            d = torch.sqrt(d2.clamp_min(1e-12 * self.noise))
-            self._append(torch.cat([c, d.reshape(1)]), z, y)
+        """Condition on new labelled points, one Cholesky row each (O(n^2) per point): all
+        of them, or none if any raises."""
+        if len(Z_new) != len(y_new):
+            raise ValueError(f"Got {len(Z_new)} points but {len(y_new)} labels; they must match.")
+        bad = torch.nonzero(~(torch.isfinite(Z_new).all(1) & torch.isfinite(y_new))).flatten()
+        if len(bad):
+            raise ValueError(
+                f"New point {int(bad[0])} has a NaN or infinite feature or label; the GP is left as it was."
+            )
+        with self._all_or_nothing():
+            for z, y in zip(Z_new, y_new, strict=True):
+                k = self._k(self.Z, z[None, :])
+                c = torch.linalg.solve_triangular(self.L, k, upper=False)[:, 0]
+                d2 = self.prior_variance(z[None, :]).squeeze() + self.noise - c @ c
+                d = torch.sqrt(d2.clamp_min(1e-12 * self.noise))
+                self._append(torch.cat([c, d.reshape(1)]), z, y)
 
     def add_pool_points(self, pool: PoolVariance, indices, y_new: torch.Tensor) -> None:
         """Condition on labelled pool points in O(n) each, taking their Cholesky rows from
         ``pool``, whose first rows must be this posterior's training points in order. Points
-        the pool tracker has not been conditioned on yet are conditioned on here."""
+        the pool tracker has not been conditioned on yet are conditioned on here. All of
+        them, or, if one raises, none (the tracker may stay ahead: it needs no labels)."""
+        with self._all_or_nothing():
+            self._add_pool_points(pool, indices, y_new)
+
+    def _add_pool_points(self, pool: PoolVariance, indices, y_new: torch.Tensor) -> None:
         for index, y in zip(indices, y_new, strict=True):
             if pool.n_rows == self.n:
                 pool.condition_on(index)

@@ -9,6 +9,8 @@ implementation behind both.
 
 from __future__ import annotations
 
+import copy
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +54,55 @@ def choose_head(gp_head: str, n: int) -> str:
     return gp_head
 
 
+def power_of_two(x):
+    """The power of two at or just below ``x`` (1 where x is 0), elementwise: dividing by it
+    is exact and brings x to [1, 2), so sums and squares of the result neither over- nor
+    underflow."""
+    x = np.asarray(x, dtype=float)
+    return np.ldexp(1.0, np.frexp(np.where(x > 0, x, 1.0))[1] - 1)
+
+
+_SCALE_LIMITS = (float(np.sqrt(np.finfo(float).tiny)), float(np.sqrt(np.finfo(float).max)))
+
+
+def target_scaling(y: np.ndarray, who: str, stacklevel: int = 3) -> tuple[float, float]:
+    """The mean and scale that standardise ``y`` (the GP sees ``(y - mean) / scale``).
+
+    Computed on y divided by a power of two near its largest magnitude: exact for ordinary
+    values, and neither 1e-300 nor 1e300 under- or overflows on the way. A constant y (every
+    value equal, to rounding: band gaps of metals, all 0.0) has no spread to learn a scale
+    from; its scale is then |y| (1 for y = 0), so that the std follows y's units, and a
+    warning says the std is that assumption, not the data's. A scale whose square float64
+    cannot hold (beyond about 1e-154 or 1e154) is refused: the predictive variance would be
+    0 or inf.
+    """
+    magnitude = float(np.max(np.abs(y)))
+    power = float(power_of_two(magnitude))
+    mean = float(np.mean(y / power)) * power
+    spread = float(np.std(y / power)) * power
+    if spread <= len(y) * np.finfo(float).eps * magnitude:  # constant to rounding
+        mean = float(y[0])  # exactly, so that the standardised targets are exactly 0
+        scale = abs(mean) or 1.0
+        warnings.warn(
+            f"{who}: y is constant (all {len(y)} targets are {mean:.6g}), so there is no "
+            "spread to learn from: predictions are that constant and the std comes from an "
+            f"assumed scale of {scale:.6g} (|y|, or 1 where y is 0), not from the data; "
+            "calibrate_std has nothing to calibrate on either. Add items whose y differs "
+            "(non-metals beside metals, say) for a std you can trust.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+    else:
+        scale = spread
+    if not _SCALE_LIMITS[0] <= scale <= _SCALE_LIMITS[1]:
+        raise ValueError(
+            f"{who}: y varies on a scale of {scale:.3g}, whose square (the variance) float64 "
+            "cannot hold, so the predictive std would be 0 or inf. Express y in other units "
+            "(scale it by a power of ten towards 1) and scale the predictions back."
+        )
+    return mean, scale
+
+
 @dataclass
 class FittedHead:
     """What fitting the head gives: the posterior on every point, the std factor, and the
@@ -84,8 +135,11 @@ def fit_head(
     other points; with ``calibrate_std`` the std is scaled by the factor that maximises their
     Gaussian likelihood (the root mean square of their z-scores). A trained encoder fits its
     training labels, so without this the std on its embeddings comes out too small. The
-    sparse head keeps its inducing points from the fit.
+    sparse head keeps its inducing points from the fit. A constant y (all standardised
+    targets 0; :func:`target_scaling` has warned) is not calibrated: its held-out z-scores
+    are all 0 and would scale the std to 0.
     """
+    calibrate_std = calibrate_std and bool(torch.any(y != y[0]))
     fit_idx = np.setdiff1d(np.arange(len(y)), validation)
     hyper_idx = fit_idx if hyperparameter_idx is None else hyperparameter_idx
     if head == "sparse":
@@ -210,6 +264,14 @@ class GPHeadMixin:
             state.update(self._cpu_state())
         return state
 
+    def __deepcopy__(self, memo):
+        """A copy on the same device: ``copy.deepcopy`` would otherwise go through
+        ``__getstate__`` and move a GPU model's copy to the CPU."""
+        out = type(self).__new__(type(self))
+        memo[id(self)] = out
+        out.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return out
+
     def _cpu_state(self) -> dict:
         """The fitted attributes that hold tensors, moved to the CPU (for pickling)."""
         cpu = torch.device("cpu")
@@ -269,10 +331,19 @@ class GPHeadMixin:
         return mean, std * self.std_scale_ * self.y_scale_
 
     def _update_head(self, Z: np.ndarray, y: np.ndarray) -> None:
-        """Condition the exact head on new points (scaled features, y in its units)."""
+        """Condition the exact head on new points (scaled features, y in its units): all of
+        them or, if anything raises, none (the posterior's ``add_points`` rolls back)."""
         if isinstance(self.posterior_, SparseGPPosterior):
             raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
+        with np.errstate(over="ignore"):
+            y_std = (np.asarray(y, dtype=np.float64) - self.y_mean_) / self.y_scale_
+        bad = np.flatnonzero(~np.isfinite(y_std))
+        if len(bad):
+            raise ValueError(
+                f"y[{bad[0]}] = {y[bad[0]]} is NaN, infinite, or so far from the training "
+                f"targets (mean {self.y_mean_:.3g}, scale {self.y_scale_:.3g}) that float64 "
+                "overflows; fix the label or refit on it with fit."
+            )
         Z = torch.as_tensor(Z, device=self.device_)
-        y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
-        self.posterior_.add_points(Z, y_std)
+        self.posterior_.add_points(Z, torch.as_tensor(y_std, device=self.device_))
         self.log_marginal_likelihood_value_ = log_marginal_likelihood(self.posterior_)

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._doc_link import DocLinkMixin
 from ._gp import ExactGPPosterior
 from ._gp_head import (
     GPHeadMixin,
@@ -20,15 +21,18 @@ from ._gp_head import (
     head_from_payload,
     head_payload,
     log_marginal_likelihood,
+    power_of_two,
     resolve_device,
+    target_scaling,
 )
 
 FORMAT = "skmatgp.GPRegressor"
 FORMAT_VERSION = 1
 _MIN_VALIDATION = 5  # fewer held-out points than this: no std calibration
+_FEW_POINTS = 5  # fewer training points than this: warn that the std is a rough guess
 
 
-class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
+class GPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
     """Gaussian process regression on a feature matrix, with the same GP head as
     :class:`GNNGPRegressor` and everything built on it: ``predict(X, return_std=True)`` and
     ``return_cov``, rank-1 ``update``, the query strategies, :class:`~skmatgp.active.ActiveLearner`,
@@ -64,7 +68,11 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
     feature_scaling : {"standard", "minmax", None}, default="standard"
         Scale each feature to zero mean and unit variance, or to [0, 1] (as
         :class:`GNNGPRegressor` scales its embeddings), or leave it. The kernel's length scales
-        start at the median distance between training points after scaling.
+        start at the median distance between training points after scaling. A feature
+        constant on the training set (to floating-point rounding, at any magnitude) is left
+        unscaled: it carries nothing. None keeps the features' relative scales: they are
+        only centred and divided, all alike, by a power of two near their overall spread,
+        which changes no distance ratio (so features of 1e-9 or 1e9 fit as well as of 1).
     calibrate_std : bool, default=False
         Hold out ``validation_fraction`` of the training points, fit the hyperparameters on
         the rest, and scale the predictive std so that the held-out z-scores have unit root
@@ -80,6 +88,7 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
+        Number of features seen during ``fit``; ``predict`` and ``update`` refuse others.
     feature_offset_, feature_scale_ : ndarray of shape (n_features,)
         The scaling: the GP sees ``(X - feature_offset_) / feature_scale_``.
     y_mean_, y_scale_ : float
@@ -148,6 +157,11 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit the GP on features ``X`` (n, d) and targets ``y`` (n,); at least 3 points.
 
+        Degenerate targets give a std with a warning that says what it rests on: a constant
+        y (no spread to learn from) and fewer than 5 points (hyperparameters fitted on a few
+        values). A y whose variance float64 cannot hold (a scale beyond about 1e-154 or
+        1e154) is refused.
+
         Returns
         -------
         self
@@ -156,10 +170,17 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         if len(y) < 3:
             raise ValueError(f"GPRegressor needs at least 3 training points; got n_samples={len(y)}.")
+        if len(y) < _FEW_POINTS:
+            warnings.warn(
+                f"GPRegressor is fitted on {len(y)} points: its length scales, output scale and "
+                f"noise are fitted to {len(y)} values, so the std is a rough guess, often too "
+                "small. Check it on held-out labels before trusting it.",
+                UserWarning,
+                stacklevel=2,
+            )
         rng = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
-        self.y_mean_ = float(y.mean())
-        self.y_scale_ = float(y.std()) or 1.0
+        self.y_mean_, self.y_scale_ = target_scaling(y, "GPRegressor")
         self.feature_offset_, self.feature_scale_ = _scaling(X, self.feature_scaling)
         Z = torch.as_tensor(self._scaled(X), device=self.device_)
         y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
@@ -206,7 +227,17 @@ class GPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         return self
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.feature_offset_) / self.feature_scale_
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = (X - self.feature_offset_) / self.feature_scale_
+        bad = np.argwhere(~np.isfinite(Z))
+        if len(bad):
+            i, j = bad[0]
+            raise ValueError(
+                f"X[{i}, {j}] = {X[i, j]:.3g} overflows float64 once scaled (offset "
+                f"{self.feature_offset_[j]:.3g}, scale {self.feature_scale_[j]:.3g}); express "
+                "that feature in other units."
+            )
+        return Z
 
     def embed(self, X) -> np.ndarray:
         """The scaled features the GP sees, shape ``(n, n_features_in_)``."""
@@ -273,20 +304,40 @@ def load_gp_regressor(payload: dict, path, device: str = "cpu") -> GPRegressor:
 
 
 def _scaling(X: np.ndarray, how: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Offset and scale per feature; a constant feature keeps scale 1 (it carries nothing)."""
+    """Offset and scale per feature; a constant feature keeps scale 1 (it carries nothing).
+
+    Computed on each column divided by a power of two near its largest magnitude: exact for
+    ordinary values, and features of 1e-200 or 1e200 neither under- nor overflow. A feature
+    is constant when its spread is within floating-point rounding of its magnitude (as in
+    scikit-learn's StandardScaler), whatever that magnitude.
+
+    ``how=None`` keeps the features' relative scales: it centres them and divides them all
+    by one power of two near their overall spread. A stationary kernel sees only distances,
+    so this moves no point relative to another; it keeps the length scales within what
+    GPyTorch's softplus can hold and fit (about 1e-15 to 1e300, by steps of about 0.1)."""
+    magnitude = np.abs(X).max(0)
+    power = power_of_two(magnitude)
+    Xp = X / power
+    spread = Xp.std(0) * power
+    constant = spread <= len(X) * np.finfo(float).eps * magnitude
+    if how == "minmax":
+        return X.min(0), np.where(constant, 1.0, (Xp.max(0) - Xp.min(0)) * power)
+    offset = Xp.mean(0) * power
     if how == "standard":
-        offset, scale = X.mean(0), X.std(0)
-    elif how == "minmax":
-        offset, scale = X.min(0), X.max(0) - X.min(0)
-    else:
-        return np.zeros(X.shape[1]), np.ones(X.shape[1])
-    return offset, np.where(scale > 1e-12, scale, 1.0)
+        return offset, np.where(constant, 1.0, spread)
+    top = spread.max(initial=0.0)
+    overall = top * float(np.sqrt(np.sum((spread / top) ** 2))) if top > 0 else 1.0
+    return offset, np.full(X.shape[1], power_of_two(overall))
 
 
 def _median_distance(Z: torch.Tensor, rng, size: int = 500) -> float:
     """Median distance between (up to ``size``) training points: a length-scale start that puts
-    typical pairs at correlation about exp(-1), whatever the number of features."""
+    typical pairs at correlation about exp(-1), whatever the number of features. Computed
+    on the points divided by a power of two near their largest magnitude, so that unscaled
+    features of 1e-200 or 1e200 give their own distances instead of 0 or inf."""
     sample = Z[torch.as_tensor(rng.permutation(len(Z))[:size], device=Z.device)]
-    distances = torch.pdist(sample)
-    median = float(distances.median()) if len(distances) else 1.0
-    return median if median > 1e-12 else 1.0
+    magnitude = float(sample.abs().max()) if sample.numel() else 0.0
+    power = float(power_of_two(magnitude))
+    distances = torch.pdist(sample / power)
+    median = float(distances.median()) * power if len(distances) else 0.0
+    return median if median > 0 else 1.0

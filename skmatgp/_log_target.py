@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.stats import norm
 from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from ._doc_link import DocLinkMixin
 from ._graphs import CrystalGraphTransformer
 from ._pipeline import final_step, update_estimator
 from ._regressor import GNNGPRegressor
@@ -17,9 +21,36 @@ from ._regressor import GNNGPRegressor
 
 def median_and_std(mu, s):
     """The log-normal's median exp(mu) and delta-method std exp(mu) * s, from the Gaussian
-    N(mu, s^2) on log(y); NaN stays NaN."""
-    median = np.exp(mu)
-    return median, median * s
+    N(mu, s^2) on log(y); NaN stays NaN. Where they leave float64's range (mu beyond about
+    -745 or 709), a warning names the first such item."""
+    mu, s = np.asarray(mu, dtype=float), np.asarray(s, dtype=float)
+    with np.errstate(over="ignore", under="ignore"):
+        median = np.exp(mu)
+        std = median * s
+    in_range = (median > 0) & np.isfinite(median) & np.isfinite(std) & ((std > 0) | (s == 0))
+    _warn_out_of_range(np.isfinite(mu) & np.isfinite(s) & ~in_range, mu, "median or std")
+    return median, std
+
+
+def _exp(x: np.ndarray, what: str) -> np.ndarray:
+    """exp(x), with a warning where a finite x gives 0 or inf."""
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.exp(x)
+    _warn_out_of_range(np.isfinite(x) & ~((out > 0) & np.isfinite(out)), x, what)
+    return out
+
+
+def _warn_out_of_range(bad: np.ndarray, log_values: np.ndarray, what: str) -> None:
+    """Say which items' values on y's own scale float64 cannot hold (0 or inf there)."""
+    bad = np.flatnonzero(bad)
+    if len(bad):
+        warnings.warn(
+            f"The {what} of {len(bad)} item(s), first at index {bad[0]} (log-scale value "
+            f"{np.ravel(log_values)[bad[0]]:.4g}), is beyond float64's range on y's own scale "
+            "and comes out as 0 or inf; predict_log gives the log-scale Gaussian, which is finite.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def log_scale_model(estimator):
@@ -45,7 +76,7 @@ def log_scale_model(estimator):
     return Pipeline(steps, **settings), True
 
 
-class LogTargetRegressor(RegressorMixin, BaseEstimator):
+class LogTargetRegressor(DocLinkMixin, RegressorMixin, BaseEstimator):
     """Fit ``regressor`` on log(y) for a positive, heavy-tailed target; predict y.
 
     A GP on log(y) treats a relative error alike at every size of y. On
@@ -57,6 +88,12 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
     median exp(mu); ``return_std=True`` adds the delta-method std exp(mu) * s, the Gaussian
     the usual metrics need. That Gaussian is too narrow in the upper tail when s is large;
     ``predict_interval`` gives the log-normal's own interval exp(mu -/+ z s).
+
+    y must be positive and finite: ``fit`` and ``update`` refuse zero, negative, NaN or
+    infinite values, naming the first (a band gap of 0.0 for a metal has no log; model such
+    a target without the log). A y constant on the training set gets the inner regressor's
+    warning about log(y). Where the median, std or interval leaves float64's range (y near
+    1e-308 or 1e308), a warning names the item.
 
     Parameters
     ----------
@@ -70,6 +107,8 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
     ----------
     regressor_ : estimator
         The clone fitted on log(y); its predictions are on the log scale.
+    n_features_in_ : int
+        The fitted regressor's, where it has one (a regressor on a feature matrix).
     """
 
     def __init__(self, regressor=None):
@@ -86,6 +125,16 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
                 pass
         tags.target_tags.positive_only = True
         return tags
+
+    @property
+    def n_features_in_(self) -> int:
+        """The fitted regressor's ``n_features_in_``; AttributeError before ``fit`` or where
+        the regressor has none (structures in), so that ``hasattr`` says whether it applies."""
+        try:
+            check_is_fitted(self, "regressor_")
+        except NotFittedError as error:
+            raise AttributeError(f"{type(self).__name__} is not fitted yet.") from error
+        return self.regressor_.n_features_in_
 
     @staticmethod
     def _check_positive(y) -> np.ndarray:
@@ -137,8 +186,11 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
         if return_cov:
             check_is_fitted(self, "regressor_")
             mu, log_covariance = self.regressor_.predict(X, return_cov=True)
-            median = np.exp(mu)
-            return median, log_covariance * np.outer(median, median)
+            median = _exp(mu, "median")
+            with np.errstate(over="ignore", invalid="ignore"):
+                covariance = log_covariance * np.outer(median, median)
+            _warn_out_of_range(~np.isfinite(np.diagonal(covariance)) & np.isfinite(mu), mu, "variance")
+            return median, covariance
         median, std = median_and_std(*self.predict_log(X))
         return (median, std) if return_std else median
 
@@ -148,4 +200,4 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"level must be in (0, 1), got {level!r}.")
         mu, s = self.predict_log(X)
         z = norm.ppf(0.5 + level / 2)
-        return np.exp(mu - z * s), np.exp(mu + z * s)
+        return _exp(mu - z * s, "interval's lower bound"), _exp(mu + z * s, "interval's upper bound")

@@ -22,6 +22,7 @@ from ._arrays import object_array, table_column
 from ._cgcnn2 import PREFIX as CGCNN2_PREFIX
 from ._cgcnn2 import SETTINGS as CGCNN2_SETTINGS
 from ._cgcnn2 import CGCNN2Encoder
+from ._doc_link import DocLinkMixin
 from ._encoder import CrystalGraphEncoder
 from ._gp_head import (
     SPARSE_ABOVE,
@@ -32,6 +33,7 @@ from ._gp_head import (
     head_payload,
     log_marginal_likelihood,
     resolve_device,
+    target_scaling,
 )
 from ._gp_regressor import FORMAT as GP_FORMAT
 from ._graphs import parse_graph_settings
@@ -43,7 +45,7 @@ _MIN_VALIDATION = 5  # fewer held-out graphs than this: no early stopping
 __all__ = ["SPARSE_ABOVE", "GNNGPRegressor", "load_gnngp_regressor"]
 
 
-class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
+class GNNGPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
     """Graph neural network encoder with a Gaussian process head on its embeddings.
 
     Training follows Allotey, Butler and Thiyagalingam (J. Chem. Phys. 155, 174116, 2021):
@@ -304,8 +306,7 @@ class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         self.graph_settings_ = graphs[0].graph_settings
         if not continue_training:
-            self.y_mean_ = float(y.mean())
-            self.y_scale_ = float(y.std()) or 1.0
+            self.y_mean_, self.y_scale_ = target_scaling(y, "GNNGPRegressor", stacklevel=4)
         y_std = (y - self.y_mean_) / self.y_scale_
 
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
@@ -448,6 +449,7 @@ class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         sparse head: the same inducing points too).
         """
         Z = torch.as_tensor(self._encoder_outputs(graphs), dtype=torch.float64)
+        _check_embeddings(Z, "training structure", f" (learning_rate={self.learning_rate})")
         self.embedding_min_ = Z.min(0).values
         self.embedding_range_ = (Z.max(0).values - self.embedding_min_).clamp_min(1e-8)
         Z = self._scale(Z).to(self.device_)
@@ -483,6 +485,7 @@ class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         graphs = self._check_graphs(X, fitting=False)
         Z = torch.as_tensor(self._encoder_outputs(graphs), dtype=torch.float64)
+        _check_embeddings(Z, "item")
         return self._scale(Z).numpy()
 
     def predict_encoder_head(self, X) -> np.ndarray:
@@ -585,6 +588,18 @@ class GNNGPRegressor(GPHeadMixin, RegressorMixin, BaseEstimator):
 
 _FORMAT = "skmatgp.GNNGPRegressor"
 _FORMAT_VERSION = 3  # 2: adds the sparse GP head; 3: encoder-only files
+
+
+def _check_embeddings(Z: torch.Tensor, what: str, hint: str = "") -> None:
+    """Refuse NaN or infinite embeddings (a diverged encoder), naming the first item: the GP
+    would otherwise fail deep in GPyTorch, or predict NaN."""
+    bad = torch.nonzero(~torch.isfinite(Z).all(1)).flatten()
+    if len(bad):
+        raise ValueError(
+            f"The encoder gives NaN or infinite embeddings for {len(bad)} {what}(s), first at "
+            f"index {int(bad[0])}: its training diverged{hint}. Refit with a smaller "
+            "learning_rate."
+        )
 
 
 def _json_seed(random_state):

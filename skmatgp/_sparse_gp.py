@@ -30,7 +30,7 @@ import logging
 import gpytorch
 import torch
 
-from ._gp import fit_gp_hyperparameters, make_kernel, stable_cholesky
+from ._gp import fit_gp_hyperparameters, kernel_matrix, make_kernel, stable_cholesky
 
 logger = logging.getLogger(__name__)
 
@@ -231,8 +231,7 @@ class SparseGPPosterior:
         return out
 
     def _k(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.kernel(A, B).to_dense()
+        return kernel_matrix(self.kernel, A, B)
 
     def _a(self, Z: torch.Tensor) -> torch.Tensor:
         return torch.linalg.solve_triangular(self._Lm, self._k(self.inducing, Z), upper=False)

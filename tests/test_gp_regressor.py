@@ -203,3 +203,21 @@ def test_the_sparse_head_fits_on_all_points_whatever_the_cap(features, monkeypat
     X, y = features
     GPRegressor(**FAST, gp_head="sparse", n_inducing=8, max_hyperparameter_samples=10).fit(X[:45], y[:45])
     assert seen == [45]
+
+
+def test_n_features_in_and_the_notebook_repr_link(features):
+    from pathlib import Path
+
+    from sklearn.utils import estimator_html_repr
+
+    X, y = features
+    model = GPRegressor(**FAST)
+    assert not hasattr(model, "n_features_in_")
+    assert model.fit(X[:45], y[:45]).n_features_in_ == X.shape[1] == len(model.feature_scale_)
+    with pytest.raises(ValueError, match=f"expecting {X.shape[1]} features"):
+        model.predict(X[45:, :-1])
+    url = "https://skmatgp.readthedocs.io/en/latest/generated/skmatgp.GPRegressor.html"
+    assert model._get_doc_link() == url and url in estimator_html_repr(model)
+    api = (Path(__file__).resolve().parents[1] / "docs" / "api.rst").read_text()
+    for name in ("GPRegressor", "GNNGPRegressor", "LogTargetRegressor", "ActiveLearner"):
+        assert f"\n   {name}\n" in api  # autosummary writes generated/<module>.<name>.html

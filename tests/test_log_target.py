@@ -101,3 +101,21 @@ def test_log_scale_model_finds_the_model_of_log_y_around_or_last_in_a_pipeline()
     plain = make_pipeline(StandardScaler(), GaussianProcessRegressor())
     assert log_scale_model(plain) == (plain, False)
     assert log_scale_model(make_pipeline(StandardScaler(), LogTargetRegressor())) == (None, True)
+
+
+def test_n_features_in_is_the_fitted_regressors_where_it_has_one(shear_moduli):
+    structures, g = shear_moduli
+    X = np.array([[s.density, s.volume / len(s), s.num_sites] for s in structures])
+    model = LogTargetRegressor(GaussianProcessRegressor(normalize_y=True))
+    assert not hasattr(model, "n_features_in_")  # before fit
+    assert model.fit(X[:50], g[:50]).n_features_in_ == 3
+    on_structures = LogTargetRegressor(make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY)))
+    assert not hasattr(on_structures.fit(structures[:20], g[:20]), "n_features_in_")  # no features
+
+
+def test_the_notebook_repr_links_to_the_api_page():
+    from sklearn.utils import estimator_html_repr
+
+    url = "https://skmatgp.readthedocs.io/en/latest/generated/skmatgp.LogTargetRegressor.html"
+    assert LogTargetRegressor()._get_doc_link() == url
+    assert url in estimator_html_repr(LogTargetRegressor())

@@ -125,3 +125,8 @@ def test_query_keeps_numeric_pools_and_reads_a_column_of_structures(small):
     pool = pd.DataFrame({"structure": list(X[20:])}, index=np.arange(100, 140))
     idx, chosen = learner.query(pool, n_instances=2)
     assert all(c is X[20:][i] for c, i in zip(chosen, idx))
+
+
+def test_the_notebook_repr_links_to_the_api_page():
+    url = "https://skmatgp.readthedocs.io/en/latest/generated/skmatgp.active.ActiveLearner.html"
+    assert ActiveLearner(_pipeline())._get_doc_link() == url

@@ -297,3 +297,33 @@ def test_return_cov_is_the_joint_predictive(small):
     assert np.isclose(pair[0, 0] - pair[0, 1], noise)
     with pytest.raises(RuntimeError, match="At most one of return_std or return_cov"):
         pipe.predict(X[45:], return_std=True, return_cov=True)
+
+
+def test_sample_y_and_log_marginal_likelihood(small_graphs):
+    """scikit-learn's GaussianProcessRegressor habits on the GNN model: joint draws of y with
+    the predictive mean and covariance, and the LML of the exact head, kept by update."""
+    from skmatgp._gp_head import log_marginal_likelihood
+
+    graphs, y = small_graphs
+    model = GNNGPRegressor(**TINY).fit(graphs[:40], y[:40])
+    draws = model.sample_y(graphs[40:45], n_samples=4000, random_state=0)
+    mean, cov = model.predict(graphs[40:45], return_cov=True)
+    assert draws.shape == (5, 4000) and np.array_equal(draws, model.sample_y(graphs[40:45], 4000, 0))
+    assert np.allclose(draws.mean(1), mean, atol=4 * np.sqrt(np.diag(cov) / 4000).max())
+    assert np.allclose(np.cov(draws), cov, atol=0.15 * np.abs(cov).max())
+    assert model.sample_y(graphs[40:41]).shape == (1, 1)
+    before = model.log_marginal_likelihood_value_
+    assert np.isfinite(before) and before == log_marginal_likelihood(model.posterior_)
+    model.update(graphs[40:45], y[40:45])
+    assert model.log_marginal_likelihood_value_ == log_marginal_likelihood(model.posterior_) != before
+    sparse = GNNGPRegressor(**TINY, gp_head="sparse", n_inducing=8).fit(graphs[:40], y[:40])
+    assert np.isnan(sparse.log_marginal_likelihood_value_)
+    assert np.all(np.isfinite(sparse.sample_y(graphs[40:45], n_samples=3)))
+
+
+def test_the_notebook_repr_links_to_the_api_page():
+    from sklearn.utils import estimator_html_repr
+
+    url = "https://skmatgp.readthedocs.io/en/latest/generated/skmatgp.GNNGPRegressor.html"
+    assert GNNGPRegressor()._get_doc_link() == url and url in estimator_html_repr(GNNGPRegressor())
+    assert not hasattr(GNNGPRegressor(), "n_features_in_")  # structures in: no feature count

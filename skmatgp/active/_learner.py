@@ -8,6 +8,8 @@ of Structures or graphs. Use it wherever you would use ``modAL.models.ActiveLear
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import warnings
 from collections.abc import Mapping
 
@@ -15,9 +17,11 @@ import numpy as np
 from modAL.models import ActiveLearner as _ModalActiveLearner
 from modAL.utils.data import data_vstack
 from pymatgen.core import IStructure
+from sklearn.pipeline import Pipeline
 from torch_geometric.data import Data
 
 from .._arrays import first_column, object_array, table_column
+from .._doc_link import DocLinkMixin
 from .._pipeline import final_step, update_estimator
 
 
@@ -46,7 +50,7 @@ def _check_X_y(X, y) -> None:
         raise ValueError("y contains NaN or infinite labels; fix or drop them before teaching.")
 
 
-class ActiveLearner(_ModalActiveLearner):
+class ActiveLearner(DocLinkMixin, _ModalActiveLearner):
     """``modAL.models.ActiveLearner`` with input checks that work on scikit-learn >= 1.8.
 
     ``teach(X, y, only_new=True)`` adds the labels and calls the estimator's ``update``
@@ -54,6 +58,12 @@ class ActiveLearner(_ModalActiveLearner):
     conditioning, no retraining. Estimators without ``update`` are fitted on the new
     labels only, as in modAL, with a warning. With ``only_new=False`` (modAL's default)
     the estimator is refitted on all labels seen so far.
+
+    ``teach`` and ``fit`` are all or nothing: if they raise (a degenerate structure, a NaN
+    label, rows of another width), the training arrays and the estimator are left as they
+    were, so the learner predicts and queries exactly as before. For that, a call that
+    refits keeps a copy of the estimator until the fit succeeds; an ``update`` is atomic
+    itself (skmatgp's regressors' are).
     """
 
     def __init__(
@@ -83,14 +93,36 @@ class ActiveLearner(_ModalActiveLearner):
         X = _as_object_array(X)
         if self.X_training is None:
             self.X_training, self.y_training = X, y
-        else:
-            self.X_training = data_vstack((self.X_training, X))
-            self.y_training = data_vstack((self.y_training, y))
+            return
+        old, new = getattr(self.X_training, "shape", None), getattr(X, "shape", None)
+        if old is not None and new is not None and old[1:] != new[1:]:
+            raise ValueError(
+                f"X's rows have shape {new[1:]} but the training data's have {old[1:]} (for "
+                "feature rows: another number of features); teach items of the same kind."
+            )
+        X_training = data_vstack((self.X_training, X))
+        self.X_training, self.y_training = X_training, data_vstack((self.y_training, y))
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self, refits: bool):
+        """If the block raises, put the training arrays back and, where it ``refits`` the
+        estimator, the estimator too (from a copy taken here, restored in place so that
+        whoever holds the estimator or a Pipeline's steps sees the state from before)."""
+        arrays = (self.X_training, self.y_training)
+        saved = copy.deepcopy(self.estimator) if refits else None
+        try:
+            yield
+        except BaseException:
+            self.X_training, self.y_training = arrays
+            if saved is not None:
+                _restore(self.estimator, saved)
+            raise
 
     def fit(self, X, y, bootstrap: bool = False, **fit_kwargs):
         _check_X_y(X, y)
-        self.X_training, self.y_training = _as_object_array(X), y
-        return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
+        with self._all_or_nothing(refits=True):
+            self.X_training, self.y_training = _as_object_array(X), y
+            return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
     def query(self, X_pool, *query_args, **query_kwargs):
         """modAL's query, with a list pool turned into a 1-D object array first: modAL's row
@@ -99,18 +131,36 @@ class ActiveLearner(_ModalActiveLearner):
         return super().query(_as_object_array(X_pool), *query_args, **query_kwargs)
 
     def teach(self, X, y, bootstrap: bool = False, only_new: bool = False, **fit_kwargs) -> None:
-        if not only_new:
+        updates = only_new and hasattr(final_step(self.estimator), "update")
+        with self._all_or_nothing(refits=not updates):
             self._add_training_data(X, y)
-            self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
-            return
-        self._add_training_data(X, y)
-        if not update_estimator(self.estimator, X, y):
-            warnings.warn(
-                f"{type(final_step(self.estimator)).__name__} has no update(X, y), so "
-                f"teach(..., only_new=True) fits it on the {len(y)} new label(s) alone, as modAL "
-                f"does: the model forgets the {len(self.y_training) - len(y)} earlier ones. Use "
-                "only_new=False to refit on all labels.",
-                UserWarning,
-                stacklevel=2,
-            )
-            self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
+            if not only_new:
+                self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
+            elif not update_estimator(self.estimator, X, y):
+                warnings.warn(
+                    f"{type(final_step(self.estimator)).__name__} has no update(X, y), so "
+                    f"teach(..., only_new=True) fits it on the {len(y)} new label(s) alone, as "
+                    f"modAL does: the model forgets the {len(self.y_training) - len(y)} earlier "
+                    "ones. Use only_new=False to refit on all labels.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
+
+
+def _restore(target, saved) -> None:
+    """Give ``target`` the state of ``saved``, its copy from before, in place; a Pipeline's
+    steps likewise, each kept as the same object."""
+    steps = None
+    if isinstance(target, Pipeline) and isinstance(saved, Pipeline) and len(target.steps) == len(saved.steps):
+        steps = [step for _, step in target.steps]
+    vars(target).clear()
+    vars(target).update(vars(saved))
+    if steps is not None:
+        kept = []
+        for (name, copied), original in zip(saved.steps, steps, strict=True):
+            if hasattr(original, "__dict__") and type(original) is type(copied):
+                _restore(original, copied)
+                copied = original
+            kept.append((name, copied))
+        target.steps = kept
