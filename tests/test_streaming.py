@@ -39,8 +39,8 @@ def test_structures_without_a_graph_score_nan_and_are_never_queried(pipe, small)
         mean, std = score_pool(warn, iter(pool), chunk_size=7)
     assert "indices [4]" in str(caught[0].message)  # pool indices, not indices within a chunk
     assert "1 of the 7 structures from index 7 have no graph" in str(caught[1].message)
-    with pytest.raises(TypeError, match="Item at index 9 is a str"):
-        score_pool(pipe, [pool[0]] * 9 + ["NaCl.cif"], chunk_size=7)
+    with pytest.raises(TypeError, match="Item at index 9 is a int"):  # the index in the pool
+        score_pool(pipe, [pool[0]] * 9 + [5], chunk_size=7)
     assert np.isnan(mean[[4, 9]]).all() and np.isnan(std[[4, 9]]).all()
     others = [i for i in range(len(pool)) if i not in (4, 9)]
     expected_mean, expected_std = pipe.predict(np.array(pool, dtype=object)[others], return_std=True)
