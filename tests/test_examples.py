@@ -7,6 +7,7 @@ import matplotlib
 import pytest
 
 matplotlib.use("Agg")
+pytestmark = pytest.mark.slow  # every example: the slow tier (python -m pytest -m slow)
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 

@@ -202,6 +202,7 @@ def test_union_with_descriptors_into_ridge(tmp_path, small):
     assert names[0] == "foundationfeaturizer__chgnet_l3_mean_0" and len(names) == 64 + 132
 
 
+@pytest.mark.slow  # worker processes that import torch and SevenNet
 def test_grid_search_processes_share_the_cache(tmp_path, small):
     """Two worker processes fill one cache folder (atomic writes); the search over layers then
     reads every structure's features from it."""

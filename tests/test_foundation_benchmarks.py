@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # benchmark runs: the slow tier (python -m pytest -m slow)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -147,6 +147,7 @@ def test_strategies_and_modal_learner_through_a_pipeline_on_structures(small):
     assert set(top.tolist()) == set(np.argsort(-std)[:3].tolist())
 
 
+@pytest.mark.slow  # worker processes that import torch
 def test_log_target_and_pool_scoring_and_grid_search(small):
     structures, y = small
     pipe = make_pipeline(StructureDescriptors(), GPRegressor(**FAST))

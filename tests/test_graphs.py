@@ -212,6 +212,7 @@ def test_isolated_atom_gets_no_edges_and_encodes(caplog):
     assert out.shape == (2, 4) and torch.isfinite(out).all()
 
 
+@pytest.mark.slow  # worker processes that import torch
 def test_isolated_atoms_are_reported_by_their_index_in_the_input(caplog):
     """Graphs are built in chunks of 256, in other processes with n_jobs=2: the message still
     names the structure's index in the whole input, and the count of its isolated atoms."""

@@ -128,6 +128,7 @@ def test_pickle_and_joblib_round_trips(small_graphs, tmp_path):
     assert np.array_equal(mean2, mean) and np.array_equal(std2, std)
 
 
+@pytest.mark.slow  # worker processes that import torch
 def test_grid_search_over_encoder_parameter_in_parallel(small):
     X, y = small
     pipe = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(**TINY))

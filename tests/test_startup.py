@@ -33,6 +33,7 @@ def test_help_and_version_load_no_heavy_library():
     assert version.stdout.strip() == f"skmatgp {skmatgp.__version__}"
 
 
+@pytest.mark.slow  # subprocesses that import torch_geometric
 def test_a_name_loads_its_module_on_use():
     assert "torch_geometric" not in _loaded_after("import skmatgp; skmatgp.GPRegressor")
     assert "torch_geometric" in _loaded_after("import skmatgp; skmatgp.GNNGPRegressor")
