@@ -25,7 +25,7 @@ _SOURCES = {
     "random_sampling": "._strategies",
     "run_campaigns": "._runner",
     "split_test_pool": "._runner",
-    "update_estimator": "._learner",
+    "update_estimator": ".._pipeline",  # no modAL needed
     "variance_reduction_sampling": "._strategies",
 }
 __all__ = [
@@ -50,8 +50,9 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
 
 if TYPE_CHECKING:  # what editors and type checkers see
+    from .._pipeline import update_estimator
     from ._campaign import Campaign
-    from ._learner import ActiveLearner, update_estimator
+    from ._learner import ActiveLearner
     from ._oracles import FileOracle, TableOracle
     from ._runner import labels_ratio, run_campaigns, split_test_pool
     from ._strategies import (

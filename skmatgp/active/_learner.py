@@ -14,8 +14,16 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
-from modAL.models import ActiveLearner as _ModalActiveLearner
-from modAL.utils.data import data_vstack
+
+try:  # optional: modAL-python 0.4.2.1 pins skorch==0.9.0, which current Python cannot import
+    from modAL.models import ActiveLearner as _ModalActiveLearner
+    from modAL.utils.data import data_vstack
+except ImportError as error:
+    raise ImportError(
+        "skmatgp.active.ActiveLearner builds on modAL: pip install 'skmatgp[modal]'. Beside "
+        "skorch >= 1.0, which modAL's pin skorch==0.9.0 refuses: pip install --no-deps modAL-python "
+        "(only modAL.dropout needs skorch)."
+    ) from error
 from pymatgen.core import IStructure
 from sklearn.pipeline import Pipeline
 from torch_geometric.data import Data
