@@ -204,6 +204,63 @@ def other_settings():
     ).run()
 
 
+def fit_gp(X, y):
+    from skmatgp import GPRegressor
+
+    return GPRegressor(random_state=0).fit(X, y)
+
+
+def constant_target_std(_) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = fit_gp(features()[0], np.zeros(40))
+    mean, std = model.predict(features()[0] * 3, return_std=True)
+    assert np.all(mean == 0) and np.all(np.isfinite(std)) and np.all(std > 0)
+
+
+@cache
+def _learner_parts():
+    from sklearn.pipeline import make_pipeline
+
+    from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+    from skmatgp.datasets import load_dataset
+
+    data = load_dataset("elastic_tensor_2015")
+    small = np.argsort([len(s) for s in data.structures], kind="stable")[:14]
+    tiny = {"hidden_channels": 8, "n_conv": 1, "embedding_dim": 4, "epochs": 2, "gp_iterations": 5}
+    pipe = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor(device="cpu", random_state=0, **tiny))
+    return pipe, data.structures[small], data.target[small]
+
+
+LEARNERS = []
+
+
+def taught_learner(bad: bool):
+    """An ActiveLearner on 12 real structures, then taught one more (a degenerate one if bad)."""
+    from skmatgp import as_structure_array
+    from skmatgp.active import ActiveLearner
+
+    pipe, X, y = _learner_parts()
+    learner = ActiveLearner(estimator=pipe, X_training=as_structure_array(X[:12]), y_training=y[:12])
+    LEARNERS.append(
+        (
+            learner,
+            learner.X_training.copy(),
+            learner.y_training.copy(),
+            learner.predict(X[12:], return_std=True),
+        )
+    )
+    learner.teach(as_structure_array([nan_coordinate() if bad else X[12]]), y[12:13])
+
+
+def learner_unchanged(_) -> None:
+    learner, X_before, y_before, predicted = LEARNERS[-1]
+    assert len(learner.X_training) == len(X_before) and np.array_equal(learner.y_training, y_before)
+    _, X, _ = _learner_parts()
+    after = learner.predict(X[12:], return_std=True)
+    assert all(np.array_equal(a, b) for a, b in zip(after, predicted))
+
+
 # --- checks of what holds afterwards ----------------------------------------------------------
 
 
@@ -417,6 +474,61 @@ CASES = [
         ValueError,
         "contains NaN",
         lambda: fitted_gp().fit(features()[0], np.r_[np.nan, features()[1][1:]]),
+    ),
+    Case(
+        T,
+        "A constant target (the band gaps of metals, all 0.0)",
+        "`GPRegressor`, `GNNGPRegressor` `fit`",
+        "warns",
+        UserWarning,
+        "y is constant",
+        lambda: fit_gp(features()[0], np.zeros(40)),
+        "predictions are that constant; the std is an assumption the warning states, positive and finite",
+        constant_target_std,
+    ),
+    Case(
+        T,
+        "Three or four training points",
+        "`GPRegressor` `fit`",
+        "warns",
+        UserWarning,
+        "fitted on 3 points",
+        lambda: fit_gp(features()[0][:3], features()[1][:3]),
+        "the std is a rough guess, often too small; one or two points raise `ValueError`",
+    ),
+    Case(
+        T,
+        "A target on a scale float64 cannot square (y around 1e200)",
+        "`GPRegressor`, `GNNGPRegressor` `fit`",
+        "raises",
+        ValueError,
+        "whose square (the variance) float64 cannot hold",
+        lambda: fit_gp(features()[0], features()[1] * 1e200),
+        "y around 1e-9 or 1e9 is fitted as in its own units",
+    ),
+    Case(
+        T,
+        "A zero or negative target under a log",
+        "`LogTargetRegressor`, `Campaign(log_target=True)`",
+        "raises",
+        ValueError,
+        "first y[1] = 0.0",
+        lambda: (
+            __import__("skmatgp")
+            .LogTargetRegressor(__import__("skmatgp").GPRegressor())
+            .fit(features()[0], np.r_[1.0, 0.0, np.ones(38)])
+        ),
+    ),
+    Case(
+        T,
+        "A degenerate structure taught to an `ActiveLearner`",
+        "`ActiveLearner.teach`",
+        "raises",
+        ValueError,
+        "Structure at index",
+        lambda: taught_learner(bad=True),
+        "the learner, its training arrays and its model are exactly as before",
+        learner_unchanged,
     ),
     Case(
         T,
