@@ -19,8 +19,25 @@ from skmatgp.active import (
     random_sampling,
     variance_reduction_sampling,
 )
-from skmatgp.active._strategies import density_weights, kcenter_greedy, kmeanspp, lcmd
+from skmatgp.active._acquisitions import ACQUISITIONS, GPPool, density_weights
 from tests.conftest import TINY
+
+
+def kcenter_greedy(Z_pool, centres, k):
+    """The registry's k-center picks over plain tensors (no GP needed)."""
+    return ACQUISITIONS["kcenter"].select(GPPool(Z_pool, None, centres=centres), k)[0]
+
+
+def lcmd(Z_pool, centres, kernel, k, exclude=()):
+    """The registry's LCMD picks and scores in ``kernel``'s geometry, ``centres`` first."""
+    posterior = ExactGPPosterior(kernel, 0.0, 1e-6, centres, torch.zeros(len(centres), dtype=torch.float64))
+    return ACQUISITIONS["lcmd"].select(GPPool(Z_pool, posterior), k, exclude=exclude)
+
+
+def kmeanspp(tracker, k, rng, exclude=()):
+    """The registry's k-means++ picks and probabilities on a pool tracker."""
+    pool = GPPool(tracker.Z_pool, tracker.posterior, tracker=tracker)
+    return ACQUISITIONS["kmeanspp"].select(pool, k, exclude=exclude, rng=rng)
 
 
 @pytest.fixture(scope="module")
@@ -368,8 +385,8 @@ def test_lcmd_sampling_matches_brute_force_in_blocks(fitted, monkeypatch):
         )
     chosen, scores = lcmd_sampling(model, pool, n_instances=6)
     assert list(chosen) == expected and len(set(chosen)) == 6 and (scores >= 0).all()
-    monkeypatch.setattr("skmatgp.active._strategies._BLOCK", 7)  # pool rows and labelled points
-    monkeypatch.setattr("skmatgp.active._strategies._CENTRE_BLOCK", 4)  # in uneven blocks
+    monkeypatch.setattr("skmatgp.active._acquisitions._BLOCK", 7)  # pool rows and labelled points
+    monkeypatch.setattr("skmatgp.active._acquisitions._CENTRE_BLOCK", 4)  # in uneven blocks
     assert list(lcmd_sampling(model, pool, n_instances=6)[0]) == expected
     # max variance picks otherwise here (LCMD is not the largest variance first)
     assert list(batch_entropy_sampling(model, pool, n_instances=6)[0]) != expected

@@ -36,17 +36,10 @@ from .._regressor import GNNGPRegressor
 from .._structures import check_structures, find_duplicate_structures
 from .._warnings import warn_user
 from ..metrics import regression_report
+from ._acquisitions import ACQUISITIONS, GPPool, density_weights
 from ._lock import FolderLock
 from ._settings import N_REFERENCE, REFIT_EVERY, REPRESENTATIONS, STRATEGIES
-from ._strategies import (
-    check_integer,
-    density_weights,
-    greedy_joint_entropy,
-    greedy_variance_reduction,
-    kcenter_greedy,
-    kmeanspp,
-    lcmd,
-)
+from ._strategies import check_integer
 
 logger = logging.getLogger(__name__)
 
@@ -558,38 +551,20 @@ class Campaign:
 
     # ------------------------------------------------------------------ steps
     def _query(self, state: dict, step: int) -> list[int]:
-        labelled = set(self._labelled(state)[0])
+        labelled = sorted(set(self._labelled(state)[0]))
         remaining = self.budget + self.n_initial - len(labelled)
         k = min(self.batch_size, remaining)
-        if self.strategy == "random":
-            candidates = np.array(sorted(set(range(len(self.pool))) - labelled))
-            return [int(i) for i in self._rng(step).choice(candidates, k, replace=False)]
-        if self.strategy == "kcenter":
-            done = sorted(labelled)
-            return kcenter_greedy(self.pool_Z_, self.pool_Z_[done], k, exclude=done)
-        if self.strategy == "lcmd":  # the prior kernel's geometry: the mean plays no part
-            done = sorted(labelled)
-            return lcmd(self.pool_Z_, self.pool_Z_[done], self.model_.posterior_.kernel, k, exclude=done)[0]
-        log_mean = self._pool_log_mean() if self.log_target else None
-        if self.strategy == "kmeanspp":  # the tracker stays as it is: picks are not conditioned on
-            return kmeanspp(self.tracker_, k, self._rng(step), exclude=sorted(labelled), log_mean=log_mean)[0]
-        if self.strategy == "batch_entropy":
-            chosen, _ = greedy_joint_entropy(self.tracker_, k, exclude=sorted(labelled), log_mean=log_mean)
-            return chosen
-        if self.strategy == "ivr":
-            return greedy_variance_reduction(self.tracker_, k, exclude=sorted(labelled), log_mean=log_mean)
-        score = 0.5 * torch.log(self.tracker_.predictive_variance())
-        if self.strategy == "density_entropy":
-            score = score + self.log_density_
-        if log_mean is not None:
-            score = score + log_mean
-        score[sorted(labelled)] = -np.inf
-        return [int(i) for i in torch.argsort(score, descending=True, stable=True)[:k]]
-
-    def _pool_log_mean(self) -> torch.Tensor:
-        """The GP's current mean of log(y) at every pool point (log_target=True): the mean
-        alone, O(n m), not the variances a prediction would also solve for."""
-        return self.model_._mean_from_embeddings(self.pool_Z_)
+        pool = GPPool(
+            self.pool_Z_,
+            self.model_.posterior_,
+            regressor=self.model_,
+            log_target=self.log_target,
+            tracker=self.tracker_,
+            centres=self.pool_Z_[labelled],
+            log_density=getattr(self, "log_density_", None),
+        )
+        chosen, _ = ACQUISITIONS[self.strategy].select(pool, k, exclude=labelled, rng=self._rng(step))
+        return chosen
 
     def _predict(self, Z) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of y from embeddings: the log-normal's median and delta-method std
