@@ -1,5 +1,8 @@
-"""Property-based tests over random valid structures (hypothesis); degenerate draws (atoms
-closer than 0.5 Å) are refused by design and tested in test_bad_input.py, so left out here."""
+"""Property-based tests (hypothesis) over random valid and degenerate structures, and random
+targets: valid input always gives finite predictions and positive stds, bad input is refused
+naming the item, and never changes the results of the others."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pymatgen.core import Element, Lattice, Structure
 
-from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+from skmatgp import CrystalGraphTransformer, GNNGPRegressor, GPRegressor
 from skmatgp._structures import structure_problem
 from tests.conftest import TINY
 
@@ -87,3 +90,39 @@ def test_a_degenerate_structure_is_named_and_never_changes_the_others(valid, bad
     for graph, reference in zip([*mixed[:k], *mixed[k + 1 :]], alone):
         assert np.array_equal(graph.edge_index.numpy(), reference.edge_index.numpy())
         assert np.array_equal(graph.edge_dist.numpy(), reference.edge_dist.numpy())
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(3, 25),
+    log_scale=st.floats(-9.0, 9.0),
+    offset=st.floats(-1e6, 1e6),
+    constant=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_gp_on_random_targets_predicts_finite_means_and_positive_stds(n, log_scale, offset, constant, seed):
+    """Targets of any scale from 1e-9 to 1e9, constant or not, on 3 to 25 points: finite
+    means and finite positive stds (a warning may say why the std is rough), or, for a
+    constant float64 cannot square, an error that says so."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = offset + (0.0 if constant else 10.0**log_scale) * rng.normal(size=n)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model = GPRegressor(random_state=0).fit(X, y)
+    except ValueError as exc:  # only a constant too small for float64 to square is refused
+        assert "float64 cannot hold" in str(exc) and constant and abs(offset) < 1e-150
+        return
+    mean, std = model.predict(rng.normal(size=(5, 4)) * 3, return_std=True)
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(3, 20), bad=st.sampled_from([np.nan, np.inf, -np.inf]), data=st.data())
+def test_a_non_finite_target_is_refused(n, bad, data):
+    X = np.random.default_rng(n).normal(size=(n, 3))
+    y = X[:, 0].copy()
+    y[data.draw(st.integers(0, n - 1))] = bad
+    with pytest.raises(ValueError, match="y"):
+        GPRegressor(random_state=0).fit(X, y)
