@@ -2,21 +2,21 @@
 
 The model at every step is a deterministic function of the labelled ids in the order they
 arrived, the refit schedule and the seed. So the saved state is small (ids, labels, which
-batches arrived when, the metrics so far) and a restarted campaign rebuilds the model by
-refitting at the last refit point (every refit, when they warm-start) and replaying the GP
-updates batch by batch: bit for bit on the CPU (tested); CUDA kernels may not be deterministic.
-Received labels are saved before any model work, so a crash costs compute, never a label.
+batches arrived when, the metrics so far; ``_campaign_state.py`` reads, checks and writes
+it) and a restarted campaign rebuilds the model by refitting at the last refit point (every
+refit, when they warm-start) and replaying the GP updates batch by batch: bit for bit on the
+CPU (tested); CUDA kernels may not be deterministic. Received labels are saved before any
+model work, so a crash costs compute, never a label. Queries come from the acquisition
+registry (``_acquisitions.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import hashlib
 import json
 import logging
-import os
 import time
 import warnings
 from pathlib import Path
@@ -37,74 +37,11 @@ from .._structures import check_structures, find_duplicate_structures
 from .._warnings import warn_user
 from ..metrics import regression_report
 from ._acquisitions import ACQUISITIONS, GPPool, density_weights
-from ._lock import FolderLock
+from ._campaign_state import CampaignState, data_digests
 from ._settings import N_REFERENCE, REFIT_EVERY, REPRESENTATIONS, STRATEGIES
 from ._strategies import check_integer
 
 logger = logging.getLogger(__name__)
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON so that a crash at any moment leaves either the old or the new file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as fh:
-        json.dump(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj).encode()).hexdigest()
-
-
-_DIGESTS = {
-    "pool_ids_sha256": "the pool's ids differ (structures added, removed or renamed?)",
-    "test_sha256": "the test set differs",
-    "pool_targets_sha256": "pool_targets differ",
-}
-
-
-def _differences(saved: dict, current: dict) -> str:
-    """The settings that differ between a saved state's config and this campaign's, in words."""
-    keys = sorted(set(saved) | set(current), key=lambda k: (k not in _DIGESTS, k))
-    named = [
-        _DIGESTS[key]
-        if key in _DIGESTS
-        else f"{key} {saved.get(key)!r} in the state, {current.get(key)!r} now"
-        for key in keys
-        if saved.get(key) != current.get(key)
-    ]
-    return "; ".join(named)
-
-
-_STATE_KINDS = {
-    "config": dict,
-    "batches": list,
-    "labels": dict,
-    "refits": list,
-    "history": list,
-    "status": str,
-}
-
-
-def _shape_problem(state) -> str | None:
-    """What makes ``state`` (parsed JSON) no campaign state at all, or None."""
-    if not isinstance(state, dict):
-        return f"it holds a JSON {type(state).__name__}, not a campaign's state"
-    missing = [key for key in [*_STATE_KINDS, "pending"] if key not in state]
-    if missing:
-        return f"it lacks {missing}; it is not a campaign's state.json"
-    wrong = [key for key, kind in _STATE_KINDS.items() if not isinstance(state[key], kind)]
-    if wrong:
-        return f"{wrong} have the wrong type"
-    if state["status"] not in ("running", "waiting", "done"):
-        return f"status {state['status']!r} is none of running, waiting, done"
-    if not all(
-        isinstance(batch, list) and all(isinstance(i, str) for i in batch) for batch in state["batches"]
-    ):
-        return "'batches' must be lists of ids"
-    return None
 
 
 class Campaign:
@@ -335,16 +272,13 @@ class Campaign:
     @functools.cached_property
     def _data_digests(self) -> dict:
         """Digests of the pool ids, the test set and the pool labels, computed once."""
-        return {
-            "pool_ids_sha256": hashlib.sha256("\n".join(self.pool_ids).encode()).hexdigest(),
-            "test_sha256": _digest(
-                None
-                if self.test is None
-                else [s.composition.formula for s in check_structures(self.test[0])]
-                + [float(v) for v in self.test[1]]
-            ),
-            "pool_targets_sha256": _digest(None if self.pool_targets is None else self.pool_targets.tolist()),
-        }
+        test = None if self.test is None else check_structures(self.test[0])
+        return data_digests(
+            self.pool_ids,
+            None if test is None else [s.composition.formula for s in test],
+            None if test is None else self.test[1],
+            self.pool_targets,
+        )
 
     def _config(self) -> dict:
         return {
@@ -369,102 +303,11 @@ class Campaign:
             **({"log_target": True} if self.log_target else {}),
         }
 
-    def _load_state(self) -> dict:
-        fresh = {
-            "config": self._config(),
-            "batches": [],
-            "labels": {},
-            "pending": None,
-            "refits": [],
-            "history": [],
-            "status": "running",
-        }
-        if self.state_dir is None:
-            return fresh
-        path = self.state_dir / "state.json"
-        if not path.is_file():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            return fresh
-        return self._read_state(path)
-
-    def _read_state(self, path: Path) -> dict:
-        """state.json, checked to be a campaign's state over this pool, or a ValueError that
-        names the file, what is wrong with it and what to do."""
-        what_to_do = (
-            f"state.json is written atomically, so a damaged one comes from outside the campaign "
-            f"(a full disk, a copy cut short, an edit). Restore it from a backup, or move "
-            f"{self.state_dir} away and run again to start over (labels typed into a FileOracle's "
-            "labels.csv are read again, so none is lost)."
-        )
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"The campaign state {path} cannot be read ({exc}). {what_to_do}") from None
-        if not text.strip():
-            raise ValueError(f"The campaign state {path} is empty (corrupted state). {what_to_do}")
-        try:
-            state = json.loads(text)
-        except json.JSONDecodeError as exc:
-            cut = text.lstrip().startswith("{") and not text.rstrip().endswith("}")
-            truncated = " it looks truncated (it ends before its last '}')," if cut else ""
-            raise ValueError(
-                f"The campaign state {path} is not valid JSON ({exc.msg} at line {exc.lineno} "
-                f"column {exc.colno});{truncated} corrupted state. {what_to_do}"
-            ) from None
-        problem = _shape_problem(state)
-        if problem:
-            raise ValueError(f"The campaign state {path} is corrupted: {problem}. {what_to_do}")
-        saved, current = state["config"], json.loads(json.dumps(self._config()))
-        if saved != current:
-            hint = ""
-            if "representation" not in saved and self.representation != "graph":
-                hint = (
-                    " It was written by a graph campaign (the default before skmatgp chose "
-                    "representation='foundation'): pass representation='graph' "
-                    "(skmatgp campaign --representation graph) to resume it."
-                )
-            raise ValueError(
-                f"{path} belongs to a campaign with other settings ({_differences(saved, current)}); "
-                "use another state_dir or the same arguments as the campaign that wrote it."
-                f"{hint}"
-            )
-        problem = self._consistency_problem(state)
-        if problem:
-            raise ValueError(f"The campaign state {path} is corrupted: {problem}. {what_to_do}")
-        return state
-
-    def _consistency_problem(self, state: dict) -> str | None:
-        """What makes a well-formed ``state`` of these settings inconsistent, or None."""
-        batches = state["batches"]
-        ids = [i for batch in batches for i in batch]
-        if len(set(ids)) != len(ids):
-            return "an id appears in two batches"
-        outside = [i for i in ids if i not in self._index]
-        if outside:
-            return f"ids {outside[:5]} of its batches are not in the pool"
-        labels = state["labels"]
-        unlabelled = [
-            i for i in ids if not isinstance(labels.get(i), (int, float)) or not np.isfinite(labels[i])
-        ]
-        if unlabelled:
-            return f"ids {unlabelled[:5]} of its batches have no finite label"
-        refits = state["refits"]
-        if not all(isinstance(n, int) and 0 < n <= len(ids) for n in refits) or refits != sorted(refits):
-            return f"its refit points {refits[:5]} do not fit its {len(ids)} labels"
-        if ids and not refits:
-            return "it has labels but no refit point"
-        pending = state["pending"]
-        if pending is not None and not (
-            isinstance(pending, dict)
-            and isinstance(pending.get("ids"), list)
-            and all(i in self._index for i in pending["ids"])
-        ):
-            return "its pending query is not a list of pool ids"
-        return None
+    def _state(self) -> CampaignState:
+        return CampaignState(self.state_dir, self._config(), self.pool_ids)
 
     def _save(self, state: dict) -> None:
-        if self.state_dir is not None:
-            write_json_atomic(self.state_dir / "state.json", state)
+        self.store_.save(state)
 
     def _rng(self, step: int) -> np.random.Generator:
         return np.random.default_rng([self.random_state, step])
@@ -694,11 +537,12 @@ class Campaign:
         it. Use it between runs, e.g. while waiting for labels, or after a batch of outside
         labels that changed what the model should learn.
         """
-        with self._one_writer():
+        self.store_ = self._state()
+        with self.store_.one_writer():
             return self._refit()
 
     def _refit(self) -> dict:
-        state = self._load_state()
+        state = self.store_.load()
         self._apply_corrections(state)
         if not state["batches"]:
             raise ValueError("Nothing to refit on yet: run the campaign to get labels first.")
@@ -717,11 +561,12 @@ class Campaign:
         Returns the state: ``status`` ("done" or "waiting"), ``history`` (one record per
         step: test metrics, pool MAE, chosen ids, timings), ``labels`` by id.
         """
-        with self._one_writer():
+        self.store_ = self._state()
+        with self.store_.one_writer():
             return self._run()
 
     def _run(self) -> dict:
-        state = self._load_state()
+        state = self.store_.load()
         corrected = self._apply_corrections(state)
         if state["status"] == "done":
             if self.results_dir is not None and (corrected or not self._results_written()):
@@ -794,10 +639,6 @@ class Campaign:
         if self.results_dir is not None:
             self._write_results(state)
         return state
-
-    def _one_writer(self):
-        """A lock on the state folder for the whole of a run or refit (see FolderLock)."""
-        return contextlib.nullcontext() if self.state_dir is None else FolderLock(self.state_dir)
 
     # ------------------------------------------------------------------ labels and results
     def _apply_corrections(self, state: dict) -> bool:
