@@ -280,3 +280,28 @@ def test_foundation_campaigns_choose_as_before(tmp_path_factory, elastic, key):
     features = {"cache_dir": tmp_path_factory.getbasetemp() / "features"}
     state = _campaign(elastic, strategy, log == "log", "foundation", featurizer_params=features).run()
     assert _order(state) == INITIAL + FOUNDATION_PINS[key]
+
+
+def test_the_registry_names_the_campaign_strategies():
+    from skmatgp.active._acquisitions import ACQUISITIONS
+    from skmatgp.active._settings import STRATEGIES as LISTED  # what the command line offers
+
+    assert tuple(ACQUISITIONS) == LISTED == STRATEGIES
+
+
+def test_variance_reduction_and_kcenter_score_their_picks(elastic):
+    """Their scores were zeros; now each pick's variance reduction or distance when picked."""
+    import torch
+
+    from skmatgp._gp import PoolVariance
+
+    models, pool = _modal_models(elastic)
+    gp = models["plain"]
+    Z = torch.as_tensor(gp.embed(pool))
+    reference = torch.as_tensor(np.random.RandomState(3).choice(len(pool), 20, replace=False))
+    first = PoolVariance(gp.posterior_, Z, reference=reference).variance_reduction().max()
+    _, scores = variance_reduction_sampling(gp, pool, 3, n_reference=20, random_state=3)
+    assert np.isclose(scores[0], float(first)) and np.all(scores > 0)
+    _, distances = kcenter_greedy_sampling(gp, pool, 3)
+    nearest = torch.cdist(Z, gp.posterior_.Z).min(1).values
+    assert np.isclose(distances[0], float(nearest.max())) and distances[0] >= distances[1] >= distances[2]

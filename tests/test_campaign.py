@@ -654,7 +654,6 @@ def test_foundation_and_graph_settings_are_not_mixed(elastic):
 
 
 @pytest.mark.slow  # SevenNet features of 150 structures through the CLI
-@pytest.mark.slow  # SevenNet features of 150 structures through the CLI
 def test_campaign_command_defaults_to_foundation_features_and_refuses_graph_flags(tmp_path, capsys):
     args = ["campaign", "--n-test", "100", "--n-pool", "40", "--n-initial", "10", "--budget", "10"]
     args += ["--batch-size", "5", "--seeds", "0", "--out", str(tmp_path), "--verbose", "0"]
@@ -803,3 +802,103 @@ def test_write_prediction_csv_refuses_non_finite_predictions_naming_the_id(tmp_p
     assert not (tmp_path / "p.csv").exists()
     write_prediction_csv(tmp_path / "p.csv", ["a"], [1.0], [0.5], level=0.9)
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == "id,mean,std,lower90,upper90"
+
+
+# ---------------------------------------------------------------------------------------
+# Any estimator (cloned) and a modAL-signature strategy.
+
+
+def _small_campaign(elastic, oracle=None, **settings):
+    """A campaign over 40 real structures: 10 at random, then 3 batches of 3."""
+    X, y, ids = elastic.structures[:40], elastic.target[:40], list(elastic.ids[:40])
+    base = {"n_initial": 10, "budget": 9, "batch_size": 3, "refit_every": 6, "representation": "graph"}
+    base["test"] = (elastic.structures[40:60], elastic.target[40:60])
+    return Campaign(X, ids, oracle or TableOracle(ids, y), **{**base, **settings})
+
+
+def test_an_estimator_passed_is_cloned_and_chooses_as_its_parameters_do(tmp_path, elastic):
+    from skmatgp import GNNGPRegressor
+
+    estimator = GNNGPRegressor(**TINY)
+    state = _small_campaign(elastic, estimator=estimator, strategy="kmeanspp", state_dir=tmp_path).run()
+    assert not hasattr(estimator, "posterior_")  # the object passed is never fitted
+    assert _order(state) == _order(_small_campaign(elastic, estimator_params=TINY, strategy="kmeanspp").run())
+    assert state["config"]["estimator"]["class"].endswith("GNNGPRegressor")
+    other = GNNGPRegressor(**{**TINY, "embedding_dim": 5})
+    with pytest.raises(ValueError, match="other settings .*estimator"):
+        _small_campaign(elastic, estimator=other, strategy="kmeanspp", state_dir=tmp_path).run()
+    with pytest.raises(ValueError, match="estimator_params set the default estimator's"):
+        _small_campaign(elastic, estimator=estimator, estimator_params=TINY)
+
+
+def _scaled_gp():
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), GaussianProcessRegressor(normalize_y=True))
+
+
+def test_any_regressor_with_a_std_queries_by_entropy_and_resumes(tmp_path, elastic):
+    """scikit-learn's GaussianProcessRegressor on foundation features: refitted on every label
+    (it has no update); each query is max_entropy_sampling's on the model of the labels so far."""
+    from sklearn.base import clone
+
+    from skmatgp.active import max_entropy_sampling
+
+    settings = {
+        "estimator": _scaled_gp(),
+        "strategy": "entropy",
+        "representation": "foundation",
+        "featurizer_params": {"cache_dir": tmp_path / "features"},
+    }
+    with pytest.raises(ValueError, match="'lcmd' needs a GPRegressor or GNNGPRegressor, got a Pipeline"):
+        _small_campaign(elastic, **{**settings, "strategy": "lcmd"})
+    campaign = _small_campaign(elastic, **settings)
+    reference = campaign.run()
+    assert not hasattr(settings["estimator"][-1], "X_train_")
+    order = [campaign._index[i] for i in _order(reference)]
+    for step in (1, 2, 3):  # the model of the labels before the step picks the step's batch
+        seen = order[: 10 + 3 * (step - 1)]
+        model = clone(settings["estimator"]).fit(campaign.graphs_[seen], elastic.target[seen])
+        candidates = [i for i in range(40) if i not in seen]
+        chosen, _ = max_entropy_sampling(model, campaign.graphs_[candidates], 3)
+        assert order[10 + 3 * (step - 1) : 10 + 3 * step] == [candidates[i] for i in chosen]
+    answers = {"n": 0}
+    ids = list(elastic.ids[:40])
+
+    def two_answers(asked, structures):
+        answers["n"] += 1
+        return None if answers["n"] > 2 else TableOracle(ids, elastic.target[:40])(asked)
+
+    state_dir = tmp_path / "state"
+    assert _small_campaign(elastic, two_answers, state_dir=state_dir, **settings).run()["status"] == "waiting"
+    resumed = _small_campaign(elastic, state_dir=state_dir, **settings).run()
+    assert _order(resumed) == _order(reference)
+    assert resumed["history"][-1]["test_mae"] == pytest.approx(reference["history"][-1]["test_mae"], rel=1e-9)
+
+
+@pytest.mark.parametrize("log_target", [False, True], ids=["y", "log_y"])
+def test_a_modal_strategy_chooses_as_its_registry_name(elastic, log_target):
+    from skmatgp.active import batch_entropy_sampling, max_entropy_sampling
+
+    settings = {"estimator_params": TINY, "log_target": log_target}
+    if log_target:
+        ids, shear = list(elastic.ids[:40]), 10.0 ** elastic.target[:40]
+        settings["oracle"] = TableOracle(ids, shear)
+        settings["test"] = (elastic.structures[40:60], 10.0 ** elastic.target[40:60])
+    for function, name in ((max_entropy_sampling, "entropy"), (batch_entropy_sampling, "batch_entropy")):
+        by_function = _small_campaign(elastic, strategy=function, **settings).run()
+        assert _order(by_function) == _order(_small_campaign(elastic, strategy=name, **settings).run())
+        assert by_function["history"][-1]["strategy"] == f"skmatgp.active._strategies.{function.__name__}"
+
+
+def test_a_strategy_that_returns_no_batch_is_named(elastic):
+    def repeats(model, X_pool, n_instances):
+        return np.zeros(n_instances, dtype=int), None
+
+    campaign = _small_campaign(elastic, strategy=repeats, estimator_params=TINY)
+    with pytest.raises(ValueError, match=r"repeats returned array\(\[0, 0, 0\]\) for n_instances=3"):
+        campaign.run()
+    with pytest.raises(ValueError, match="strategy must be one of .* or a query strategy"):
+        _small_campaign(elastic, strategy="uncertainty")

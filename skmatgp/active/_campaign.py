@@ -7,7 +7,7 @@ it) and a restarted campaign rebuilds the model by refitting at the last refit p
 refit, when they warm-start) and replaying the GP updates batch by batch: bit for bit on the
 CPU (tested); CUDA kernels may not be deterministic. Received labels are saved before any
 model work, so a crash costs compute, never a label. Queries come from the acquisition
-registry (``_acquisitions.py``).
+registry (``_acquisitions.py``) or a modAL-signature callable.
 """
 
 from __future__ import annotations
@@ -24,24 +24,47 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.stats import norm
+from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from .._arrays import object_array
-from .._gp import PoolVariance
+from .._gp import ExactGPPosterior, PoolVariance
 from .._gp_regressor import GPRegressor
 from .._graphs import CrystalGraphTransformer
 from .._log_target import median_and_std
+from .._pipeline import update_estimator
 from .._prediction_table import write_prediction_csv
 from .._regressor import GNNGPRegressor
 from .._structures import check_structures, find_duplicate_structures
 from .._warnings import warn_user
 from ..metrics import regression_report
-from ._acquisitions import ACQUISITIONS, GPPool, density_weights
+from ._acquisitions import ACQUISITIONS, GPPool, Pool, PredictedPool, density_weights
 from ._campaign_state import CampaignState, data_digests
-from ._settings import N_REFERENCE, REFIT_EVERY, REPRESENTATIONS, STRATEGIES
+from ._settings import N_REFERENCE, REFIT_EVERY, REPRESENTATIONS
 from ._strategies import check_integer
 
 logger = logging.getLogger(__name__)
+
+
+def _name(strategy) -> str:
+    """A callable strategy's name in the state's settings and history: module.qualname."""
+    qualname = getattr(strategy, "__qualname__", type(strategy).__qualname__)
+    return f"{getattr(strategy, '__module__', type(strategy).__module__)}.{qualname}"
+
+
+def _describe(estimator) -> dict:
+    """An estimator's class and parameters as JSON, for the state's settings and cache keys."""
+    params = {}
+    for name, value in estimator.get_params(deep=False).items():
+        if hasattr(value, "get_params"):
+            value = _describe(value)
+        else:
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                value = repr(value)
+        params[name] = value
+    return {"class": f"{type(estimator).__module__}.{type(estimator).__qualname__}", "params": params}
 
 
 class Campaign:
@@ -70,17 +93,22 @@ class Campaign:
     pool_targets : array, optional
         Known pool labels (benchmarks only): adds the paper's measure, MAE on the
         remaining pool, beside the test metrics.
-    strategy : str, default="random"
-        "random": uniform; "entropy": max predictive entropy (top-k); "batch_entropy": greedy
-        joint entropy of the batch; "ivr": greedy integrated variance reduction over 500
-        reference pool points; "density_entropy": entropy weighted by density (mean kernel
-        similarity to the pool); "kcenter": k-center greedy (core-set) in the embedding space;
-        "lcmd": largest cluster maximum distance in the GP kernel's geometry, the labelled
-        points as first centres; "kmeanspp": k-means++ seeding in the GP posterior's geometry
-        (these two, diversity-aware batches from Holzmüller et al., JMLR 2023, as
-        :func:`lcmd_sampling` and :func:`kmeanspp_sampling` pick them).
-        The default is the study's finding (benchmarks/al_study.py): on a
-        fixed test set, with refits, no acquisition beat random on three datasets.
+    strategy : str or callable, default="random"
+        A name from the acquisition registry, each picking as the query strategy of the same
+        kind does: "random": uniform; "entropy": max predictive entropy (top-k);
+        "batch_entropy": greedy joint entropy of the batch; "ivr": greedy integrated variance
+        reduction over 500 reference pool points; "density_entropy": entropy weighted by
+        density (mean kernel similarity to the pool); "kcenter": k-center greedy (core-set) in
+        the embedding space; "lcmd": largest cluster maximum distance in the GP kernel's
+        geometry, the labelled points as first centres; "kmeanspp": k-means++ seeding in the
+        GP posterior's geometry (these two, diversity-aware batches from Holzmüller et al.,
+        JMLR 2023, as :func:`lcmd_sampling` and :func:`kmeanspp_sampling` pick them). All but
+        "random" and "entropy" need a GPRegressor or GNNGPRegressor. Or a query strategy with
+        modAL's signature, ``strategy(model, X_candidates, n_instances) -> (indices, ...)``:
+        it gets the fitted model (inside a LogTargetRegressor with ``log_target``) and what
+        the model takes for the unlabelled structures; it must choose alike on a rerun for a
+        resumed campaign to choose alike. How the strategies compare on real data:
+        ``benchmarks/RESULTS.md``, "Active learning".
     n_initial : int
         Labels drawn at random before the first model is fitted.
     budget : int
@@ -91,10 +119,10 @@ class Campaign:
         Refit the model (the GP hyperparameters, and with ``representation="graph"`` the
         encoder) each time this many new labels have arrived since the last refit; None keeps
         the first model and only conditions the GP on new labels (the paper's protocol). The
-        default comes from the study in benchmarks/al_study.py: with a trained encoder,
-        refits bought far more than any choice of acquisition.
+        default is the schedule of the study in ``benchmarks/RESULTS.md``, "Active learning".
     warm_start : bool, default=True
-        ``representation="graph"`` only: refits continue training the current encoder
+        ``representation="graph"`` (an estimator with ``warm_start``) only: refits continue
+        training the current encoder
         (cheaper: fewer epochs to converge) instead of starting from new weights. A resumed
         campaign replays every refit.
     representation : {"foundation", "graph"}, default="foundation"
@@ -105,9 +133,18 @@ class Campaign:
         whose encoder trains on the labels (the paper's system; for many labels).
     featurizer_params : dict, optional
         ``representation="foundation"``: parameters of the FoundationFeaturizer.
+    estimator : estimator, optional
+        The model, on what ``representation`` makes of the structures (a feature matrix, or
+        crystal graphs): any regressor whose ``predict`` takes ``return_std=True``. It is
+        cloned for every fit, so the object passed is never fitted; the campaign sets its
+        ``random_state`` (and an ``"auto"`` ``gp_head`` to "exact") where it has them. A
+        GPRegressor or GNNGPRegressor gets rank-1 GP updates between refits and every
+        strategy; any other regressor is updated (or refitted on every label) after each
+        batch and takes "random", "entropy" or a callable strategy. Default: a GPRegressor
+        ("foundation") or GNNGPRegressor ("graph") with ``estimator_params``.
     estimator_params : dict, optional
-        Parameters of the GPRegressor (``representation="foundation"``) or the
-        GNNGPRegressor (``"graph"``); random_state is set by the campaign.
+        Parameters of the default estimator, the GPRegressor (``representation="foundation"``)
+        or the GNNGPRegressor (``"graph"``); random_state is set by the campaign.
     log_target : bool, default=False
         Fit the GP on log(y), as :class:`~skmatgp.LogTargetRegressor` does, for a positive,
         heavy-tailed property (labels must be positive). Test metrics and the pool MAE are
@@ -144,7 +181,8 @@ class Campaign:
         ``log_target=True``; and ``pool_predictions.csv``, ``id,mean,std,lower95,upper95``
         for every pool structure (with ``log_target`` the median, the delta-method std and
         the log-normal's interval). A rerun of a finished campaign writes them again if they
-        are missing or a label was corrected, and :meth:`refit` rewrites them.
+        are missing or a label was corrected, and :meth:`refit` rewrites them. Needs a
+        GPRegressor or GNNGPRegressor (what :func:`skmatgp.save` writes).
     verbose : int
         Progress bar over steps when > 0.
     """
@@ -157,7 +195,7 @@ class Campaign:
         *,
         test=None,
         pool_targets=None,
-        strategy: str = "random",
+        strategy="random",
         n_initial: int = 50,
         budget: int = 100,
         batch_size: int = 1,
@@ -165,6 +203,7 @@ class Campaign:
         warm_start: bool = True,
         representation: str = "foundation",
         featurizer_params: dict | None = None,
+        estimator=None,
         estimator_params: dict | None = None,
         log_target: bool = False,
         graph_params: dict | None = None,
@@ -176,8 +215,11 @@ class Campaign:
         results_dir=None,
         verbose: int = 0,
     ):
-        if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+        if not (strategy in ACQUISITIONS or callable(strategy)):
+            raise ValueError(
+                f"strategy must be one of {tuple(ACQUISITIONS)} or a query strategy with modAL's "
+                f"signature, got {strategy!r}."
+            )
         # the counts first, before the pool's structures are read: plain ints (numpy's become
         # int, so that the state's JSON takes them), in range, or a ValueError naming them
         n_initial = check_integer("n_initial", n_initial, 3)
@@ -200,6 +242,7 @@ class Campaign:
         self.test = test
         self.pool_targets = None if pool_targets is None else np.asarray(pool_targets, float)
         self.strategy = strategy
+        self._strategy_name = strategy if isinstance(strategy, str) else _name(strategy)
         self.n_initial = n_initial
         self.budget = budget
         self.batch_size = batch_size
@@ -224,12 +267,9 @@ class Campaign:
                 "A campaign needs features for every structure, so featurizer_params cannot "
                 "set on_error; leave the structures the model cannot handle out of the pool."
             )
+        self.estimator = estimator
         self.estimator_params = dict(estimator_params or {})
-        if self.estimator_params.get("gp_head", "auto") not in ("auto", "exact"):
-            raise ValueError(
-                f"A campaign needs rank-1 GP updates, which gp_head={self.estimator_params['gp_head']!r} "
-                "does not have; use gp_head='exact' (campaigns use it whatever the label count)."
-            )
+        self._check_estimator(results_dir)
         duplicates = find_duplicate_structures(self.pool)
         if duplicates:
             named = "; ".join(
@@ -268,6 +308,38 @@ class Campaign:
         self.verbose = verbose
         self._index = {structure_id: i for i, structure_id in enumerate(self.pool_ids)}
 
+    def _check_estimator(self, results_dir) -> None:
+        """Refuse an estimator the campaign cannot use, before any label is paid for."""
+        if self.estimator is None:
+            params = self.estimator_params
+        else:
+            if self.estimator_params:
+                raise ValueError(
+                    "estimator_params set the default estimator's parameters; set them on the "
+                    "estimator you pass instead."
+                )
+            if not hasattr(self.estimator, "fit") or not hasattr(self.estimator, "get_params"):
+                raise TypeError(
+                    f"estimator must be a scikit-learn regressor, got {type(self.estimator).__name__}."
+                )
+            params = self.estimator.get_params(deep=False)
+        if params.get("gp_head", "auto") not in ("auto", "exact"):
+            raise ValueError(
+                f"A campaign needs rank-1 GP updates, which gp_head={params['gp_head']!r} "
+                "does not have; use gp_head='exact' (campaigns use it whatever the label count)."
+            )
+        ours = self.estimator is None or isinstance(self.estimator, (GPRegressor, GNNGPRegressor))
+        if isinstance(self.strategy, str) and ACQUISITIONS[self.strategy].needs_gp and not ours:
+            raise ValueError(
+                f"strategy {self.strategy!r} needs a GPRegressor or GNNGPRegressor, got a "
+                f"{type(self.estimator).__name__}; use 'random', 'entropy' or a callable strategy."
+            )
+        if results_dir is not None and not ours:
+            raise ValueError(
+                f"results_dir saves the model with skmatgp.save, which takes a GPRegressor or "
+                f"GNNGPRegressor, not a {type(self.estimator).__name__}; leave results_dir out."
+            )
+
     # ------------------------------------------------------------------ state
     @functools.cached_property
     def _data_digests(self) -> dict:
@@ -283,7 +355,7 @@ class Campaign:
     def _config(self) -> dict:
         return {
             **self._data_digests,
-            "strategy": self.strategy,
+            "strategy": self._strategy_name,
             "n_initial": self.n_initial,
             "budget": self.budget,
             "batch_size": self.batch_size,
@@ -299,8 +371,9 @@ class Campaign:
             ),
             "random_state": self.random_state,
             "eval_every": self.eval_every,
-            # only when set, so that states saved before the option existed still resume
+            # only when set, so that states saved before the options existed still resume
             **({"log_target": True} if self.log_target else {}),
+            **({"estimator": _describe(self.estimator)} if self.estimator is not None else {}),
         }
 
     def _state(self) -> CampaignState:
@@ -313,33 +386,57 @@ class Campaign:
         return np.random.default_rng([self.random_state, step])
 
     # ------------------------------------------------------------------ model
+    def _new_model(self, seed: int):
+        """An unfitted model, seeded: a clone of ``estimator``, or the representation's
+        default GP; an exact GP head (rank-1 updates) whatever the label count."""
+        if self.estimator is None:
+            params = {**self.estimator_params, "random_state": seed}
+            if params.get("gp_head", "auto") == "auto":
+                params["gp_head"] = "exact"
+            return (GNNGPRegressor if self.representation == "graph" else GPRegressor)(**params)
+        model = clone(self.estimator)
+        params = model.get_params(deep=False)
+        settings = {"random_state": seed} if "random_state" in params else {}
+        if params.get("gp_head") == "auto":
+            settings["gp_head"] = "exact"
+        return model.set_params(**settings)
+
+    def _warm_refits(self) -> bool:
+        """Refits continue training the encoder (graph campaigns with ``warm_start``)."""
+        if not self.warm_start or self.representation != "graph":
+            return False
+        return self.estimator is None or "warm_start" in self.estimator.get_params(deep=False)
+
     def _fit(self, labelled: list[int], y: np.ndarray, n_refit: int) -> None:
-        params = {
-            **self.estimator_params,
-            "random_state": int(self._rng(10**6 + n_refit).integers(2**31 - 1)),
-        }
-        if params.get("gp_head", "auto") == "auto":
-            params["gp_head"] = "exact"  # rank-1 updates, whatever the label count
-        parts = [self.pool_ids[i] for i in labelled] + [params, self.graph_params, self.representation]
-        parts.append(self._featurizer_key())
+        seed = int(self._rng(10**6 + n_refit).integers(2**31 - 1))
+        model = self._new_model(seed)
+        parts = [self.pool_ids[i] for i in labelled]
+        parts += [_describe(model), self.graph_params, self.representation, self._featurizer_key()]
         if self.log_target:  # a model of log(y) is another model
             parts.append("log_target")
         parts.append(hashlib.sha256(np.asarray(y, dtype=float).tobytes()).hexdigest())  # corrections
         key = json.dumps(parts, sort_keys=True, default=str)
+        self.seed_, self.labelled_ = seed, (list(labelled), np.asarray(y, dtype=float))
         if self.log_target:
             y = np.log(y)
-        warm = self.warm_start and n_refit > 0 and self.representation == "graph"
+        warm = n_refit > 0 and self._warm_refits()
         if warm:
-            self.model_.set_params(warm_start=True, random_state=params["random_state"])
+            self.model_.set_params(warm_start=True, random_state=seed)
             self.model_.fit(self.graphs_[labelled], y)
         elif self.model_cache is not None and key in self.model_cache:
             self.model_ = copy.deepcopy(self.model_cache[key])
         else:
-            estimator = GNNGPRegressor if self.representation == "graph" else GPRegressor
-            self.model_ = estimator(**params).fit(self.graphs_[labelled], y)
+            self.model_ = model.fit(self.graphs_[labelled], y)
             if self.model_cache is not None:
                 self.model_cache[key] = copy.deepcopy(self.model_)
-        # the embeddings of a cached model are cached too (same pool and test set only)
+        self.gp_ = isinstance(getattr(self.model_, "posterior_", None), ExactGPPosterior)
+        if self.gp_:
+            self._track_pool(key, warm)
+
+    def _track_pool(self, key: str, warm: bool) -> None:
+        """The GP's features of the pool and the test set, and the pool tracker (its
+        variances, kept current by rank-1 updates); the features of a cached model are
+        cached too (same pool and test set only)."""
         digests = self._data_digests
         embeddings_key = f"{key}|embeddings|{digests['pool_ids_sha256']}|{digests['test_sha256']}"
         cached = self.model_cache.get(embeddings_key) if self.model_cache is not None else None
@@ -364,13 +461,21 @@ class Campaign:
             self.log_density_ = torch.log(density_weights(self.pool_Z_, self.model_.posterior_.kernel))
 
     def _update(self, indices: list[int], y: np.ndarray) -> None:
-        """Condition the GP and the pool tracker on new labels (the tracker may already be
-        conditioned on them: a greedy query does that); O(n m) per label."""
-        model = self.model_
+        """Condition the model on new labels: a GP and its pool tracker by rank-1 updates
+        (the tracker may already be conditioned on them: a greedy query does that), O(n m)
+        per label; another model by its ``update``, or a refit on every label so far."""
+        labelled, labels = self.labelled_
+        self.labelled_ = (labelled + list(indices), np.concatenate([labels, y]))
         if self.log_target:
             y = np.log(y)
-        y_std = torch.as_tensor((y - model.y_mean_) / model.y_scale_, device=model.device_)
-        model.posterior_.add_pool_points(self.tracker_, indices, y_std)
+        model = self.model_
+        if self.gp_:
+            y_std = torch.as_tensor((y - model.y_mean_) / model.y_scale_, device=model.device_)
+            model.posterior_.add_pool_points(self.tracker_, indices, y_std)
+        elif not update_estimator(model, self.graphs_[indices], y):
+            labelled, labels = self.labelled_
+            labels = np.log(labels) if self.log_target else labels
+            self.model_ = self._new_model(self.seed_).fit(self.graphs_[labelled], labels)
 
     def _labelled(self, state: dict, count: int | None = None) -> tuple[list[int], np.ndarray]:
         """Pool indices of the labelled structures in arrival order (the first ``count``),
@@ -380,10 +485,9 @@ class Campaign:
 
     def _rebuild(self, state: dict) -> None:
         """Recreate the model from the saved state: the last refit (every refit, when they
-        warm-start), then the GP updates since."""
+        warm-start), then the updates since."""
         last_refit = state["refits"][-1]
-        warm = self.warm_start and self.representation == "graph"
-        replay = range(len(state["refits"])) if warm else [len(state["refits"]) - 1]
+        replay = range(len(state["refits"])) if self._warm_refits() else [len(state["refits"]) - 1]
         for n_refit in replay:
             self._fit(*self._labelled(state, state["refits"][n_refit]), n_refit)
         seen = 0
@@ -392,28 +496,73 @@ class Campaign:
                 self._update([self._index[i] for i in batch], np.array([state["labels"][i] for i in batch]))
             seen += len(batch)
 
+    def _raw_prediction(self, rows=None, test: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The model's mean and std (of log y with a log target) over the pool (``rows`` of
+        it) or the test set: from the GP's features where it keeps them."""
+        rows = slice(None) if rows is None else rows
+        if self.gp_:
+            return self.model_.predict_from_embeddings(self.test_Z_ if test else self.pool_Z_[rows])
+        return self.model_.predict(self.test_graphs_ if test else self.graphs_[rows], return_std=True)
+
+    def _predict(self, rows=None, test: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std of y: the log-normal's median and delta-method std with a log target."""
+        mean, std = self._raw_prediction(rows, test)
+        return median_and_std(mean, std) if self.log_target else (mean, std)
+
+    def _learner(self):
+        """The fitted model as a query strategy sees it: a model of y, so inside a
+        LogTargetRegressor with a log target."""
+        if not self.log_target:
+            return self.model_
+        from .._log_target import LogTargetRegressor
+
+        model = LogTargetRegressor(regressor=clone(self.model_))
+        model.regressor_ = self.model_
+        return model
+
     # ------------------------------------------------------------------ steps
     def _query(self, state: dict, step: int) -> list[int]:
         labelled = sorted(set(self._labelled(state)[0]))
         remaining = self.budget + self.n_initial - len(labelled)
         k = min(self.batch_size, remaining)
-        pool = GPPool(
-            self.pool_Z_,
-            self.model_.posterior_,
-            regressor=self.model_,
-            log_target=self.log_target,
-            tracker=self.tracker_,
-            centres=self.pool_Z_[labelled],
-            log_density=getattr(self, "log_density_", None),
-        )
-        chosen, _ = ACQUISITIONS[self.strategy].select(pool, k, exclude=labelled, rng=self._rng(step))
+        if callable(self.strategy):
+            return self._ask_strategy(labelled, k)
+        acquisition = ACQUISITIONS[self.strategy]
+        if self.gp_:
+            pool = GPPool(
+                self.pool_Z_,
+                self.model_.posterior_,
+                regressor=self.model_,
+                log_target=self.log_target,
+                tracker=self.tracker_,
+                centres=self.pool_Z_[labelled],
+                log_density=getattr(self, "log_density_", None),
+            )
+        elif acquisition.measure is None:
+            pool = Pool(len(self.pool))
+        else:
+            pool = PredictedPool(self._predict()[1])
+        chosen, _ = acquisition.select(pool, k, exclude=labelled, rng=self._rng(step))
         return chosen
 
-    def _predict(self, Z) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std of y from embeddings: the log-normal's median and delta-method std
-        with log_target=True."""
-        mean, std = self.model_.predict_from_embeddings(Z)
-        return median_and_std(mean, std) if self.log_target else (mean, std)
+    def _ask_strategy(self, labelled: list[int], k: int) -> list[int]:
+        """The picks of a modAL-signature strategy among the unlabelled structures."""
+        candidates = np.setdiff1d(np.arange(len(self.pool)), labelled)
+        result = self.strategy(self._learner(), self.graphs_[candidates], n_instances=k)
+        picks = np.asarray(result[0] if isinstance(result, tuple) else result).reshape(-1)
+        if not (
+            len(picks) == k
+            and np.issubdtype(picks.dtype, np.integer)
+            and len(set(picks.tolist())) == k
+            and 0 <= picks.min()
+            and picks.max() < len(candidates)
+        ):
+            raise ValueError(
+                f"The strategy {self._strategy_name} returned {picks!r} for n_instances={k} over "
+                f"{len(candidates)} candidates; it must return {k} distinct positions in X_pool "
+                "(as (indices, scores), as modAL's strategies do)."
+            )
+        return [int(candidates[i]) for i in picks]
 
     def _due(self, n_before: int, n_after: int) -> bool:
         if self.eval_every is None or n_before == 0 or n_after >= self.n_initial + self.budget:
@@ -426,7 +575,7 @@ class Campaign:
         record = {
             "step": step,
             "n_labels": n_labels,
-            "strategy": self.strategy,
+            "strategy": self._strategy_name,
             "seed": self.random_state,
             "chosen_ids": state["batches"][-1],
             **timings,
@@ -434,14 +583,14 @@ class Campaign:
         if not measure:
             return record
         if self.test is not None:
-            mean, std = self._predict(self.test_Z_)
+            mean, std = self._predict(test=True)
             report = regression_report(self.test[1], mean, std)
             record.update({f"test_{k}": v for k, v in report.items()})
         if self.pool_targets is not None:
             labelled = set(self._labelled(state)[0])
             rest = np.array(sorted(set(range(len(self.pool))) - labelled))
             if len(rest):
-                mean, _ = self._predict(self.pool_Z_[rest])
+                mean, _ = self._predict(rest)
                 record["pool_mae"] = float(np.mean(np.abs(mean - self.pool_targets[rest])))
         record["eval_s"] = time.perf_counter() - start
         return record
@@ -582,7 +731,7 @@ class Campaign:
             total=total,
             initial=len(state["labels"]),
             unit="label",
-            desc=f"{self.strategy} seed {self.random_state}",
+            desc=f"{self._strategy_name} seed {self.random_state}",
             disable=not self.verbose,
         )
         while True:
@@ -701,7 +850,7 @@ class Campaign:
         folder = Path(self.results_dir)
         folder.mkdir(parents=True, exist_ok=True)
         save(self._structure_model(), folder / "model.pt")  # atomic: a temporary file renamed
-        mu, s = self.model_.predict_from_embeddings(self.pool_Z_)
+        mu, s = self._raw_prediction()
         interval = None
         if self.log_target:  # the log-normal's median, delta-method std and interval
             z = norm.ppf(0.975)
