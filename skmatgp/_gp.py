@@ -12,6 +12,7 @@ import copy
 import logging
 
 import gpytorch
+import numpy as np
 import torch
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,15 @@ def fit_gp_hyperparameters(
     return kernel, float(model.mean_module.constant.detach()), float(likelihood.noise.detach())
 
 
+def saved_kernel(nu: float, dims: int, state: dict) -> gpytorch.kernels.Kernel:
+    """The frozen float64 kernel whose ``state_dict`` a model file holds."""
+    kernel = make_kernel(nu, dims).double()
+    kernel.load_state_dict(state)
+    for parameter in kernel.parameters():
+        parameter.requires_grad_(False)
+    return kernel.eval()
+
+
 def kernel_matrix(kernel, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """K(A, B) as a dense tensor. Two points so far apart that their squared distance
     overflows float64 (a feature of 1e160 beside features of 1) are uncorrelated: the Matérn
@@ -112,7 +122,14 @@ class ExactGPPosterior:
     prediction needs it. A new labelled point appends one row to L and one entry to w:
     O(n^2) with ``add_points`` (a triangular solve), O(n) with ``add_pool_points``, which
     takes the row from a :class:`PoolVariance` that already holds it.
+
+    Like :class:`~skmatgp._sparse_gp.SparseGPPosterior`, it says which head it is (``kind``),
+    whether it takes new points (``check_updatable``), its log marginal likelihood, and what
+    a model file keeps of it (``payload`` / ``from_payload``): the regressors ask the head,
+    they do not test which one it is.
     """
+
+    kind = "exact"
 
     def __init__(self, kernel, mean: float, noise: float, Z: torch.Tensor, y: torch.Tensor):
         self.kernel = kernel
@@ -136,6 +153,33 @@ class ExactGPPosterior:
         out._w = w
         out._alpha = None
         return out
+
+    @classmethod
+    def from_payload(cls, payload: dict, nu: float) -> ExactGPPosterior:
+        """The posterior :meth:`payload` saved (with its ``gp_mean``, ``gp_noise`` and
+        ``kernel``), exactly as it was."""
+        kernel = saved_kernel(nu, payload["Z"].shape[1], payload["kernel"])
+        Z, y, L, w = (payload[key] for key in ("Z", "y", "L", "w"))
+        return cls.from_factor(kernel, payload["gp_mean"], payload["gp_noise"], Z, y, L, w)
+
+    def payload(self) -> dict:
+        """The tensors that rebuild this posterior, on the CPU, as model files hold them."""
+        cpu = torch.device("cpu")
+        return {
+            "Z": self.Z.to(cpu),
+            "y": self.y.to(cpu),
+            "L": self.L.to(cpu).clone(),  # a view of a larger buffer: save only the view
+            "w": self._w.to(cpu),
+        }
+
+    def check_updatable(self) -> None:
+        """New labelled points join by rank-1 updates (:meth:`add_points`): nothing to refuse."""
+
+    def log_marginal_likelihood(self) -> float:
+        """log N(y | mean, K + noise I) from the factor: -|w|^2/2 - sum log diag L - n/2 log 2 pi,
+        with w = L^-1 (y - mean)."""
+        w, L = self._w[: self.n], self.L
+        return float(-0.5 * w @ w - torch.log(L.diagonal()).sum() - 0.5 * self.n * np.log(2 * np.pi))
 
     @property
     def L(self) -> torch.Tensor:

@@ -9,6 +9,7 @@ implementation behind both.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._gp import ExactGPPosterior, fit_gp_hyperparameters, make_kernel
-from ._sparse_gp import ACTIVE_LEARNING_MESSAGE, SparseGPPosterior, fit_sparse_gp_hyperparameters
+from ._gp import ExactGPPosterior, fit_gp_hyperparameters
+from ._sparse_gp import SparseGPPosterior, fit_sparse_gp_hyperparameters
 
 SPARSE_ABOVE = 10_000  # gp_head="auto" picks the sparse head above this many training points
 _SPARSE_STEPS_PER_ITERATION = 5  # sparse head: minibatch ELBO steps per gp_iterations
@@ -45,6 +46,16 @@ def would_run_on_cuda(device) -> bool:
         return torch.device(device).type == "cuda"
     except (RuntimeError, TypeError):
         return False
+
+
+@contextlib.contextmanager
+def seeded_torch(rng: np.random.RandomState, device: torch.device):
+    """torch's global RNG forked for the block (the caller's is left as it was) and seeded
+    from ``rng``: same seed, same numbers, whatever the caller did with torch before."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        yield
 
 
 def choose_head(gp_head: str, n: int) -> str:
@@ -181,64 +192,23 @@ def fit_head(
 def head_payload(posterior) -> dict:
     """The tensors and numbers that rebuild ``posterior`` (on the CPU), for ``torch.save``."""
     cpu = torch.device("cpu")
-    payload = {
+    return {
         "gp_mean": posterior.mean,
         "gp_noise": posterior.noise,
         "kernel": {k: v.to(cpu) for k, v in posterior.kernel.state_dict().items()},
+        **posterior.payload(),
     }
-    if isinstance(posterior, SparseGPPosterior):
-        payload["sparse"] = {k: v.to(cpu) for k, v in posterior.state().items()}
-        payload["n_train"] = posterior.n_train
-    else:
-        payload.update(
-            {
-                "Z": posterior.Z.to(cpu),
-                "y": posterior.y.to(cpu),
-                "L": posterior.L.to(cpu).clone(),  # a view of a larger buffer: save only the view
-                "w": posterior._w.to(cpu),
-            }
-        )
-    return payload
 
 
 def head_from_payload(payload: dict, nu: float) -> ExactGPPosterior | SparseGPPosterior:
     """The posterior saved by :func:`head_payload`, exactly as it was (no refactorisation)."""
-    sparse = payload.get("sparse")
-    dims = (sparse["inducing"] if sparse else payload["Z"]).shape[1]
-    kernel = make_kernel(nu, dims).double()
-    kernel.load_state_dict(payload["kernel"])
-    for parameter in kernel.parameters():
-        parameter.requires_grad_(False)
-    if sparse:
-        return SparseGPPosterior.from_state(
-            kernel.eval(),
-            payload["gp_mean"],
-            payload["gp_noise"],
-            sparse["inducing"],
-            sparse["Lm"],
-            sparse["LB"],
-            sparse["b"],
-            payload["n_train"],
-        )
-    return ExactGPPosterior.from_factor(
-        kernel.eval(),
-        payload["gp_mean"],
-        payload["gp_noise"],
-        payload["Z"],
-        payload["y"],
-        payload["L"],
-        payload["w"],
-    )
+    head = SparseGPPosterior if payload.get("sparse") else ExactGPPosterior
+    return head.from_payload(payload, nu)
 
 
 def log_marginal_likelihood(posterior) -> float:
-    """log N(y | mean, K + noise I) from the exact head's factor: -|w|^2/2 - sum log diag L -
-    n/2 log 2 pi, with w = L^-1 (y - mean). NaN for the sparse head."""
-    if not isinstance(posterior, ExactGPPosterior):
-        return float("nan")
-    w, L = posterior._w[: posterior.n], posterior.L
-    n = posterior.n
-    return float(-0.5 * w @ w - torch.log(L.diagonal()).sum() - 0.5 * n * np.log(2 * np.pi))
+    """log N(y | mean, K + noise I) of the exact head's training targets; NaN for the sparse head."""
+    return posterior.log_marginal_likelihood()
 
 
 class GPHeadMixin:
@@ -330,11 +300,19 @@ class GPHeadMixin:
         std = np.sqrt(variance.cpu().numpy() + self.posterior_.noise)
         return mean, std * self.std_scale_ * self.y_scale_
 
+    def _set_head(self, fitted: FittedHead, validation: np.ndarray) -> None:
+        """Keep a fitted head and its held-out predictions (in y's units) as attributes."""
+        self.posterior_ = fitted.posterior
+        self.std_scale_ = fitted.std_scale
+        self.log_marginal_likelihood_value_ = log_marginal_likelihood(self.posterior_)
+        self.validation_indices_ = np.asarray(validation)
+        self.validation_predictions_ = fitted.validation_mean * self.y_scale_ + self.y_mean_
+        self.validation_std_ = fitted.validation_std * self.y_scale_
+
     def _update_head(self, Z: np.ndarray, y: np.ndarray) -> None:
         """Condition the exact head on new points (scaled features, y in its units): all of
         them or, if anything raises, none (the posterior's ``add_points`` rolls back)."""
-        if isinstance(self.posterior_, SparseGPPosterior):
-            raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
+        self.posterior_.check_updatable()
         with np.errstate(over="ignore"):
             y_std = (np.asarray(y, dtype=np.float64) - self.y_mean_) / self.y_scale_
         bad = np.flatnonzero(~np.isfinite(y_std))

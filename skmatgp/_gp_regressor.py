@@ -13,16 +13,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._doc_link import DocLinkMixin
-from ._gp import ExactGPPosterior
 from ._gp_head import (
     GPHeadMixin,
     choose_head,
     fit_head,
     head_from_payload,
     head_payload,
-    log_marginal_likelihood,
     power_of_two,
     resolve_device,
+    seeded_torch,
     target_scaling,
 )
 
@@ -47,8 +46,8 @@ class GPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
     Parameters
     ----------
     nu : {0.5, 1.5, 2.5}, default=1.5
-        Smoothness of the Matérn kernel (the default ranked best in validation on pretrained
-        features, benchmarks/foundation_selection.py).
+        Smoothness of the Matérn kernel. The default comes from a validation study on
+        pretrained features: see ``benchmarks/RESULTS.md``.
     gp_head : {"auto", "exact", "sparse"}, default="auto"
         As in :class:`GNNGPRegressor`: "exact" supports :meth:`update` and active learning;
         "sparse" is a variational GP on ``n_inducing`` inducing points for large training
@@ -202,9 +201,7 @@ class GPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
         self.gp_head_ = choose_head(self.gp_head, len(y))
         limit = self.max_hyperparameter_samples if self.gp_head_ == "exact" else None
         hyper_idx = np.sort(rest if limit is None else rest[:limit])
-        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+        with seeded_torch(rng, self.device_):
             fitted = fit_head(
                 Z,
                 y_std,
@@ -218,12 +215,7 @@ class GPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
                 hyperparameter_idx=hyper_idx,
                 init_lengthscale=_median_distance(Z[hyper_idx], rng),
             )
-        self.posterior_ = fitted.posterior
-        self.std_scale_ = fitted.std_scale
-        self.validation_indices_ = validation
-        self.validation_predictions_ = fitted.validation_mean * self.y_scale_ + self.y_mean_
-        self.validation_std_ = fitted.validation_std * self.y_scale_
-        self.log_marginal_likelihood_value_ = log_marginal_likelihood(self.posterior_)
+        self._set_head(fitted, validation)
         return self
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
@@ -296,7 +288,7 @@ def load_gp_regressor(payload: dict, path, device: str = "cpu") -> GPRegressor:
     model.feature_scale_ = payload["feature_scale"].numpy()
     model.n_features_in_ = len(model.feature_offset_)
     posterior = head_from_payload(payload["head"], model.nu)
-    model.gp_head_ = "exact" if isinstance(posterior, ExactGPPosterior) else "sparse"
+    model.gp_head_ = posterior.kind
     model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
     model.validation_indices_ = np.zeros(0, dtype=np.int64)
     model.validation_predictions_ = model.validation_std_ = np.zeros(0)

@@ -18,8 +18,8 @@ Two stages:
 
 :class:`SparseGPPosterior` predicts like :class:`~skmatgp._gp.ExactGPPosterior`
 (``predict_latent(Z) -> (mean, var)``, ``predict_mean(Z)``, ``kernel``, ``mean``, ``noise``,
-``to(device)``), in chunks, so memory is bounded by the chunk. It has no rank-1 updates:
-active learning needs the exact head.
+``to(device)``, ``kind``, ``payload()``), in chunks, so memory is bounded by the chunk. It has
+no rank-1 updates (``check_updatable`` raises): active learning needs the exact head.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import logging
 import gpytorch
 import torch
 
-from ._gp import fit_gp_hyperparameters, kernel_matrix, make_kernel, stable_cholesky
+from ._gp import fit_gp_hyperparameters, kernel_matrix, make_kernel, saved_kernel, stable_cholesky
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +180,8 @@ class SparseGPPosterior:
     Z, y : training embeddings and standardised targets, shapes (n, d) and (n,)
     """
 
+    kind = "sparse"
+
     def __init__(
         self,
         kernel,
@@ -221,6 +223,28 @@ class SparseGPPosterior:
     def state(self) -> dict:
         """The tensors :meth:`from_state` needs (for saving)."""
         return {"inducing": self.inducing, "Lm": self._Lm, "LB": self._LB, "b": self._b}
+
+    @classmethod
+    def from_payload(cls, payload: dict, nu: float) -> SparseGPPosterior:
+        """The posterior :meth:`payload` saved (with its ``gp_mean``, ``gp_noise`` and
+        ``kernel``), exactly as it was."""
+        sparse = payload["sparse"]
+        kernel = saved_kernel(nu, sparse["inducing"].shape[1], payload["kernel"])
+        factors = (sparse[key] for key in ("inducing", "Lm", "LB", "b"))
+        return cls.from_state(kernel, payload["gp_mean"], payload["gp_noise"], *factors, payload["n_train"])
+
+    def payload(self) -> dict:
+        """The factors that rebuild this posterior, on the CPU, as model files hold them."""
+        cpu = torch.device("cpu")
+        return {"sparse": {k: v.to(cpu) for k, v in self.state().items()}, "n_train": self.n_train}
+
+    def check_updatable(self) -> None:
+        """Refuse new points: there are no cheap rank-1 updates through inducing points."""
+        raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
+
+    def log_marginal_likelihood(self) -> float:
+        """NaN: the sparse head fits a bound on it (the ELBO), not the likelihood itself."""
+        return float("nan")
 
     def to(self, device) -> SparseGPPosterior:
         """A copy on ``device``."""
@@ -266,7 +290,7 @@ class SparseGPPosterior:
         return self._k(Zs, Zs) - a.T @ a + c.T @ c
 
     def add_points(self, Z_new, y_new) -> None:
-        raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
+        self.check_updatable()
 
     def add_pool_points(self, pool, indices, y_new) -> None:
-        raise NotImplementedError(ACTIVE_LEARNING_MESSAGE)
+        self.check_updatable()

@@ -340,52 +340,230 @@ class Campaign:
                 f"GNNGPRegressor, not a {type(self.estimator).__name__}; leave results_dir out."
             )
 
-    # ------------------------------------------------------------------ state
-    @functools.cached_property
-    def _data_digests(self) -> dict:
-        """Digests of the pool ids, the test set and the pool labels, computed once."""
-        test = None if self.test is None else check_structures(self.test[0])
-        return data_digests(
-            self.pool_ids,
-            None if test is None else [s.composition.formula for s in test],
-            None if test is None else self.test[1],
-            self.pool_targets,
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> dict:
+        """Run (or resume) until the budget is spent or the oracle has no labels yet.
+
+        Returns the state: ``status`` ("done" or "waiting"), ``history`` (one record per
+        step: test metrics, pool MAE, chosen ids, timings), ``labels`` by id.
+        """
+        self.store_ = self._state()
+        with self.store_.one_writer():
+            return self._run()
+
+    def _run(self) -> dict:
+        state = self.store_.load()
+        corrected = self._apply_corrections(state)
+        if state["status"] == "done":
+            if self.results_dir is not None and (corrected or not self._results_written()):
+                self._prepare(state)
+                self._write_results(state)
+            return state
+        state["status"] = "running"
+        self._prepare(state)
+        if len(state["history"]) < len(state["batches"]):  # crashed after saving labels
+            self._record(state, state.get("step_timings", {}))
+        total = self.n_initial + self.budget
+        bar = tqdm(
+            total=total,
+            initial=len(state["labels"]),
+            unit="label",
+            desc=f"{self._strategy_name} seed {self.random_state}",
+            disable=not self.verbose,
         )
+        while True:
+            step = len(state["batches"])
+            n_labels = sum(len(b) for b in state["batches"])
+            timings = {}
+            if state["pending"] is None:
+                if n_labels >= total:
+                    break
+                start = time.perf_counter()
+                if step == 0:
+                    chosen = self._rng(0).choice(len(self.pool), self.n_initial, replace=False)
+                    chosen = [int(i) for i in chosen]
+                else:
+                    chosen = self._query(state, step)
+                timings["query_s"] = time.perf_counter() - start
+                state["pending"] = {
+                    "ids": [self.pool_ids[i] for i in chosen],
+                    "timings": timings,
+                }
+                self._save(state)
+            pending = state["pending"]
+            indices = [self._index[i] for i in pending["ids"]]
+            start = time.perf_counter()
+            labels = self._ask(indices)
+            if labels is None:
+                state["status"] = "waiting"
+                self._save(state)
+                bar.close()
+                return state
+            timings = {**pending["timings"], "label_s": time.perf_counter() - start}
+            # save the labels before any model work: a crash from here on costs compute only
+            state["labels"].update(zip(pending["ids"], labels.tolist()))
+            state["batches"].append(pending["ids"])
+            state["pending"] = None
+            since_refit = n_labels + len(indices) - (state["refits"][-1] if state["refits"] else 0)
+            refit = not state["refits"] or bool(self.refit_every and since_refit >= self.refit_every)
+            if refit:
+                state["refits"].append(n_labels + len(indices))
+            state["step_timings"] = timings
+            self._save(state)
+            start = time.perf_counter()
+            if refit:
+                self._fit(*self._labelled(state), len(state["refits"]) - 1)
+                timings["refit_s"] = time.perf_counter() - start
+            else:
+                self._update(indices, labels)
+                timings["update_s"] = time.perf_counter() - start
+            self._record(state, timings)
+            bar.update(len(indices))
+        bar.close()
+        state["status"] = "done"
+        self._save(state)
+        if self.results_dir is not None:
+            self._write_results(state)
+        return state
 
-    def _config(self) -> dict:
-        return {
-            **self._data_digests,
+    def refit(self) -> dict:
+        """Refit the encoder and GP hyperparameters on every label so far, now.
+
+        The refit is saved in the state, so later runs (and rebuilds after a crash) start from
+        it. Use it between runs, e.g. while waiting for labels, or after a batch of outside
+        labels that changed what the model should learn.
+        """
+        self.store_ = self._state()
+        with self.store_.one_writer():
+            return self._refit()
+
+    def _refit(self) -> dict:
+        state = self.store_.load()
+        self._apply_corrections(state)
+        if not state["batches"]:
+            raise ValueError("Nothing to refit on yet: run the campaign to get labels first.")
+        self._prepare(state)
+        order, labels = self._labelled(state)
+        self._fit(order, labels, len(state["refits"]))
+        state["refits"].append(len(order))
+        self._save(state)
+        if state["status"] == "done" and self.results_dir is not None:  # the results' model changed
+            self._write_results(state)
+        return state
+
+    def _prepare(self, state: dict) -> None:
+        self.graphs_ = self._build_graphs(self.pool, [f"pool:{i}" for i in self.pool_ids])
+        if self.test is not None:
+            test = check_structures(self.test[0])
+            digest = self._data_digests["test_sha256"]
+            self.test_graphs_ = self._build_graphs(test, [f"test:{digest}:{i}" for i in range(len(test))])
+        if state["refits"]:
+            self._rebuild(state)
+
+    # ------------------------------------------------------------------ steps
+    def _query(self, state: dict, step: int) -> list[int]:
+        labelled = sorted(set(self._labelled(state)[0]))
+        remaining = self.budget + self.n_initial - len(labelled)
+        k = min(self.batch_size, remaining)
+        if callable(self.strategy):
+            return self._ask_strategy(labelled, k)
+        acquisition = ACQUISITIONS[self.strategy]
+        if self.gp_:
+            pool = GPPool(
+                self.pool_Z_,
+                self.model_.posterior_,
+                regressor=self.model_,
+                log_target=self.log_target,
+                tracker=self.tracker_,
+                centres=self.pool_Z_[labelled],
+                log_density=getattr(self, "log_density_", None),
+            )
+        elif acquisition.measure is None:
+            pool = Pool(len(self.pool))
+        else:
+            pool = PredictedPool(self._predict()[1])
+        chosen, _ = acquisition.select(pool, k, exclude=labelled, rng=self._rng(step))
+        return chosen
+
+    def _ask_strategy(self, labelled: list[int], k: int) -> list[int]:
+        """The picks of a modAL-signature strategy among the unlabelled structures."""
+        candidates = np.setdiff1d(np.arange(len(self.pool)), labelled)
+        result = self.strategy(self._learner(), self.graphs_[candidates], n_instances=k)
+        picks = np.asarray(result[0] if isinstance(result, tuple) else result).reshape(-1)
+        if not (
+            len(picks) == k
+            and np.issubdtype(picks.dtype, np.integer)
+            and len(set(picks.tolist())) == k
+            and 0 <= picks.min()
+            and picks.max() < len(candidates)
+        ):
+            raise ValueError(
+                f"The strategy {self._strategy_name} returned {picks!r} for n_instances={k} over "
+                f"{len(candidates)} candidates; it must return {k} distinct positions in X_pool "
+                "(as (indices, scores), as modAL's strategies do)."
+            )
+        return [int(candidates[i]) for i in picks]
+
+    def _ask(self, indices: list[int]):
+        ids = [self.pool_ids[i] for i in indices]
+        labels = self.oracle(ids, self.pool[indices])
+        if labels is None:
+            return None
+        labels = np.asarray(labels, dtype=float).reshape(-1)
+        if len(labels) != len(ids) or not np.all(np.isfinite(labels)):
+            raise ValueError(
+                f"The oracle returned {labels!r} for ids {ids}: it must return one finite number per id."
+            )
+        if self.log_target and not np.all(labels > 0):
+            bad = [i for i, label in zip(ids, labels) if not label > 0]
+            raise ValueError(
+                f"The oracle returned {len(bad)} label(s) <= 0, ids {bad[:10]}"
+                f"{' ...' if len(bad) > 10 else ''}; log_target=True fits log(y), so every label "
+                "must be positive. Fix the labels, or run without log_target."
+            )
+        return labels
+
+    def _record(self, state: dict, timings: dict) -> None:
+        """Measure the step whose labels were saved last, and save its record."""
+        n_after = sum(len(b) for b in state["batches"])
+        n_before = n_after - len(state["batches"][-1])
+        step = len(state["batches"]) - 1
+        state["history"].append(self._evaluate(state, step, timings, self._due(n_before, n_after)))
+        state.pop("step_timings", None)
+        self._save(state)
+
+    def _due(self, n_before: int, n_after: int) -> bool:
+        if self.eval_every is None or n_before == 0 or n_after >= self.n_initial + self.budget:
+            return True
+        return n_after // self.eval_every > n_before // self.eval_every
+
+    def _evaluate(self, state: dict, step: int, timings: dict, measure: bool) -> dict:
+        start = time.perf_counter()
+        n_labels = sum(len(b) for b in state["batches"])
+        record = {
+            "step": step,
+            "n_labels": n_labels,
             "strategy": self._strategy_name,
-            "n_initial": self.n_initial,
-            "budget": self.budget,
-            "batch_size": self.batch_size,
-            "refit_every": self.refit_every,
-            "warm_start": self.warm_start,
-            "estimator_params": self.estimator_params,
-            "graph_params": self.graph_params,
-            # only when not "graph", so that states saved before the option existed still resume
-            **(
-                {"representation": self.representation, "featurizer_params": self._featurizer_key()}
-                if self.representation != "graph"
-                else {}
-            ),
-            "random_state": self.random_state,
-            "eval_every": self.eval_every,
-            # only when set, so that states saved before the options existed still resume
-            **({"log_target": True} if self.log_target else {}),
-            **({"estimator": _describe(self.estimator)} if self.estimator is not None else {}),
+            "seed": self.random_state,
+            "chosen_ids": state["batches"][-1],
+            **timings,
         }
+        if not measure:
+            return record
+        if self.test is not None:
+            mean, std = self._predict(test=True)
+            report = regression_report(self.test[1], mean, std)
+            record.update({f"test_{k}": v for k, v in report.items()})
+        if self.pool_targets is not None:
+            labelled = set(self._labelled(state)[0])
+            rest = np.array(sorted(set(range(len(self.pool))) - labelled))
+            if len(rest):
+                mean, _ = self._predict(rest)
+                record["pool_mae"] = float(np.mean(np.abs(mean - self.pool_targets[rest])))
+        record["eval_s"] = time.perf_counter() - start
+        return record
 
-    def _state(self) -> CampaignState:
-        return CampaignState(self.state_dir, self._config(), self.pool_ids)
-
-    def _save(self, state: dict) -> None:
-        self.store_.save(state)
-
-    def _rng(self, step: int) -> np.random.Generator:
-        return np.random.default_rng([self.random_state, step])
-
-    # ------------------------------------------------------------------ model
+    # ------------------------------------------------------------------ the model
     def _new_model(self, seed: int):
         """An unfitted model, seeded: a clone of ``estimator``, or the representation's
         default GP; an exact GP head (rank-1 updates) whatever the label count."""
@@ -520,109 +698,7 @@ class Campaign:
         model.regressor_ = self.model_
         return model
 
-    # ------------------------------------------------------------------ steps
-    def _query(self, state: dict, step: int) -> list[int]:
-        labelled = sorted(set(self._labelled(state)[0]))
-        remaining = self.budget + self.n_initial - len(labelled)
-        k = min(self.batch_size, remaining)
-        if callable(self.strategy):
-            return self._ask_strategy(labelled, k)
-        acquisition = ACQUISITIONS[self.strategy]
-        if self.gp_:
-            pool = GPPool(
-                self.pool_Z_,
-                self.model_.posterior_,
-                regressor=self.model_,
-                log_target=self.log_target,
-                tracker=self.tracker_,
-                centres=self.pool_Z_[labelled],
-                log_density=getattr(self, "log_density_", None),
-            )
-        elif acquisition.measure is None:
-            pool = Pool(len(self.pool))
-        else:
-            pool = PredictedPool(self._predict()[1])
-        chosen, _ = acquisition.select(pool, k, exclude=labelled, rng=self._rng(step))
-        return chosen
-
-    def _ask_strategy(self, labelled: list[int], k: int) -> list[int]:
-        """The picks of a modAL-signature strategy among the unlabelled structures."""
-        candidates = np.setdiff1d(np.arange(len(self.pool)), labelled)
-        result = self.strategy(self._learner(), self.graphs_[candidates], n_instances=k)
-        picks = np.asarray(result[0] if isinstance(result, tuple) else result).reshape(-1)
-        if not (
-            len(picks) == k
-            and np.issubdtype(picks.dtype, np.integer)
-            and len(set(picks.tolist())) == k
-            and 0 <= picks.min()
-            and picks.max() < len(candidates)
-        ):
-            raise ValueError(
-                f"The strategy {self._strategy_name} returned {picks!r} for n_instances={k} over "
-                f"{len(candidates)} candidates; it must return {k} distinct positions in X_pool "
-                "(as (indices, scores), as modAL's strategies do)."
-            )
-        return [int(candidates[i]) for i in picks]
-
-    def _due(self, n_before: int, n_after: int) -> bool:
-        if self.eval_every is None or n_before == 0 or n_after >= self.n_initial + self.budget:
-            return True
-        return n_after // self.eval_every > n_before // self.eval_every
-
-    def _evaluate(self, state: dict, step: int, timings: dict, measure: bool) -> dict:
-        start = time.perf_counter()
-        n_labels = sum(len(b) for b in state["batches"])
-        record = {
-            "step": step,
-            "n_labels": n_labels,
-            "strategy": self._strategy_name,
-            "seed": self.random_state,
-            "chosen_ids": state["batches"][-1],
-            **timings,
-        }
-        if not measure:
-            return record
-        if self.test is not None:
-            mean, std = self._predict(test=True)
-            report = regression_report(self.test[1], mean, std)
-            record.update({f"test_{k}": v for k, v in report.items()})
-        if self.pool_targets is not None:
-            labelled = set(self._labelled(state)[0])
-            rest = np.array(sorted(set(range(len(self.pool))) - labelled))
-            if len(rest):
-                mean, _ = self._predict(rest)
-                record["pool_mae"] = float(np.mean(np.abs(mean - self.pool_targets[rest])))
-        record["eval_s"] = time.perf_counter() - start
-        return record
-
-    def _record(self, state: dict, timings: dict) -> None:
-        """Measure the step whose labels were saved last, and save its record."""
-        n_after = sum(len(b) for b in state["batches"])
-        n_before = n_after - len(state["batches"][-1])
-        step = len(state["batches"]) - 1
-        state["history"].append(self._evaluate(state, step, timings, self._due(n_before, n_after)))
-        state.pop("step_timings", None)
-        self._save(state)
-
-    def _ask(self, indices: list[int]):
-        ids = [self.pool_ids[i] for i in indices]
-        labels = self.oracle(ids, self.pool[indices])
-        if labels is None:
-            return None
-        labels = np.asarray(labels, dtype=float).reshape(-1)
-        if len(labels) != len(ids) or not np.all(np.isfinite(labels)):
-            raise ValueError(
-                f"The oracle returned {labels!r} for ids {ids}: it must return one finite number per id."
-            )
-        if self.log_target and not np.all(labels > 0):
-            bad = [i for i, label in zip(ids, labels) if not label > 0]
-            raise ValueError(
-                f"The oracle returned {len(bad)} label(s) <= 0, ids {bad[:10]}"
-                f"{' ...' if len(bad) > 10 else ''}; log_target=True fits log(y), so every label "
-                "must be positive. Fix the labels, or run without log_target."
-            )
-        return labels
-
+    # ------------------------------------------------------------------ features
     def _build_graphs(self, structures, keys: list[str]) -> np.ndarray:
         """Crystal graphs of the structures, taken from (and added to) the graph cache."""
         cache = self.graph_cache if self.graph_cache is not None else {}
@@ -670,124 +746,50 @@ class Campaign:
         params = self._featurizer().get_params()
         return {k: v for k, v in params.items() if k in ("model", "layer", "pooling")}
 
-    def _prepare(self, state: dict) -> None:
-        self.graphs_ = self._build_graphs(self.pool, [f"pool:{i}" for i in self.pool_ids])
-        if self.test is not None:
-            test = check_structures(self.test[0])
-            digest = self._data_digests["test_sha256"]
-            self.test_graphs_ = self._build_graphs(test, [f"test:{digest}:{i}" for i in range(len(test))])
-        if state["refits"]:
-            self._rebuild(state)
-
-    def refit(self) -> dict:
-        """Refit the encoder and GP hyperparameters on every label so far, now.
-
-        The refit is saved in the state, so later runs (and rebuilds after a crash) start from
-        it. Use it between runs, e.g. while waiting for labels, or after a batch of outside
-        labels that changed what the model should learn.
-        """
-        self.store_ = self._state()
-        with self.store_.one_writer():
-            return self._refit()
-
-    def _refit(self) -> dict:
-        state = self.store_.load()
-        self._apply_corrections(state)
-        if not state["batches"]:
-            raise ValueError("Nothing to refit on yet: run the campaign to get labels first.")
-        self._prepare(state)
-        order, labels = self._labelled(state)
-        self._fit(order, labels, len(state["refits"]))
-        state["refits"].append(len(order))
-        self._save(state)
-        if state["status"] == "done" and self.results_dir is not None:  # the results' model changed
-            self._write_results(state)
-        return state
-
-    def run(self) -> dict:
-        """Run (or resume) until the budget is spent or the oracle has no labels yet.
-
-        Returns the state: ``status`` ("done" or "waiting"), ``history`` (one record per
-        step: test metrics, pool MAE, chosen ids, timings), ``labels`` by id.
-        """
-        self.store_ = self._state()
-        with self.store_.one_writer():
-            return self._run()
-
-    def _run(self) -> dict:
-        state = self.store_.load()
-        corrected = self._apply_corrections(state)
-        if state["status"] == "done":
-            if self.results_dir is not None and (corrected or not self._results_written()):
-                self._prepare(state)
-                self._write_results(state)
-            return state
-        state["status"] = "running"
-        self._prepare(state)
-        if len(state["history"]) < len(state["batches"]):  # crashed after saving labels
-            self._record(state, state.get("step_timings", {}))
-        total = self.n_initial + self.budget
-        bar = tqdm(
-            total=total,
-            initial=len(state["labels"]),
-            unit="label",
-            desc=f"{self._strategy_name} seed {self.random_state}",
-            disable=not self.verbose,
+    # ------------------------------------------------------------------ state
+    @functools.cached_property
+    def _data_digests(self) -> dict:
+        """Digests of the pool ids, the test set and the pool labels, computed once."""
+        test = None if self.test is None else check_structures(self.test[0])
+        return data_digests(
+            self.pool_ids,
+            None if test is None else [s.composition.formula for s in test],
+            None if test is None else self.test[1],
+            self.pool_targets,
         )
-        while True:
-            step = len(state["batches"])
-            n_labels = sum(len(b) for b in state["batches"])
-            timings = {}
-            if state["pending"] is None:
-                if n_labels >= total:
-                    break
-                start = time.perf_counter()
-                if step == 0:
-                    chosen = self._rng(0).choice(len(self.pool), self.n_initial, replace=False)
-                    chosen = [int(i) for i in chosen]
-                else:
-                    chosen = self._query(state, step)
-                timings["query_s"] = time.perf_counter() - start
-                state["pending"] = {
-                    "ids": [self.pool_ids[i] for i in chosen],
-                    "timings": timings,
-                }
-                self._save(state)
-            pending = state["pending"]
-            indices = [self._index[i] for i in pending["ids"]]
-            start = time.perf_counter()
-            labels = self._ask(indices)
-            if labels is None:
-                state["status"] = "waiting"
-                self._save(state)
-                bar.close()
-                return state
-            timings = {**pending["timings"], "label_s": time.perf_counter() - start}
-            # save the labels before any model work: a crash from here on costs compute only
-            state["labels"].update(zip(pending["ids"], labels.tolist()))
-            state["batches"].append(pending["ids"])
-            state["pending"] = None
-            since_refit = n_labels + len(indices) - (state["refits"][-1] if state["refits"] else 0)
-            refit = not state["refits"] or bool(self.refit_every and since_refit >= self.refit_every)
-            if refit:
-                state["refits"].append(n_labels + len(indices))
-            state["step_timings"] = timings
-            self._save(state)
-            start = time.perf_counter()
-            if refit:
-                self._fit(*self._labelled(state), len(state["refits"]) - 1)
-                timings["refit_s"] = time.perf_counter() - start
-            else:
-                self._update(indices, labels)
-                timings["update_s"] = time.perf_counter() - start
-            self._record(state, timings)
-            bar.update(len(indices))
-        bar.close()
-        state["status"] = "done"
-        self._save(state)
-        if self.results_dir is not None:
-            self._write_results(state)
-        return state
+
+    def _config(self) -> dict:
+        return {
+            **self._data_digests,
+            "strategy": self._strategy_name,
+            "n_initial": self.n_initial,
+            "budget": self.budget,
+            "batch_size": self.batch_size,
+            "refit_every": self.refit_every,
+            "warm_start": self.warm_start,
+            "estimator_params": self.estimator_params,
+            "graph_params": self.graph_params,
+            # only when not "graph", so that states saved before the option existed still resume
+            **(
+                {"representation": self.representation, "featurizer_params": self._featurizer_key()}
+                if self.representation != "graph"
+                else {}
+            ),
+            "random_state": self.random_state,
+            "eval_every": self.eval_every,
+            # only when set, so that states saved before the options existed still resume
+            **({"log_target": True} if self.log_target else {}),
+            **({"estimator": _describe(self.estimator)} if self.estimator is not None else {}),
+        }
+
+    def _state(self) -> CampaignState:
+        return CampaignState(self.state_dir, self._config(), self.pool_ids)
+
+    def _save(self, state: dict) -> None:
+        self.store_.save(state)
+
+    def _rng(self, step: int) -> np.random.Generator:
+        return np.random.default_rng([self.random_state, step])
 
     # ------------------------------------------------------------------ labels and results
     def _apply_corrections(self, state: dict) -> bool:
