@@ -4,7 +4,10 @@ on a feature matrix, shared by :class:`~skmatgp.GPRegressor` (features given) an
 
 Both regressors standardise y, scale their features, and then hand the same numbers to the
 functions here; predictions come back through :class:`GPHeadMixin`, so there is one GP
-implementation behind both.
+implementation behind both. The head is an exact or a sparse posterior
+(:class:`~skmatgp._gp.ExactGPPosterior`, :class:`~skmatgp._sparse_gp.SparseGPPosterior`); each
+answers for itself (``kind``, ``check_updatable()``, ``log_marginal_likelihood()``,
+``payload()`` and ``from_payload()``), so no regressor tests which one it holds.
 """
 
 from __future__ import annotations
