@@ -16,6 +16,11 @@ std any regressor predicts: entropy) or :class:`GPPool` (an exact GP's view of t
 rest). Through a log target (a GP on log y) the measures score y, as an error in y counts: a
 log-normal's entropy is its log-scale Gaussian's plus the log-scale mean mu, and its
 delta-method variance is exp(2 mu) times the log-scale one.
+
+To add an acquisition: write its measure (a class with ``scores`` and ``take``) or reuse one,
+name its pairing with a selector in ``ACQUISITIONS`` and in ``_settings.STRATEGIES`` (what the
+command line offers), and give it a modAL-signature function in ``_strategies.py`` if it
+should have one; ``tests/test_acquisitions.py`` checks that the two lists agree.
 """
 
 from __future__ import annotations
