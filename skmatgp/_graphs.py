@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import numbers
+from dataclasses import dataclass
 from operator import attrgetter
 
 import numpy as np
@@ -31,13 +32,37 @@ logger = logging.getLogger(__name__)
 PAIR_TOLERANCE = 1e-8  # both searches keep a pair when d^2 < r^2 + this (pymatgen's rule)
 
 
-def graph_settings(radius: float, max_num_neighbors: int, gaussian_step: float) -> str:
-    """The settings string stored on every graph; a model refuses graphs with other settings."""
-    return f"radius={float(radius)},max_num_neighbors={int(max_num_neighbors)},step={float(gaussian_step)}"
+@dataclass(frozen=True)
+class GraphSettings:
+    """The settings a crystal graph was built with, stored on every graph: a model trained on
+    graphs of one setting refuses graphs of another, and an encoder reads its radius and step.
 
+    ``str(settings)`` is the stable text form that model files hold and errors show,
+    ``"radius=8.0,max_num_neighbors=12,step=0.2"``; :meth:`from_string` reads it back.
+    """
 
-def parse_graph_settings(settings: str) -> dict[str, float]:
-    return {key: float(value) for key, value in (part.split("=") for part in settings.split(","))}
+    radius: float
+    max_num_neighbors: int
+    gaussian_step: float
+
+    def __post_init__(self):  # numpy numbers as the Python numbers they stand for
+        object.__setattr__(self, "radius", float(self.radius))
+        object.__setattr__(self, "max_num_neighbors", int(self.max_num_neighbors))
+        object.__setattr__(self, "gaussian_step", float(self.gaussian_step))
+
+    def __str__(self) -> str:
+        return f"radius={self.radius},max_num_neighbors={self.max_num_neighbors},step={self.gaussian_step}"
+
+    @classmethod
+    def from_string(cls, text: str) -> GraphSettings:
+        """The settings :meth:`__str__` wrote (model files, graphs pickled before this class)."""
+        values = dict(part.split("=") for part in text.split(","))
+        return cls(float(values["radius"]), int(float(values["max_num_neighbors"])), float(values["step"]))
+
+    @classmethod
+    def of(cls, value: GraphSettings | str) -> GraphSettings:
+        """``value`` as settings; a string is their text form."""
+        return value if isinstance(value, cls) else cls.from_string(value)
 
 
 def gaussian_expansion(distances: torch.Tensor, radius: float, step: float) -> torch.Tensor:
@@ -50,7 +75,7 @@ def gaussian_expansion(distances: torch.Tensor, radius: float, step: float) -> t
 
 
 def structure_to_graph(
-    structure: Structure, radius: float, max_num_neighbors: int, settings: str, index: int = 0
+    structure: Structure, radius: float, max_num_neighbors: int, settings: GraphSettings, index: int = 0
 ) -> tuple[Data, int]:
     """One crystal graph (atomic numbers, edges neighbour -> centre, raw edge distances) and
     its number of atoms without edges.
@@ -68,7 +93,7 @@ def structure_to_graph(
     return graph, len(atomic_numbers) - with_edges
 
 
-def _as_data(atomic_numbers, edge_index, distances, settings: str) -> Data:
+def _as_data(atomic_numbers, edge_index, distances, settings: GraphSettings) -> Data:
     """The arrays of one graph wrapped as a PyG ``Data``, edges neighbour -> centre.
 
     ``Data(z=..., ...)`` routes each attribute through two ``__setattr__`` layers and a cache
@@ -336,7 +361,7 @@ class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
         offset = INDEX_OFFSET.get()
         # the geometry is checked structure by structure, in the chunks: refused or skipped
         structures = check_structures(X, first_index=offset, check_geometry=False)
-        settings = graph_settings(self.radius, self.max_num_neighbors, self.gaussian_step)
+        settings = GraphSettings(self.radius, self.max_num_neighbors, self.gaussian_step)
         chunk = 256
         starts = range(0, len(structures), chunk)
         jobs = (

@@ -13,8 +13,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._encoder_sources import read_encoder
 from ._gp_head import resolve_device
-from ._regressor import check_graphs, encoder_outputs, read_encoder
+from ._graph_batches import check_graphs, encoder_outputs, graph_settings_of
 
 OUTPUTS = ("embedding", "head")
 
@@ -44,7 +45,7 @@ class PretrainedEncoderTransformer(TransformerMixin, BaseEstimator):
     ----------
     encoder_ : torch.nn.Module
         The encoder read from ``encoder``, in evaluation mode.
-    graph_settings_ : str
+    graph_settings_ : GraphSettings
         The graph settings of the encoder (and of the graphs ``fit`` saw).
     n_features_out_ : int
 
@@ -78,7 +79,7 @@ class PretrainedEncoderTransformer(TransformerMixin, BaseEstimator):
             )
         graphs = check_graphs(X, type(self).__name__)
         self.device_ = resolve_device(self.device)
-        self.graph_settings_ = graphs[0].graph_settings
+        self.graph_settings_ = graph_settings_of(graphs)
         self.encoder_ = read_encoder(self.encoder, self.graph_settings_).to(self.device_).eval()
         first = encoder_outputs(self.encoder_, graphs[:1], self.device_, head=self.output == "head")
         self.n_features_out_ = first.size  # one graph's output: 1, or the embedding's width

@@ -103,8 +103,23 @@ def graphs(structures, **params):
     return CrystalGraphTransformer(**params).fit_transform(structures)
 
 
+_ROOT = tempfile.TemporaryDirectory(prefix="skmatgp-bad-input-")  # removed at exit
+
+
 def folder() -> Path:
-    return Path(tempfile.mkdtemp(prefix="skmatgp-bad-input-"))
+    return Path(tempfile.mkdtemp(dir=_ROOT.name))
+
+
+def binary_file(data: bytes) -> Path:
+    path = folder() / "file.pt"
+    path.write_bytes(data)
+    return path
+
+
+def model_file_error() -> type:
+    from skmatgp._model_files import ModelFileError
+
+    return ModelFileError
 
 
 def cli(*argv) -> tuple[int, str]:
@@ -121,15 +136,19 @@ def cli(*argv) -> tuple[int, str]:
 
 
 def saved_model() -> Path:
-    path = folder() / "model.pt"
+    """A model that reads structures (a crystal-graph pipeline), saved with skmatgp.save."""
+    from sklearn.pipeline import make_pipeline
+
     import skmatgp
 
-    skmatgp.save(fitted_gp(), path)
+    path = folder() / "model.pt"
+    skmatgp.save(make_pipeline(skmatgp.CrystalGraphTransformer().fit([nacl()]), tiny_gnngp()), path)
     return path
 
 
 def truncated_model() -> Path:
-    path = saved_model()
+    path = folder() / "model.pt"
+    __import__("skmatgp").save(fitted_gp(), path)
     path.write_bytes(path.read_bytes()[:200])
     return path
 
@@ -172,7 +191,7 @@ def campaign(structures, ids, **params):
     from skmatgp.active import Campaign, TableOracle
 
     oracle = TableOracle(ids, np.arange(len(ids), dtype=float))
-    return Campaign(structures, ids, oracle, n_initial=3, budget=2, **params)
+    return Campaign(structures, ids, oracle, **{"n_initial": 3, "budget": 2, **params})
 
 
 @cache
@@ -611,23 +630,84 @@ CASES = [
     ),
     Case(
         T,
-        "A count that is not an integer in range (`budget=2.5`, `n_instances=0`, ...)",
-        "`Campaign`, `run_campaigns`, the strategies, the command line",
+        "A count that is not an integer in range (`budget=2.5`)",
+        "`Campaign`, `run_campaigns`",
         "raises",
         ValueError,
         "budget must be an integer >= 1, got 2.5",
-        lambda: check_integer("budget", 2.5),
+        lambda: campaign(pool(), [f"s{i}" for i in range(8)], budget=2.5),
         "before any work: before the pool is read, a model fitted or a file written",
     ),
     Case(
-        F,
-        "A model file that is missing, empty, truncated, a pickle or a CSV",
-        "`skmatgp.load`",
+        T,
+        "`n_instances=0` for a strategy",
+        "the query strategies",
         "raises",
         ValueError,
+        "Asked for 0 queries from a pool of 40",
+        lambda: __import__("skmatgp.active", fromlist=["x"]).random_sampling(
+            None, features()[0], n_instances=0
+        ),
+    ),
+    Case(
+        T,
+        "A count flag out of range (`--budget 0`)",
+        "`skmatgp campaign`, `cv`, `fit`",
+        "exits",
+        2,
+        "argument --budget: must be an integer >= 1",
+        lambda: cli("campaign", "--budget", "0"),
+        "as the command line is read",
+    ),
+    Case(
+        F,
+        "A model file that is missing",
+        "`skmatgp.load`, `skmatgp predict`",
+        "raises",
+        FileNotFoundError,
+        "No model file at",
+        lambda: __import__("skmatgp").load(folder() / "missing.pt"),
+        "names the path; nothing in a file is ever unpickled",
+    ),
+    Case(
+        F,
+        "A model file that is empty (an interrupted write)",
+        "`skmatgp.load`, `skmatgp predict`",
+        "raises",
+        model_file_error(),
+        "is empty (0 bytes)",
+        lambda: __import__("skmatgp").load(binary_file(b"")),
+        "names the path; nothing in a file is ever unpickled",
+    ),
+    Case(
+        F,
+        "A model file that is truncated",
+        "`skmatgp.load`, `skmatgp predict`",
+        "raises",
+        model_file_error(),
         "truncated",
         lambda: __import__("skmatgp").load(truncated_model()),
-        "names the path and what is wrong; nothing in the file is ever unpickled",
+        "names the path; nothing in a file is ever unpickled",
+    ),
+    Case(
+        F,
+        "A model file that is a pickle or joblib file",
+        "`skmatgp.load`, `skmatgp predict`",
+        "raises",
+        model_file_error(),
+        "skmatgp.load never unpickles",
+        lambda: __import__("skmatgp").load(binary_file(__import__("pickle").dumps({"a": 1}))),
+        "names the path; nothing in a file is ever unpickled",
+    ),
+    Case(
+        F,
+        "A model file that is a CSV or other text",
+        "`skmatgp.load`, `skmatgp predict`",
+        "raises",
+        model_file_error(),
+        "is not a skmatgp model file",
+        lambda: __import__("skmatgp").load(text_file("id,value\\na,1\\n")),
+        "names the path; nothing in a file is ever unpickled",
     ),
     Case(
         F,
@@ -642,11 +722,31 @@ CASES = [
     Case(
         F,
         "One unreadable CIF among many",
-        "`skmatgp fit`, `predict`, `campaign --pool-folder`",
+        "`skmatgp predict`, `fit`",
         "exits",
         2,
         "broken.cif",
         lambda: cli("predict", saved_model(), "--cifs", cif_folder(broken=True), "--out", folder() / "p.csv"),
+        "checked before any structure is featurized",
+    ),
+    Case(
+        F,
+        "One unreadable CIF in a campaign's pool folder",
+        "`skmatgp campaign --pool-folder`",
+        "exits",
+        2,
+        "broken.cif",
+        lambda: cli(
+            "campaign",
+            "--pool-folder",
+            cif_folder(broken=True),
+            "--n-initial",
+            "3",
+            "--budget",
+            "1",
+            "--out",
+            folder() / "run",
+        ),
         "checked before any structure is featurized",
     ),
     Case(

@@ -2,14 +2,14 @@ import torch
 from torch_geometric.nn import CGConv
 
 from skmatgp._conv import CrystalGraphConv
+from skmatgp._graph_batches import collate
 from skmatgp._graphs import gaussian_expansion
-from skmatgp._regressor import _collate
 
 
 def test_conv_computes_pygs_cgconv_on_real_graphs(small_graphs):
     """Same weights, same real crystal graphs: same outputs and gradients as PyG's CGConv."""
     graphs, _ = small_graphs
-    batch = _collate(graphs[:16], torch.device("cpu"))
+    batch = collate(graphs[:16], torch.device("cpu"))
     edge_attr = gaussian_expansion(batch.edge_dist, 8.0, 0.2)
     torch.manual_seed(0)
     reference = CGConv(16, dim=edge_attr.shape[1], aggr="mean", batch_norm=True)

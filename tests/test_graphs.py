@@ -12,8 +12,8 @@ from torch_geometric.data import Data
 
 import skmatgp._graphs
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer, GNNGPRegressor
+from skmatgp._graph_batches import collate
 from skmatgp._graphs import gaussian_expansion
-from skmatgp._regressor import _collate
 
 NUMBA = skmatgp._graphs._compiled_search is not None
 
@@ -163,7 +163,7 @@ def test_parallel_graphs_are_the_same(small):
 def test_graphs_are_the_data_pyg_builds_from_keywords(small):
     """_as_data fills PyG's storage directly (a speed-up): each graph must be the Data that the
     public keyword constructor builds from the same arrays, and validate, copy, pickle and
-    batch (as the regressor does, ``_collate``) like it. A lone atom gives a graph without edges."""
+    batch (as the regressor does, ``collate``) like it. A lone atom gives a graph without edges."""
     structures = [*small[0][:6], Structure(Lattice.cubic(20.0), ["Fe"], [[0, 0, 0]])]
     graphs = CrystalGraphTransformer().fit_transform(structures)
     public = []
@@ -192,7 +192,7 @@ def test_graphs_are_the_data_pyg_builds_from_keywords(small):
             graph.clone(),
         ):
             assert repr(twin) == repr(reference) and torch.equal(twin.edge_dist, reference.edge_dist)
-    ours, theirs = _collate(graphs, "cpu"), _collate(public, "cpu")
+    ours, theirs = collate(graphs, "cpu"), collate(public, "cpu")
     assert ours.keys() == theirs.keys() and ours.num_graphs == theirs.num_graphs == len(structures)
     assert all(
         torch.equal(ours[key], theirs[key]) for key in ("z", "edge_index", "edge_dist", "batch", "ptr")
@@ -208,7 +208,7 @@ def test_isolated_atom_gets_no_edges_and_encodes(caplog):
     assert "index 1" not in caplog.text
     encoder = CrystalGraphEncoder(radius=8.0, gaussian_step=0.2, hidden_channels=8, embedding_dim=4)
     encoder.eval()
-    out = encoder.embed(_collate(graphs, "cpu"))
+    out = encoder.embed(collate(graphs, "cpu"))
     assert out.shape == (2, 4) and torch.isfinite(out).all()
 
 
