@@ -8,7 +8,10 @@ A GP fit made of many small kernels then spends most of its CPU time spinning, a
 slows far more than its share of the CPU shrinks (``benchmarks/thread_contention.py``
 measures it). So the command line, before torch is imported, asks OpenMP to let waiting
 threads sleep (``OMP_WAIT_POLICY=PASSIVE``) and to start as many threads as the process has
-cores (its CPU affinity and its cgroup's CPU quota, not the machine's core count).
+cores (its CPU affinity and its cgroup's CPU quota, not the machine's core count). numpy's and
+scipy's OpenBLAS keeps a pool of its own, started when numpy is imported, so its count
+(``OPENBLAS_NUM_THREADS``) is set by the same rule, and the command line imports numpy only
+after this has run.
 
 Settings the user made win: a variable already set in the environment is left alone.
 ``SKMATGP_THREADS=<n>`` asks for n threads, ``SKMATGP_THREADS=off`` leaves every setting to
@@ -50,8 +53,8 @@ def _cgroup_quota() -> float | None:
 
 
 def configure_threads(environ=os.environ) -> int | None:
-    """Set the OpenMP and MKL thread variables for this process (before torch is imported);
-    return the thread count asked for, or None when ``SKMATGP_THREADS=off``."""
+    """Set the OpenMP, MKL and OpenBLAS thread variables for this process (before torch or
+    numpy is imported); return the thread count asked for, or None when ``SKMATGP_THREADS=off``."""
     setting = environ.get(VARIABLE, "auto").strip().lower()
     if setting == "off":
         return None
@@ -68,6 +71,6 @@ def configure_threads(environ=os.environ) -> int | None:
                 "(the cores this process gets) or 'off' (the libraries' own defaults)."
             )
     environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         environ.setdefault(name, str(threads))
     return threads

@@ -17,6 +17,7 @@ def test_auto_asks_for_the_cores_this_process_gets():
         "OMP_WAIT_POLICY": "PASSIVE",
         "OMP_NUM_THREADS": str(available_cpus()),
         "MKL_NUM_THREADS": str(available_cpus()),
+        "OPENBLAS_NUM_THREADS": str(available_cpus()),
     }
     assert 1 <= available_cpus() <= len(os.sched_getaffinity(0))
 
@@ -52,6 +53,27 @@ def test_torch_starts_with_the_configured_threads():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "PASSIVE"]
+
+
+def test_numpy_starts_its_openblas_pool_after_the_command_line_sets_it():
+    """numpy's OpenBLAS sizes its thread pool when numpy is imported: the command line must not
+    import numpy before main has set the thread variables."""
+    code = (
+        "import os, sys; import skmatgp.cli as cli; cli.build_parser().format_help(); "
+        "print('numpy' in sys.modules); cli.configure_threads(); import numpy, threadpoolctl; "
+        "print(os.environ['OPENBLAS_NUM_THREADS'], "
+        "*{i['num_threads'] for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas'})"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "OPENBLAS_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env={**env, "SKMATGP_THREADS": "1"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "1", "1"]
 
 
 def test_the_command_line_says_a_bad_setting_in_one_line(tmp_path):
