@@ -10,8 +10,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ._threads import configure_threads
 
 DEFAULT_DATASET = "elastic_tensor_2015"
@@ -144,7 +142,7 @@ def _cif_files(folder, flag: str = "--cifs") -> list[Path]:
     return files
 
 
-def _read_structures(files: list[Path], verbose: int, what: str) -> np.ndarray:
+def _read_structures(files: list[Path], verbose: int, what: str):
     """Every file read as a Structure, or one error naming each file that cannot be read or
     holds no model-readable structure (NaN, a flat cell, overlapping atoms). pymatgen's
     warnings while parsing are summed up in one line."""
@@ -232,6 +230,8 @@ def _default_model(args):
 
 
 def _fit(args) -> int:
+    import numpy as np
+
     from . import save
 
     out = _check_output_file(args.out, args.overwrite)
@@ -283,7 +283,7 @@ def _predict(args) -> int:
     from ._prediction_table import write_prediction_csv
 
     out = _check_output_file(args.out, args.overwrite)
-    model = load(args.model)
+    model = _reads_structures(load(args.model), args.model)
     files = _cif_files(args.cifs)
     for step in _steps(model):
         if isinstance(step, FoundationFeaturizer):
@@ -297,6 +297,42 @@ def _predict(args) -> int:
     write_prediction_csv(out, [f.stem for f in files], mean, std, interval=interval)
     print(f"wrote {out}: id,mean,std and the 95% interval of {len(files)} structures")
     return 0
+
+
+def _reads_structures(model, path):
+    """``model`` if it predicts from structures (its first step is a FoundationFeaturizer or a
+    CrystalGraphTransformer, inside a LogTargetRegressor or not); a GNNGPRegressor saved on its
+    own gets the CrystalGraphTransformer of the graphs it was fitted on. Checked before any CIF
+    is read: a model of feature matrices would fail only after reading them all."""
+    from sklearn.pipeline import Pipeline
+
+    first = model
+    while True:
+        if isinstance(first, Pipeline):
+            first = first.steps[0][1]
+        elif getattr(first, "regressor_", None) is not None:  # a LogTargetRegressor
+            first = first.regressor_
+        else:
+            break
+    kind = type(first).__name__
+    if kind in ("FoundationFeaturizer", "CrystalGraphTransformer"):
+        return model
+    if kind == "GNNGPRegressor":
+        from ._graphs import CrystalGraphTransformer
+
+        settings = first.graph_settings_
+        graphs = CrystalGraphTransformer(
+            radius=settings.radius,
+            max_num_neighbors=settings.max_num_neighbors,
+            gaussian_step=settings.gaussian_step,
+        )
+        return Pipeline([("graphs", graphs), ("model", model)])
+    what = f"a {kind}" if first is model else f"a {type(model).__name__} whose first step is a {kind}"
+    raise ValueError(
+        f"{path} holds {what}, a model of feature matrices, not of structures; skmatgp "
+        "predict needs one that reads CIF files: a model written by 'skmatgp fit', or a Pipeline that "
+        "starts with a FoundationFeaturizer or a CrystalGraphTransformer, saved with skmatgp.save."
+    )
 
 
 def _predictions(model, X):
@@ -324,6 +360,7 @@ def _steps(model):
 
 
 def _cross_validate(args) -> int:
+    import numpy as np
     from sklearn.model_selection import KFold
     from sklearn.pipeline import make_pipeline
 
@@ -458,6 +495,7 @@ def _campaign(args) -> int:
     data = load_dataset(args.dataset, data_home=args.data_home, target=args.target)
     n_test = args.n_test or round(0.2 * len(data.target))
     _check_sizes(args, len(data.target), args.dataset, n_test)
+    _say_where(args.out)
     print(
         f"{args.dataset}: {len(data.target)} structures, target {data.target_name}; "
         f"fixed test set of {n_test}; strategies {', '.join(args.strategies)}; "
@@ -505,10 +543,9 @@ def _own_campaign(args) -> int:
 
     _refuse_dataset_options(args)
     folder = Path(args.pool_folder)
-    cifs = sorted(folder.glob("*.cif"))
-    if not cifs:
-        raise FileNotFoundError(f"No .cif files in {folder}; --pool-folder takes a folder of CIFs.")
+    cifs = _cif_files(folder, "--pool-folder")
     _check_sizes(args, len(cifs), folder)
+    _say_where(args.out)
     oracle = FileOracle(args.oracle_folder or Path(args.out) / "labels")
     campaign = Campaign(
         _read_structures(cifs, args.verbose, "pool CIF files"),
@@ -535,6 +572,14 @@ def _own_campaign(args) -> int:
         f"{Path(args.out) / 'pool_predictions.csv'}."
     )
     return 0
+
+
+def _say_where(out) -> None:
+    """The results folder, named first: a campaign runs for minutes before its last line."""
+    print(
+        f"Results and state go to {Path(out).resolve()} (run again with the same --out to resume).",
+        flush=True,
+    )
 
 
 def _refuse_dataset_options(args) -> None:
@@ -571,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--data-home", default=None, help="folder with dataset files")
     cv.add_argument("--folds", type=_integer(2), default=5, help="folds of the cross-validation")
     cv.add_argument("--epochs", type=_integer(0), default=150, help="maximum encoder epochs")
-    cv.add_argument("--seed", type=int, default=0, help="seeds the folds, the subset and the models")
+    cv.add_argument("--seed", type=_integer(0), default=0, help="seeds the folds, the subset and the models")
     cv.add_argument(
         "--max-samples",
         type=_integer(2),
@@ -711,7 +756,7 @@ def _add_fit(commands) -> None:
         action="store_true",
         help="fit the GP on log(y), for a positive, heavy-tailed property; predictions stay on y",
     )
-    fit.add_argument("--seed", type=int, default=0, help="seeds the GP's fit")
+    fit.add_argument("--seed", type=_integer(0), default=0, help="seeds the GP's fit")
     fit.add_argument("--verbose", type=int, default=1, help="0: quiet; 1: progress bars")
     fit.set_defaults(run=_fit)
 

@@ -262,3 +262,99 @@ def test_an_error_is_one_line_without_a_traceback_in_a_real_process(own, tmp_pat
         done.stderr
         == f"skmatgp: error: {model} is empty (0 bytes), not a model: an interrupted write? Save the model again.\n"
     )
+
+
+# ---------------------------------------------------------------- models that do not read structures
+
+
+def test_predict_refuses_a_model_of_feature_matrices_before_reading_cifs(own, tmp_path, capsys):
+    """A bare GPRegressor predicts from a feature matrix: refused with its kind, and before the
+    CIFs are read (the folder's broken CIF is never reached)."""
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    model = skmatgp.LogTargetRegressor(skmatgp.GPRegressor(device="cpu", gp_iterations=5))
+    model.fit(X, 1.0 + X[:, 0] ** 2)
+    for path, what in [(tmp_path / "gp.pt", "a GPRegressor,"), (tmp_path / "log.pt", "a LogTargetRegressor")]:
+        if path.name == "gp.pt":
+            model.regressor_.save(path)
+        else:
+            skmatgp.save(model, path)
+        folder = tmp_path / "cifs"
+        folder.mkdir(exist_ok=True)
+        (folder / "broken.cif").write_text("not a cif\n")
+        argv = ["predict", str(path), "--cifs", str(folder), "--out", str(tmp_path / "p.csv")]
+        assert main(argv) == 2
+        one_line_error(capsys, str(path), what, "not of structures", "skmatgp fit", "FoundationFeaturizer")
+
+
+def test_predict_wraps_a_bare_gnngp_model_in_its_own_graph_settings(own, small, tmp_path):
+    """A GNNGPRegressor saved on its own reads graphs: predict builds them with the settings it
+    was fitted on (here not the transformer's defaults, which the model would refuse)."""
+    from sklearn.pipeline import make_pipeline
+
+    from tests.conftest import TINY
+
+    X, y = small
+    pipe = make_pipeline(
+        skmatgp.CrystalGraphTransformer(radius=6.0, max_num_neighbors=8),
+        skmatgp.GNNGPRegressor(**TINY),
+    ).fit(X[:12], y[:12])
+    path = tmp_path / "gnngp.pt"
+    pipe[-1].save(path)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(path), "--cifs", str(own / "new"), "--out", str(out), "--verbose", "0"]) == 0
+    rows = read_table(out)
+    mean, std = pipe.predict(skmatgp.as_structure_array(sorted((own / "new").glob("*.cif"))), return_std=True)
+    np.testing.assert_allclose([float(r["mean"]) for r in rows], mean, rtol=1e-6)
+    np.testing.assert_allclose([float(r["std"]) for r in rows], std, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- flags and campaign folders
+
+
+@pytest.mark.parametrize("command", ["fit", "cv", "campaign"])
+def test_a_negative_seed_is_refused_as_the_command_line_is_read(tmp_path, capsys, command):
+    nothing = str(tmp_path / "nothing")
+    argv = {
+        "fit": ["fit", "--cifs", nothing, "--labels", nothing, "--out", str(tmp_path / "m.pt")],
+        "cv": ["cv", "--dataset", "mp_2020", "--data-home", nothing],
+        "campaign": ["campaign", "--out", str(tmp_path / "run")],
+    }[command]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--seed", "-1"])
+    assert stop.value.code == 2
+    assert "argument --seed: must be an integer >= 0, got '-1'" in capsys.readouterr().err
+
+
+def test_pool_folder_is_read_like_cifs(own, tmp_path, capsys):
+    """--pool-folder takes its CIFs by the rules of --cifs: a missing folder is said so, and two
+    files that give one id (s00.cif, s00.CIF) are refused before any work."""
+    base = ["campaign", "--n-initial", "4", "--budget", "4", "--out", str(tmp_path / "run")]
+    assert main([*base, "--pool-folder", str(tmp_path / "nowhere")]) == 2
+    one_line_error(capsys, "--pool-folder", "nowhere does not exist")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for f in sorted((own / "cifs").glob("*.cif")):
+        (pool / f.name).write_text(f.read_text())
+    (pool / "s00.CIF").write_text((own / "cifs" / "s00.cif").read_text())
+    assert main([*base, "--pool-folder", str(pool)]) == 2
+    one_line_error(capsys, "s00.CIF and s00.cif give one id")
+
+
+def _stop(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("where", ["dataset", "pool-folder"])
+def test_campaign_names_its_results_folder_first(own, tmp_path, capsys, monkeypatch, where):
+    """The README's main job runs for minutes: its first line says where the results go."""
+    import skmatgp.active
+
+    monkeypatch.setattr(skmatgp.active, "run_campaigns", _stop)
+    monkeypatch.setattr(skmatgp.active, "Campaign", _stop)
+    run = tmp_path / "run"
+    argv = ["campaign", "--out", str(run), "--n-initial", "4", "--budget", "4"]
+    if where == "pool-folder":
+        argv += ["--pool-folder", str(own / "cifs")]
+    assert main(argv) == 1  # interrupted where the campaigns would start
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"Results and state go to {run.resolve()}"), first
