@@ -305,3 +305,25 @@ def test_variance_reduction_and_kcenter_score_their_picks(elastic):
     _, distances = kcenter_greedy_sampling(gp, pool, 3)
     nearest = torch.cdist(Z, gp.posterior_.Z).min(1).values
     assert np.isclose(distances[0], float(nearest.max())) and distances[0] >= distances[1] >= distances[2]
+
+
+class _NaNStd(GPRegressor):
+    """A regressor that cannot score the pool's third item: its std there is NaN."""
+
+    def predict(self, X, return_std=False, return_cov=False):
+        mean, std = super().predict(X, return_std=True)
+        std = std.copy()
+        std[2] = np.nan
+        return (mean, std) if return_std else mean
+
+
+def test_an_item_with_a_nan_score_is_never_picked_before_a_scored_one():
+    from skmatgp.active import max_entropy_sampling
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    model = _NaNStd(random_state=0).fit(X[:20], X[:20, 0])
+    chosen, scores = max_entropy_sampling(model, X[20:], n_instances=9)
+    assert 2 not in chosen and np.all(np.isfinite(scores))
+    chosen, _ = max_entropy_sampling(model, X[20:], n_instances=10)
+    assert chosen[-1] == 2  # only once nothing else is left

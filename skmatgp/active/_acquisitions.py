@@ -337,9 +337,15 @@ def density_weights(Z_pool: torch.Tensor, kernel, n_reference: int = 1000, seed:
 # ``blocked`` marks the items that are not candidates (labelled); picks are added to it.
 
 
+def _open(score: torch.Tensor, blocked: torch.Tensor, fill: float) -> torch.Tensor:
+    """The scores with ``fill`` where an item is blocked or its score is NaN (an item the
+    model could not score, e.g. a NaN std, is never picked before one it could)."""
+    return score.masked_fill(blocked | torch.isnan(score), fill)
+
+
 def top_k(measure, k: int, blocked: torch.Tensor, rng) -> tuple[list[int], list[float]]:
     """The k best scores, taken independently (ties: the lower index first)."""
-    score = measure.scores(blocked).masked_fill(blocked, -np.inf)
+    score = _open(measure.scores(blocked), blocked, -np.inf)
     chosen = torch.argsort(score, descending=True, stable=True)[:k]
     blocked[chosen] = True
     return chosen.tolist(), score[chosen].tolist()
@@ -361,7 +367,7 @@ def greedy(measure, k: int, blocked: torch.Tensor, rng) -> tuple[list[int], list
     """Take the best item, let the measure update the others' scores, repeat."""
 
     def best(score, blocked):
-        index = int(torch.argmax(score.masked_fill(blocked, -np.inf)))
+        index = int(torch.argmax(_open(score, blocked, -np.inf)))
         return index, float(score[index])
 
     return _one_at_a_time(measure, k, blocked, best)
@@ -373,7 +379,7 @@ def draw(measure, k: int, blocked: torch.Tensor, rng) -> tuple[list[int], list[f
     The values are the probabilities the picks had when drawn."""
 
     def drawn(score, blocked):
-        weight = score.masked_fill(blocked, 0.0).clamp_min(0.0).cpu().numpy()
+        weight = _open(score, blocked, 0.0).clamp_min(0.0).cpu().numpy()
         if not weight.sum() > 0:  # every candidate sits on a pick
             weight = (~blocked).cpu().numpy().astype(float)
         p = weight / weight.sum()
