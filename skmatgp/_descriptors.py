@@ -15,6 +15,7 @@ import numpy as np
 from pymatgen.core import Element
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._doc_link import DocLinkMixin
 from ._structures import check_structures
 
 N_ELEMENTS = 100  # H to Fm: element fractions cover these
@@ -132,7 +133,7 @@ def packing_descriptors(structures) -> np.ndarray:
     return np.array(out, dtype=float)
 
 
-class StructureDescriptors(TransformerMixin, BaseEstimator):
+class StructureDescriptors(DocLinkMixin, TransformerMixin, BaseEstimator):
     """pymatgen Structures to a descriptor matrix, for any scikit-learn regressor.
 
     Columns: element fractions for Z = 1..100, the fraction-weighted mean, std, min and max

@@ -21,6 +21,7 @@ from functools import cache
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._doc_link import DocLinkMixin
 from ._feature_cache import FeatureCache, resolve_cache_dir, structure_key
 from ._structures import check_structures, structure_problem
 from ._warnings import warn_user
@@ -264,7 +265,7 @@ def _resolve_device(device):
 # ---------------------------------------------------------------- the estimator
 
 
-class FoundationFeaturizer(TransformerMixin, BaseEstimator):
+class FoundationFeaturizer(DocLinkMixin, TransformerMixin, BaseEstimator):
     """pymatgen Structures to a frozen universal potential's atom features, pooled per structure.
 
     The potential's atom features after a message-passing layer are averaged over the atoms

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ._arrays import object_array
 from ._atom_features import MAX_Z
+from ._doc_link import DocLinkMixin
 from ._structures import check_structures, structure_problem
 from ._warnings import warn_user
 
@@ -261,7 +262,7 @@ def _graphs_for_chunk(structures, start, radius, max_num_neighbors, settings, on
     return graphs, failures, isolated
 
 
-class CrystalGraphTransformer(TransformerMixin, BaseEstimator):
+class CrystalGraphTransformer(DocLinkMixin, TransformerMixin, BaseEstimator):
     """Turn pymatgen Structures into crystal graphs (torch_geometric ``Data``).
 
     Each graph holds the atomic numbers ``z`` (the encoder looks up element features),

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._doc_link import DocLinkMixin
 from ._encoder_sources import read_encoder
 from ._gp_head import resolve_device
 from ._graph_batches import check_graphs, encoder_outputs, graph_settings_of
@@ -20,7 +21,7 @@ from ._graph_batches import check_graphs, encoder_outputs, graph_settings_of
 OUTPUTS = ("embedding", "head")
 
 
-class PretrainedEncoderTransformer(TransformerMixin, BaseEstimator):
+class PretrainedEncoderTransformer(DocLinkMixin, TransformerMixin, BaseEstimator):
     """Crystal graphs to what a saved encoder makes of them; the encoder is not trained.
 
     Parameters

