@@ -1,0 +1,119 @@
+"""The README's main job alone and beside CPU-bound neighbours, with skmatgp's thread settings
+and with the libraries' defaults.
+
+    python benchmarks/thread_contention.py          # about 15 minutes on 2 idle cores
+    python benchmarks/thread_contention.py --quick  # a check of the script: a small campaign
+
+Each run is ``skmatgp campaign`` in a subprocess with an empty feature cache, as in
+main_job_time.py, run with nothing else on the machine. The neighbours are as many
+single-threaded busy loops as the machine has cores (a load of 2 on 2 cores: two other jobs).
+Beside them a job whose two threads are busy gets half the cores it got alone, so a job that
+only loses its share of the CPU slows by at most ``cpu_per_s_alone / fair_share_cores``.
+Thread settings: ``skmatgp`` (the command line's own: sleeping OpenMP threads, as many as the
+process's cores; ``SKMATGP_THREADS`` unset) against ``library defaults`` (``SKMATGP_THREADS=off``,
+torch's spinning OpenMP threads), with every OMP_/MKL_ variable removed from the environment.
+
+Writes ``benchmarks/results/thread_contention.json``: per run the wall and CPU seconds; per
+setting the slowdown beside the neighbours, the bound its share of the CPU sets, and the CPU
+seconds it spent for the same work (spinning shows as more CPU time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from featurize import RESULTS, machine_state, write_result
+
+QUICK = ["--seeds", "0", "--n-test", "100", "--n-pool", "300", "--n-initial", "20", "--budget", "60"]
+SETTINGS = {"skmatgp": {}, "library defaults": {"SKMATGP_THREADS": "off"}}
+
+
+def run_job(skmatgp: str, extra: list[str], env_extra: dict, neighbours: int) -> dict:
+    """Wall and CPU seconds (user + system, the job and its children) of one main job."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "SKMATGP_THREADS"))}
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(neighbours)]
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            env.update(env_extra, SKMATGP_CACHE=str(Path(work) / "cache"))
+            command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *extra]
+            with open(Path(work) / "log", "w") as log:
+                start = time.perf_counter()
+                job = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+                _, status, usage = os.wait4(job.pid, 0)
+                wall_s = time.perf_counter() - start
+                job.returncode = os.waitstatus_to_exitcode(status)
+            if job.returncode != 0:
+                tail = (Path(work) / "log").read_text()[-2000:]
+                raise SystemExit(f"skmatgp campaign failed ({job.returncode}):\n{tail}")
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    return {"wall_s": round(wall_s, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+
+
+def summarise(alone: dict, busy: dict, cores: int, neighbours: int, threads: int) -> dict:
+    """Slowdown beside the neighbours against the bound set by the job's share of the CPU."""
+    cpu_per_s_alone = alone["cpu_s"] / alone["wall_s"]
+    fair_share_cores = min(cpu_per_s_alone, cores * threads / (threads + neighbours))
+    return {
+        "slowdown": round(busy["wall_s"] / alone["wall_s"], 2),
+        "share_bound": round(cpu_per_s_alone / fair_share_cores, 2),
+        "cpu_per_s_alone": round(cpu_per_s_alone, 2),
+        "cpu_per_s_busy": round(busy["cpu_s"] / busy["wall_s"], 2),
+        "cpu_s_busy_over_alone": round(busy["cpu_s"] / alone["cpu_s"], 2),
+    }
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    skmatgp = shutil.which("skmatgp")
+    if skmatgp is None:
+        parser.error("the skmatgp command is not on PATH: pip install the project first")
+    extra = QUICK if args.quick else []
+    cores = len(os.sched_getaffinity(0))
+    before = machine_state()
+    runs = {}
+    for name, env_extra in SETTINGS.items():  # each setting alone, then beside the neighbours
+        for neighbours in (0, cores):
+            runs[f"{name}, {neighbours} neighbours"] = run = run_job(skmatgp, extra, env_extra, neighbours)
+            print(f"{name:17s} beside {neighbours} busy loops: {run}", flush=True)
+    settings = {
+        name: summarise(
+            runs[f"{name}, 0 neighbours"], runs[f"{name}, {cores} neighbours"], cores, cores, cores
+        )
+        for name in SETTINGS
+    }
+    out = {
+        "what": "`skmatgp campaign` (the README's main job; empty feature cache) alone and beside "
+        "as many single-threaded busy loops as cores, with skmatgp's thread settings and with "
+        "the libraries' defaults (SKMATGP_THREADS=off)",
+        "command": " ".join(["skmatgp", "campaign", *extra]),
+        "cores": cores,
+        "runs": runs,
+        "settings": settings,
+        "busy_slowdown_defaults_over_skmatgp": round(
+            settings["library defaults"]["slowdown"] / settings["skmatgp"]["slowdown"], 2
+        ),
+    }
+    suffix = "_quick" if args.quick else ""
+    write_result(
+        out,
+        args.results_dir / f"thread_contention{suffix}.json",
+        before,
+        note="run with nothing else on the machine",
+    )
+
+
+if __name__ == "__main__":
+    main()
