@@ -11,13 +11,15 @@ file and never contend for an index. The cost is a file per structure; at a few 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import orjson
+
+from ._atomic import write_bytes_atomic
 
 DECIMALS = 6  # Å for the lattice, fractions of a cell vector for the coordinates
 
@@ -70,11 +72,11 @@ class FeatureCache:
         return self.folder / key[:2] / f"{key}.npy"
 
     def get(self, key: str) -> np.ndarray | None:
-        """The stored array, or None when there is none (or it is not of the expected shape:
-        a file from another version of the features is recomputed and replaced)."""
+        """The stored array, or None when there is none (or it is empty, damaged or not of the
+        expected shape: a file from another version of the features is recomputed and replaced)."""
         try:
             array = np.load(self._path(key), allow_pickle=False)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # EOFError: an empty file (a write lost in a crash)
             return None
         return array if array.shape == self.shape else None
 
@@ -84,9 +86,13 @@ class FeatureCache:
         if not self.writable:
             return
         path = self._path(key)
+        data = io.BytesIO()
+        np.save(data, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}", suffix=".tmp")
+            # not fsynced: a file a power cut loses is computed again, and one per structure
+            # would cost a disk flush each
+            write_bytes_atomic(path, data.getvalue(), durable=False)
         except OSError as exc:
             self.writable = False
             warnings.warn(
@@ -95,11 +101,3 @@ class FeatureCache:
                 UserWarning,
                 stacklevel=3,
             )
-            return
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

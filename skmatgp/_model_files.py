@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -60,17 +59,11 @@ def save(model, path) -> None:
     """
     import torch
 
-    payload = _node(model, "model")
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as fh:
-            torch.save(payload, fh)
-        os.chmod(temporary, 0o644)  # mkstemp's 0o600 would hide the model from the user's group
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    from ._atomic import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    torch.save(_node(model, "model"), buffer)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _node(estimator, where: str) -> dict:

@@ -8,11 +8,13 @@ interval of N(mean, std^2); other levels name their columns after the level).
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import norm
+
+from ._atomic import write_text_atomic
 
 
 def interval_columns(level: float = 0.95) -> tuple[str, str]:
@@ -27,7 +29,7 @@ def write_prediction_csv(path, ids, mean, std, level: float = 0.95, *, interval=
     The bounds are ``mean -/+ z * std`` with z the normal quantile of the central ``level``
     interval, or ``interval = (lower, upper)`` where the model's interval is not that (a
     log target's log-normal: ``LogTargetRegressor.predict_interval``). Numbers are written
-    in full precision. The file is written next to ``path``
+    in full precision, as UTF-8. The file is written next to ``path``
     and moved into place, so a crash never leaves half a table. Returns the path.
 
     Raises ValueError, naming the id, for a non-finite mean or std or a negative std: a row
@@ -58,12 +60,8 @@ def write_prediction_csv(path, ids, mean, std, level: float = 0.95, *, interval=
             raise ValueError(
                 f"interval holds {len(lower)} lower and {len(upper)} upper bounds for {len(ids)} ids."
             )
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "mean", "std", *interval_columns(level)])
-        for row in zip(ids, mean.tolist(), std.tolist(), lower.tolist(), upper.tolist()):
-            writer.writerow(row)
-    os.replace(tmp, path)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["id", "mean", "std", *interval_columns(level)])
+    writer.writerows(zip(ids, mean.tolist(), std.tolist(), lower.tolist(), upper.tolist()))
+    return write_text_atomic(path, text.getvalue(), encoding="utf-8")

@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -358,3 +359,24 @@ def test_campaign_names_its_results_folder_first(own, tmp_path, capsys, monkeypa
     assert main(argv) == 1  # interrupted where the campaigns would start
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith(f"Results and state go to {run.resolve()}"), first
+
+
+def test_the_prediction_table_is_utf8_whatever_the_locale(tmp_path):
+    """Ids are file names, which may be any text: the table is UTF-8 under an ASCII locale too,
+    and a write leaves no temporary file."""
+    code = (
+        "import sys; from skmatgp._prediction_table import write_prediction_csv; "
+        "write_prediction_csv(sys.argv[1], ['Fe\\u2082O\\u2083', 'caf\\u00e9'], [1.0, 2.0], [0.1, 0.2])"
+    )
+    env = {**os.environ, "LC_ALL": "C"}
+    done = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-c", code, str(tmp_path / "p.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "p.csv").read_text(encoding="utf-8").splitlines()
+    assert [row.split(",")[0] for row in rows] == ["id", "Fe\u2082O\u2083", "caf\u00e9"]
+    assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]

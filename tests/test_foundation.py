@@ -154,6 +154,18 @@ def test_an_unwritable_cache_warns_once_and_still_gives_the_features(tmp_path, t
     np.testing.assert_array_equal(out, chgnet_featurizer().transform(tiny))
 
 
+def test_an_emptied_cache_file_is_computed_again(tmp_path, tiny, chgnet_features):
+    """A cache write is not flushed to disk (a file per structure), so a crash may leave an empty
+    file: it is a missing entry, computed again and replaced, not an error."""
+    first = chgnet_featurizer(cache_dir=tmp_path).transform(tiny[:2])
+    files = sorted(tmp_path.rglob("*.npy"))
+    assert len(files) == 2 and not list(tmp_path.rglob("*.tmp"))
+    files[0].write_bytes(b"")
+    again = chgnet_featurizer(cache_dir=tmp_path).transform(tiny[:2])
+    np.testing.assert_allclose(again, first, rtol=1e-4, atol=1e-6)  # float32 of a batch of one
+    assert files[0].stat().st_size > 0
+
+
 def test_elements_outside_training_are_refused_naming_the_index(tiny):
     americium = Structure(Lattice.cubic(3.5), ["Am"], [[0, 0, 0]])
     structures = np.empty(3, dtype=object)
