@@ -5,12 +5,12 @@ otherwise lists pairs with pymatgen's ``find_points_in_spheres`` and sorts them 
 give the same edges in the same order, the same float32 distances and the same tie rule
 (tests/test_compiled_search.py checks it on real structures).
 
-Why it is faster: for the 26 atoms of a typical structure, pymatgen's search costs about
-60 µs of set-up and listing, and the numpy sort of its ~500 pairs 25 µs more. Here every
-pair of atoms is visited once (i <= j, both atoms' lists filled from one distance), and
-each atom keeps a sorted list of its k best neighbours as it goes, so nothing is stored or
-sorted beyond k per atom. Visiting every pair is O(n^2): above ``MAX_ATOMS`` atoms
-``_graphs`` uses pymatgen's cell list instead.
+Why it is faster on small structures: pymatgen's search pays a set-up cost per structure,
+lists every pair within the radius, and numpy then sorts them all. Here every pair of atoms
+is visited once (i <= j, both atoms' lists filled from one distance), and each atom keeps a
+sorted list of its k best neighbours as it goes, so nothing is stored or sorted beyond k per
+atom. Visiting every pair is O(n^2): above ``MAX_ATOMS`` atoms ``_graphs`` uses pymatgen's
+cell list instead. The measured speeds are in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

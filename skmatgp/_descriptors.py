@@ -1,8 +1,8 @@
 """StructureDescriptors: composition and packing numbers, the features a user tries first.
 
 A descriptor model (a random forest or gradient boosting on these) is the baseline a graph
-network must beat, and on some targets (a refractive index) it is hard to beat. The numbers
-also combine with a pretrained encoder's output (:class:`PretrainedEncoderTransformer`) in a
+network must beat (how it compares is in benchmarks/RESULTS.md). The numbers also combine
+with a pretrained encoder's output (:class:`PretrainedEncoderTransformer`) in a
 ``FeatureUnion``.
 """
 

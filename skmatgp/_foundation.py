@@ -287,8 +287,8 @@ class FoundationFeaturizer(DocLinkMixin, TransformerMixin, BaseEstimator):
         (Park et al., J. Chem. Theory Comput. 20, 4857 (2024)), 5 layers of 128 invariant
         features (the l = 0 channels; the vector and tensor channels turn with the structure
         and are dropped), the 89 elements of its checkpoint, cutoff 5 Å. The defaults (model,
-        layer, pooling) are the configuration of best mean rank in validation inside the
-        training data of three Matbench tasks (benchmarks/foundation_selection.py).
+        layer, pooling) were chosen by validation inside the training data of Matbench
+        tasks; the study is in benchmarks/RESULTS.md.
     layer : int, default=0
         Which layer's atom features, indexed like a list (-1 the last). CHGNet's last layer is
         read after its readout LayerNorm, so ``layer=-1, pooling="mean"`` times the atom count

@@ -158,7 +158,7 @@ _PLAIN_SPECIES_KEYS = {"element", "occu"}  # an Element's site dict; a Species a
 
 
 def _structure_from_dict(d: dict, compositions: dict) -> Structure:
-    """``Structure.from_dict``, about twice as fast for the common case.
+    """``Structure.from_dict``, with less work for the common case.
 
     ``from_dict`` builds every site twice and a new Composition per site; here a site's
     species Composition is shared between all sites with the same species and occupancy.
