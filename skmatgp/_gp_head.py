@@ -97,6 +97,12 @@ def target_scaling(y: np.ndarray, who: str, stacklevel: int = 3) -> tuple[float,
     if spread <= len(y) * np.finfo(float).eps * magnitude:  # constant to rounding
         mean = float(y[0])  # exactly, so that the standardised targets are exactly 0
         scale = abs(mean) or 1.0
+        if not _SCALE_LIMITS[0] <= scale <= _SCALE_LIMITS[1]:
+            raise ValueError(
+                f"{who}: y is constant at {mean:.3g}, and the std would be assumed on that scale, "
+                "whose square (the variance) float64 cannot hold. Express y in other units "
+                "(scale it by a power of ten towards 1) and scale the predictions back."
+            )
         warnings.warn(
             f"{who}: y is constant (all {len(y)} targets are {mean:.6g}), so there is no "
             "spread to learn from: predictions are that constant and the std comes from an "

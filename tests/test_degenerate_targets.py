@@ -220,3 +220,12 @@ def test_log_target_interval_beyond_float64_warns(features):
     with pytest.warns(RuntimeWarning, match=r"interval's upper bound of \d+ item\(s\)"):
         lower, upper = model.predict_interval(X[40:], level=0.99999)
     assert np.all(np.isfinite(lower)) and np.any(np.isinf(upper))
+
+
+@pytest.mark.parametrize("value", [1.3e-229, -4e200])
+def test_a_constant_float64_cannot_square_is_refused_as_a_constant_without_a_warning(value):
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "y is constant" warning first
+        with pytest.raises(ValueError, match="y is constant at"):
+            GPRegressor(random_state=0).fit(X, np.full(5, value))
