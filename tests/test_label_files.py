@@ -72,6 +72,39 @@ def test_rows_no_rule_reads_are_refused_naming_the_file_and_row(tmp_path, conten
         oracle(["mp-1"])  # the oracle refuses too: no label is taken from a refused file
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        "material_id,band_gap\nmp-1,1.5\n",
+        "material_id;formula;band_gap\nmp-1;NaCl;1,5\n",
+        "\ufeffname,value\r\nmp-1,1.5\r\n",
+    ],
+)
+def test_a_header_without_an_id_column_is_named_as_such(tmp_path, content):
+    oracle = _oracle(tmp_path, content)
+    with pytest.raises(ValueError, match=r"labels\.csv row 1 .*looks like a header without an 'id' column"):
+        oracle.read_labels()
+
+
+def test_excels_separator_line_sets_the_separator_and_is_skipped(tmp_path):
+    oracle = _oracle(tmp_path, "\ufeffsep=;\r\nid;band_gap\r\nmp-1;1,25\r\nmp-2;2.5\r\n")
+    labels, caught = _read(oracle)
+    assert labels == {"mp-1": 1.25, "mp-2": 2.5}
+    assert len(caught) == 1 and "row(s) 3: a decimal comma" in caught[0]  # rows count the sep line
+    oracle = _oracle(tmp_path / "commas", "sep=,\nmp-1,1.5\n")  # and without a header
+    assert _read(oracle) == ({"mp-1": 1.5}, [])
+
+
+def test_an_empty_value_after_a_label_keeps_it_and_names_the_row_kept(tmp_path):
+    oracle = _oracle(tmp_path, "id,value\nmp-1,1.5\nmp-2,\nmp-3,2.0\nmp-1,\n")
+    labels, caught = _read(oracle)
+    assert labels == {"mp-1": 1.5, "mp-3": 2.0}
+    assert len(caught) == 2
+    assert "row(s) 3: an id without a value; not labelled yet" in caught[0]  # mp-2 only
+    assert "row 5 ('mp-1': the value 1.5 of row 2 is kept)" in caught[1]
+    assert "not labelled yet" not in caught[1]
+
+
 def test_a_file_in_another_encoding_is_refused_naming_the_row(tmp_path):
     oracle = _oracle(tmp_path, "id,value\nmp-1,1.5\n# calculé\n", encoding="cp1252")
     with pytest.raises(ValueError, match=r"row 3 is not UTF-8 text.*CSV UTF-8"):

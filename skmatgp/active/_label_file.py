@@ -8,17 +8,20 @@ naming the row; nothing is dropped silently.
 
 - UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8"); another encoding is refused.
 - Comma-separated; a file whose first line holds a semicolon (or a tab and no comma) is read
-  with that separator (a spreadsheet saved in a decimal-comma locale). In such a file a value
+  with that separator (a spreadsheet saved in a decimal-comma locale). A first line
+  ``sep=;`` (Excel's separator hint; any one character) sets the separator and is skipped. In such a file a value
   written with a decimal comma (``1,25``) is read as 1.25, with a warning naming the rows. In
   a comma-separated file a comma cannot be a decimal comma: a row with a cell too many, or a
   quoted ``"1,25"``, is refused.
 - A first row with a cell ``id`` is a header. Its value column is the one column other than
   ``id`` and ``formula`` (``id,value``, ``id,band_gap``, or requests.csv with a column
   added); none or several are refused; a row repeating the header is skipped. Without a
-  header every row is ``id,value``.
+  header every row is ``id,value``; a first row without an ``id`` cell whose value is not a
+  number (``material_id,band_gap``) is refused as a header without an ``id`` column.
 - A row with fewer cells than that, or more non-empty ones, is refused; so is a value without
   an id. Blank lines are skipped. An id with an empty value is not labelled yet (a warning
-  names the rows).
+  names the rows); where another row gives that id a value, that value is kept (an empty cell
+  never removes a label; a warning names both rows).
 - A value is a finite number with a decimal point (``1.25``, ``-3e-2``); anything else
   (``n/a``, ``nan``, ``inf``, ``1.234,5``) is refused.
 - Several rows for one id with the same value are one label. With different values, the last
@@ -36,6 +39,7 @@ from pathlib import Path
 
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
+_SEPARATOR_HINT = re.compile(r"\s*sep=(.)\s*", re.IGNORECASE)  # Excel's first line, e.g. sep=;
 
 
 @dataclass
@@ -69,7 +73,11 @@ def read_label_file(path) -> LabelRows:
             "file as UTF-8 (in a spreadsheet: 'CSV UTF-8')."
         ) from None
     first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = ";" if ";" in first else "\t" if "\t" in first and "," not in first else ","
+    hint = _SEPARATOR_HINT.fullmatch(first)
+    if hint:
+        delimiter = hint.group(1)
+    else:
+        delimiter = ";" if ";" in first else "\t" if "\t" in first and "," not in first else ","
     id_column, value_column, width = 0, 1, 2
     rows: dict[str, list[tuple[int, float]]] = {}
     empty, decimal_commas = [], []
@@ -80,12 +88,21 @@ def read_label_file(path) -> LabelRows:
         cells = [cell.strip() for cell in cells]
         if not any(cells):
             continue
+        if hint:  # Excel's sep= line, already read
+            hint = None
+            continue
         if header_possible:  # the first non-blank row may be a header
             header_possible = False
             if "id" in (cell.lower() for cell in cells):
                 id_column, value_column, width = _header(cells, path, row)
                 header = [cell.lower() for cell in cells[:width]]
                 continue
+            if len(cells) > 1 and cells[1] and not _is_number(cells[1], delimiter):
+                raise ValueError(
+                    f"{path} row {row} ({delimiter.join(cells)!r}) looks like a header without an "
+                    "'id' column; name the id column 'id' (as in 'id,value'). If the row is a "
+                    f"label, its value {cells[1]!r} is not a number."
+                )
         if header and [cell.lower() for cell in cells[:width]] == header:
             continue  # the header again: two files put one after the other
         extra = [cell for cell in cells[width:] if cell]
@@ -106,7 +123,7 @@ def read_label_file(path) -> LabelRows:
                 f"{path} row {row}: the value {text_value!r} has no id; add the id or remove the row."
             )
         if not text_value:
-            empty.append(row)
+            empty.append((row, structure_id))
             continue
         if delimiter != "," and _DECIMAL_COMMA.match(text_value):
             text_value = text_value.replace(",", ".")
@@ -128,14 +145,30 @@ def read_label_file(path) -> LabelRows:
                 f"({listed}); the last row, {found[-1][0]}, is used (a later row corrects an "
                 "earlier one). Remove the rows that are wrong to silence this warning."
             )
-    if empty:
-        result.notes.append(f"{path} row(s) {_rows(empty)}: an id without a value; not labelled yet.")
+    pending = [row for row, structure_id in empty if structure_id not in result.values]
+    if pending:
+        result.notes.append(f"{path} row(s) {_rows(pending)}: an id without a value; not labelled yet.")
+    kept = [(row, i) for row, i in empty if i in result.values]
+    if kept:
+        listed = ", ".join(
+            f"row {row} ({i!r}: the value {result.values[i]!r} of row {result.row_of[i]} is kept)"
+            for row, i in kept[:10]
+        ) + (f" ... ({len(kept)} rows)" if len(kept) > 10 else "")
+        result.notes.append(
+            f"{path}: an empty value for an id another row labels; an empty cell does not remove "
+            f"a label: {listed}. Remove the empty rows to silence this warning."
+        )
     if decimal_commas:
         result.notes.append(
             f"{path} row(s) {_rows(decimal_commas)}: a decimal comma, read as a decimal point "
             "(the file is separated by semicolons or tabs)."
         )
     return result
+
+
+def _is_number(text: str, delimiter: str) -> bool:
+    """Whether a value cell reads as a number by the rules (a decimal comma where allowed)."""
+    return bool(_NUMBER.match(text) or (delimiter != "," and _DECIMAL_COMMA.match(text)))
 
 
 def _header(cells: list[str], path: Path, row: int) -> tuple[int, int, int]:
