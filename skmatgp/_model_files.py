@@ -137,13 +137,25 @@ def load(path, device: str = "cpu"):
         No file at ``path``.
     ValueError
         The file is empty, truncated or corrupted, not a model file (a pickle, a CSV, ...),
-        or written by a newer skmatgp; the message names the path and which.
+        or written by a newer skmatgp (a kind, version, entry or parameter this one does not
+        know); the message names the path and which.
     """
     payload = read_payload(path)
     try:
         return _build(payload, path, device)
+    except ModelFileError:
+        raise
     except KeyError as exc:
         raise ModelFileError(f"{path} is damaged: its model lacks the entry {exc}.") from None
+    except (TypeError, ValueError) as exc:
+        # an entry of another type or a parameter this version's classes do not take: a readable
+        # file whose model cannot be built here. A reader's own error already names the path.
+        if str(path) in str(exc):
+            raise
+        raise ModelFileError(
+            f"{path} holds a model this skmatgp cannot build ({type(exc).__name__}: {_first_line(exc)}): "
+            "written by a newer skmatgp? Upgrade skmatgp, or save the model again."
+        ) from None
 
 
 def read_payload(path) -> dict:

@@ -128,7 +128,24 @@ PAYLOADS = {
         "steps": [{"name": "gp", "model": {**torch.load(gp, weights_only=True), "version": 99}}],
     },
     "damaged": lambda gp: {"format": "skmatgp.Pipeline", "version": 1},
+    "steps-not-a-list": lambda gp: {"format": "skmatgp.Pipeline", "version": 1, "steps": 3},
+    "unknown-keyword": lambda gp: pipeline_of(
+        {"format": "skmatgp.CrystalGraphTransformer", "version": 1, "params": '{"radius": 8.0, "new": 1}'}
+    ),
+    "featurizer-keyword": lambda gp: pipeline_of(
+        {"format": "skmatgp.FoundationFeaturizer", "version": 1, "params": '{"new": 1}', "model_id": "x"}
+    ),
+    "bad-params-json": lambda gp: pipeline_of(
+        {"format": "skmatgp.CrystalGraphTransformer", "version": 1, "params": '{"radius": 8.0'}
+    ),
+    "params-not-text": lambda gp: {**torch.load(gp, weights_only=True), "params": {"nu": 1.5}},
 }
+
+
+def pipeline_of(step: dict) -> dict:
+    return {"format": "skmatgp.Pipeline", "version": 1, "steps": [{"name": "step", "model": step}]}
+
+
 BAD_FILES = {
     "missing": (FileNotFoundError, "No model file at"),
     "folder": (ModelFileError, "is a folder, not a model file"),
@@ -147,6 +164,11 @@ BAD_FILES = {
     ),
     "newer-gp-inside": (ValueError, "newer skmatgp"),
     "damaged": (ModelFileError, "is damaged: its model lacks the entry 'steps'"),
+    "steps-not-a-list": (ModelFileError, r"cannot build \(TypeError: .*\): written by a newer skmatgp"),
+    "unknown-keyword": (ModelFileError, r"cannot build \(TypeError: .*'new'.*newer skmatgp"),
+    "featurizer-keyword": (ModelFileError, r"cannot build \(TypeError: .*'new'.*newer skmatgp"),
+    "bad-params-json": (ModelFileError, r"cannot build \(JSONDecodeError: .*newer skmatgp"),
+    "params-not-text": (ModelFileError, r"cannot build \(TypeError: .*newer skmatgp"),
 }
 
 
