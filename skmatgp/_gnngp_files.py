@@ -97,8 +97,10 @@ def restore_fitted(model, payload: dict) -> None:
 
 def read_payload(path, payload: dict | None = None) -> dict:
     """The checked contents of a file written by ``save`` (``payload``: already read)."""
-    if payload is None:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload is None:  # read as skmatgp.load reads: missing, empty, truncated, pickles refused
+        from ._model_files import read_payload as read_model_file
+
+        payload = read_model_file(path)
     if isinstance(payload, dict) and payload.get("format") == GP_FORMAT:
         raise ValueError(
             f"{path} holds a GPRegressor (a GP on features, no encoder); load it with "

@@ -1,5 +1,7 @@
 """Starting from another encoder: a saved model's (transfer), your own module, frozen or fine-tuned."""
 
+import pickle
+import re
 from pathlib import Path
 
 import joblib
@@ -167,3 +169,19 @@ def test_encoder_without_embed_is_refused(small_graphs):
         GNNGPRegressor(**TINY, encoder=nn.Linear(3, 1)).fit(graphs[:20], y[:20])
     with pytest.raises(TypeError, match="encoder must be None"):
         GNNGPRegressor(**TINY, encoder=3).fit(graphs[:20], y[:20])
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [(b"", "is empty"), (pickle.dumps({"a": 1}), "never unpickles"), (b"\x50\x4b\x03\x04 cut", "")],
+    ids=["empty", "pickle", "truncated"],
+)
+def test_an_encoder_file_is_read_as_model_files_are(tmp_path, small_graphs, content, says):
+    """GNNGPRegressor(encoder=path) refuses what skmatgp.load refuses, naming the path, and
+    never asks for an unpickling load."""
+    graphs, y = small_graphs
+    path = tmp_path / "encoder.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(str(path))) as caught:
+        GNNGPRegressor(encoder=str(path), **TINY).fit(graphs[:10], y[:10])
+    assert says in str(caught.value) and "weights_only=False" not in str(caught.value)
