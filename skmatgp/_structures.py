@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -327,17 +328,27 @@ def _coerce_one(item, index: int) -> Structure:
     )
 
 
+# the start of a CIF's line, or a POSCAR's many numbers (8 or more words), tell structure text
+# from a Windows path written in a plain string literal, whose "\n" became a line break
+_STRUCTURE_TEXT = re.compile(r"^\s*(data_|loop_|_cell_|_atom_site)", re.MULTILINE)
+_ESCAPED = re.compile(r"[\a\b\t\n\v\f\r]")  # what "\a" ... "\r" in a Windows path became
+_RAW = "a Windows path? Write it as r'...' or with forward slashes (C:/data/new/mp-1.cif)."
+
+
 def _read_structure_file(path, index: int) -> Structure:
     """``Structure.from_file``, its failure named by the path and the item's index."""
     text = os.fspath(path)
     if isinstance(text, str) and "\n" in text:
-        raise ValueError(
-            f"Item at index {index} is a string of several lines, not a path; for CIF text use "
-            "Structure.from_str(text, fmt='cif')."
-        )
+        if _STRUCTURE_TEXT.search(text) or len(text.split()) >= 8:
+            raise ValueError(
+                f"Item at index {index} is a string of several lines, not a path; for CIF text use "
+                "Structure.from_str(text, fmt='cif')."
+            )
+        raise ValueError(f"Item at index {index} is {text!r}, a string of several lines, not a path: {_RAW}")
     if not os.path.isfile(text):
         where = "a folder, not a file" if os.path.isdir(text) else "no such file"
-        raise ValueError(f"Item at index {index} is the path {text!r}: {where}.")
+        hint = f": {_RAW}" if isinstance(text, str) and _ESCAPED.search(text) else "."
+        raise ValueError(f"Item at index {index} is the path {text!r}: {where}{hint}")
     try:
         return Structure.from_file(text)
     except Exception as exc:  # pymatgen's parsers raise many types

@@ -79,8 +79,11 @@ def test_an_unreadable_file_among_many_is_named_by_path_and_index(real, tmp_path
         (".", "index 1 is the path '.': a folder, not a file"),
         ("data_x\n_cell_length_a 3\n", r"index 1 is a string of several lines.*Structure.from_str"),
         (molecule("H2O"), r"index 1 is an ASE Atoms \(H2O\) without a periodic cell.*a molecule"),
+        # "C:\data\new\mp-1.cif" and "C:\temp\mp-1.cif" typed without r: "\n" and "\t" escapes
+        ("C:\\data\new\\mp-1.cif", r"several lines, not a path: a Windows path\? Write it as r'...'"),
+        ("C:\temp\\mp-1.cif", r"no such file: a Windows path\? Write it as r'...' or with forward"),
     ],
-    ids=["missing", "folder", "cif-text", "molecule"],
+    ids=["missing", "folder", "cif-text", "molecule", "windows-newline", "windows-tab"],
 )
 def test_items_that_are_no_structure_are_refused_by_index(real, item, message):
     with pytest.raises(ValueError, match=message):
