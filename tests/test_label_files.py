@@ -127,6 +127,29 @@ def test_a_repeated_header_and_a_tab_separated_file_are_read(tmp_path):
     assert labels == {"mp-1": 1.5} and "row(s) 2: a decimal comma" in caught[0]
 
 
+def test_requests_csv_is_utf8_whatever_the_locale_and_written_whole(tmp_path, monkeypatch):
+    """requests.csv is read back as a label file (a value column added), which must be UTF-8:
+    written in the locale's encoding (cp1252 on Windows) an accented id could not be."""
+    import io
+
+    from pymatgen.core import Lattice, Structure
+
+    monkeypatch.setattr(io, "text_encoding", lambda encoding, stacklevel=2: encoding or "cp1252")
+    salt = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    oracle = FileOracle(tmp_path)
+    assert oracle(["calculé-1", "mp-2"], [salt, salt]) is None
+    assert oracle.requests_path.read_bytes().decode("utf-8").splitlines() == [
+        "id,formula",
+        "calculé-1,NaCl",
+        "mp-2,NaCl",
+    ]
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(AttributeError):  # a structure fails half-way through the list
+        oracle(["calculé-1", "mp-3"], [salt, object()])
+    assert sorted(tmp_path.iterdir()) == before  # no temporary file left behind
+    assert "mp-2,NaCl" in oracle.requests_path.read_text(encoding="utf-8")  # the old list, whole
+
+
 def _file_campaign(tmp_path, elastic, **settings):
     """A factory of fast campaigns over 40 real structures that ask a FileOracle (a small
     graph model), the oracle, and the true labels a person would type in."""

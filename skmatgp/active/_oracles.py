@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import write_text_atomic
 from .._warnings import warn_user
 from ._label_file import LabelRows, read_label_file
 
@@ -125,14 +127,14 @@ class FileOracle:
         return np.array([known[i] for i in ids])
 
     def _write_requests(self, ids, missing, structures) -> None:
-        """requests.csv: the ids still without a label, atomically (header only when none)."""
+        """requests.csv: the ids still without a label (header only when none), in UTF-8 as
+        label files are read, written atomically: a reader sees the old list or the new one."""
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["id", "formula"])
+        for i, structure_id in enumerate(ids):
+            if structure_id in missing:
+                formula = structures[i].composition.reduced_formula if structures is not None else ""
+                writer.writerow([structure_id, formula])
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.requests_path.with_suffix(".tmp")
-        with tmp.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["id", "formula"])
-            for i, structure_id in enumerate(ids):
-                if structure_id in missing:
-                    formula = structures[i].composition.reduced_formula if structures is not None else ""
-                    writer.writerow([structure_id, formula])
-        os.replace(tmp, self.requests_path)
+        write_text_atomic(self.requests_path, text.getvalue(), encoding="utf-8")
