@@ -773,6 +773,16 @@ CASES = [
     ),
     Case(
         F,
+        "A label file whose header has no `id` column (`material_id,band_gap`)",
+        "campaign label files",
+        "raises",
+        ValueError,
+        "looks like a header without an 'id' column",
+        lambda: label_file("material_id,band_gap\nmp-1,1.5\n"),
+        "names the file and row 1",
+    ),
+    Case(
+        F,
         "A decimal comma in a comma-separated label file",
         "campaign label files",
         "raises",
