@@ -201,6 +201,73 @@ def test_public_source_is_downloaded_checked_and_converted_once(serve, tmp_path,
         load_dataset("castelli_perovskites_7k", data_home=home)
 
 
+@pytest.fixture
+def converted_home(serve, tmp_path, monkeypatch):
+    """A data home whose castelli file was converted from a (loopback) public source of 12 rows,
+    the registry pinning that source."""
+    with gzip.open(SHARED / CASTELLI, "rt") as fh:
+        rows = [json.loads(next(fh)) for _ in range(12)]
+    published = tmp_path / "published"
+    published.mkdir()
+    _perov5_csv(rows[:7], published / "val.csv")
+    _perov5_csv(rows[7:], published / "test.csv")
+    server = serve(published)
+    info = DATASETS["castelli_perovskites_7k"]
+    sources = tuple(
+        Source(f"{server.url}/{name}", sha256(published / name), f"perov_5_{name}")
+        for name in ("val.csv", "test.csv")
+    )
+    monkeypatch.setitem(DATASETS, info.name, dataclasses.replace(info, sources=sources, n_rows=12))
+    home = tmp_path / "converted"
+    fetch_dataset("castelli_perovskites_7k", data_home=home)
+    assert sorted(p.name for p in home.iterdir()) == [CASTELLI, CASTELLI + ".source.json"]
+    return home
+
+
+@needs_shared
+def test_a_mirror_of_a_converted_data_home_serves_its_record(converted_home, serve, tmp_path, monkeypatch):
+    """A converted file is not the registry's bytes: a mirror of that data home serves the record
+    beside it, and the file is accepted through it."""
+    mirror = serve(converted_home)
+    monkeypatch.setenv(_download.MIRROR_ENV, mirror.url)
+    home = tmp_path / "home"
+    data = load_dataset("castelli_perovskites_7k", data_home=home)
+    assert len(data.target) == 12
+    assert mirror.requests == [f"/{CASTELLI}", f"/{CASTELLI}.source.json"]
+    for name in (CASTELLI, CASTELLI + ".source.json"):
+        assert (home / name).read_bytes() == (converted_home / name).read_bytes()
+    assert sorted(p.name for p in home.iterdir()) == [CASTELLI, CASTELLI + ".source.json"]
+
+
+@needs_shared
+@pytest.mark.parametrize("record", ["missing", "other-sources"])
+def test_a_converted_file_without_its_record_is_refused_naming_it(
+    converted_home, serve, tmp_path, monkeypatch, record
+):
+    mirror_folder = tmp_path / "mirror"
+    mirror_folder.mkdir()
+    shutil.copy(converted_home / CASTELLI, mirror_folder / CASTELLI)
+    if record == "other-sources":
+        text = json.loads((converted_home / (CASTELLI + ".source.json")).read_text())
+        text["sources"][0]["sha256"] = "0" * 64
+        (mirror_folder / (CASTELLI + ".source.json")).write_text(json.dumps(text))
+    mirror = serve(mirror_folder)
+    monkeypatch.setenv(_download.MIRROR_ENV, mirror.url)
+    home = tmp_path / "home"
+    expected = {
+        "missing": f"the mirror serves no {CASTELLI}.source.json",
+        "other-sources": "does not record it as converted from the sources skmatgp pins",
+    }[record]
+    with pytest.raises(ValueError, match=expected):
+        fetch_dataset("castelli_perovskites_7k", data_home=home)
+    assert list(home.iterdir()) == []
+
+    # the same file put in a data home by hand, without its record, names the record it lacks
+    (converted_home / (CASTELLI + ".source.json")).unlink()
+    with pytest.raises(ValueError, match=f"No {CASTELLI}.source.json lies beside it"):
+        load_dataset("castelli_perovskites_7k", data_home=converted_home)
+
+
 def test_matbench_split_file_is_converted(elastic, serve, tmp_path, monkeypatch):
     """matminer publishes Matbench sets as pandas 'split' JSON, gzip-compressed."""
     structures, values = elastic.structures[:11], 1.0 + elastic.target[:11]
