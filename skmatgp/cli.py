@@ -766,8 +766,8 @@ def _add_predict(commands) -> None:
         "predict",
         help="predict your CIF files with a model file; write id,mean,std and 95%% bounds to a CSV",
         description="Predict every CIF file of a folder with a model written by 'skmatgp fit' "
-        "(or skmatgp.save) and write a CSV table: id,mean,std,lower95,upper95 (the bounds are "
-        "mean -/+ 1.96 std).",
+        "(or skmatgp.save of a pipeline that reads structures, or GNNGPRegressor.save) and write a "
+        "CSV table: id,mean,std,lower95,upper95 (the bounds are mean -/+ 1.96 std).",
         formatter_class=_Formatter,
     )
     predict.add_argument("model", help="a model file written by 'skmatgp fit' or skmatgp.save")
