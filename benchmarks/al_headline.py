@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from protocol import RESULTS
 
 from skmatgp.active import labels_ratio, run_campaigns
 from skmatgp.active._runner import summarise
 from skmatgp.datasets import load_dataset
 
-RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / "work"
 
 PROTOCOLS = {

@@ -34,14 +34,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from protocol import PRETRAINED, RESULTS, SOURCES
 
 from skmatgp.active import labels_ratio, run_campaigns
 from skmatgp.datasets import load_dataset
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results"
-WORK = HERE / "work" / "al_study"
-PRETRAINED = HERE / "work" / "pretrained" / "mp2020_nonoxide_eform.pt"
+WORK = Path(__file__).parent / "work" / "al_study"
+EFORM_ENCODER = PRETRAINED / f"{SOURCES['eform']['name']}.pt"  # pretrain_encoder.py's default
 
 DATASETS = {
     "mp_oxides": {"dataset": "mp_2020_oxides", "n_test": 1000, "n_pool": 2000},
@@ -201,7 +200,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--pretrained", type=Path, default=PRETRAINED)
+    parser.add_argument("--pretrained", type=Path, default=EFORM_ENCODER)
     parser.add_argument("--representations", nargs="+", help="run only these (default: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

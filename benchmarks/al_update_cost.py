@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from protocol import RESULTS
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
 from skmatgp._gp import ExactGPPosterior, PoolVariance
 from skmatgp.datasets import load_dataset
 
-RESULTS = Path(__file__).parent / "results"
 N_LABELLED, N_POOL, N_REPEATS = 5000, 5000, 20
 
 

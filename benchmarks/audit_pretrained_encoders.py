@@ -8,7 +8,7 @@ and elastic_tensor_2015, by rules that changed:
   0.1 Å^3; no StructureMatcher;
 - ``band_gap`` (``mp2020_band_gap.pt``, gbm_log_gap's and gnngp_log_gap's feature): reduced
   formula and site count, and StructureMatcher on the pairs of another site count whose volumes
-  per atom are within 2% (``pretrain_encoder.same_structure_other_cell``).
+  per atom are within 2% (``protocol.same_structure_other_cell``).
 
 For each encoder this script rebuilds its training selection (that rule, the same cap on
 sites, the same seed), checks it against the counts its pretraining recorded, and counts the
@@ -29,8 +29,7 @@ import json
 import time
 
 import numpy as np
-from featurize import COMMIT_AT_START, RESULTS, machine_note
-from pretrain_encoder import SOURCES, source_indices
+from protocol import COMMIT_AT_START, RESULTS, SOURCES, machine_note, matbench_splits, source_indices
 from pymatgen.analysis.structure_matcher import StructureMatcher
 
 from skmatgp.datasets import load_dataset
@@ -124,7 +123,7 @@ def audit(name: str, targets: dict) -> dict:
 def gbm_log_gap_without(seen_rows: list[int]) -> dict:
     """gbm_log_gap's test MAE by fold, refitted as cv_benchmark fits it, with and without the
     test rows the band-gap encoder had seen: what they are worth to the committed figure."""
-    from cv_benchmark import DescriptorBoostingGap, matbench_splits
+    from cv_benchmark import DescriptorBoostingGap
 
     data = load_dataset("matbench_dielectric")
     X, y = data.structures, np.asarray(data.target, dtype=float)

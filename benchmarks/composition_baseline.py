@@ -13,17 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
+from protocol import RESULTS
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold
 
 from skmatgp import StructureDescriptors
 from skmatgp.datasets import load_dataset
 from skmatgp.metrics import regression_report
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:

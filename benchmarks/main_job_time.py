@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from featurize import RESULTS, machine_state, write_result
+from protocol import RESULTS, machine_state, write_result
 
 COMMAND = ["skmatgp", "campaign"]
 

@@ -15,48 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
+from protocol import RESULTS, PeakMemory, rss_mb
 from pymatgen.core import Structure
 from sklearn.pipeline import make_pipeline
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, iter_pool_predictions
 from skmatgp.datasets import load_dataset
-
-RESULTS = Path(__file__).parent / "results"
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * PAGE_MB
-
-
-class PeakMemory(threading.Thread):
-    """Samples this process's resident memory every 0.1 s; ``peak`` is the largest seen."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.start_mb = rss_mb()
-        self.peak, self.running = self.start_mb, True
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, rss_mb())
-            time.sleep(0.1)
-
-    def stop(self) -> dict:
-        self.running = False
-        self.join()
-        return {
-            "rss_before_fit_mb": self.start_mb,
-            "peak_rss_mb": self.peak,
-            "peak_above_start_mb": self.peak - self.start_mb,
-        }
 
 
 def perturbed_pool(structures, n_pool: int, seed: int = 0):

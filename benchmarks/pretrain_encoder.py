@@ -32,83 +32,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from featurize import machine_note
-from pymatgen.analysis.structure_matcher import StructureMatcher
+from protocol import PRETRAINED, RESULTS, SOURCES, machine_note, source_indices
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor
-from skmatgp.datasets import load_dataset
-
-HERE = Path(__file__).parent
-RESULTS = HERE / "results"
-PRETRAINED = HERE / "work" / "pretrained"
-# each source's model file name, label, whether oxides stay in, and training defaults
-SOURCES = {
-    "eform": {
-        "name": "mp2020_nonoxide_eform",
-        "target": "formation_energy_per_atom",
-        "oxides": False,
-        "defaults": {"max_source": 5000, "max_sites": 20, "epochs": 12},
-    },
-    "band_gap": {
-        "name": "mp2020_band_gap",
-        "target": "band_gap",
-        "oxides": True,
-        "defaults": {"max_source": 20000, "max_sites": 40, "epochs": 40},
-    },
-}
-
-
-def fingerprint(structure) -> tuple:
-    """Reduced formula and site count: what a source structure must not share with any target
-    structure. Volume is left out on purpose: the same Materials Project structure appears
-    with volumes per atom a few 0.01 Å^3 apart, which rounding can split; the price is that
-    polymorphs with the same cell size are left out too."""
-    return structure.composition.reduced_formula, len(structure)
-
-
-def same_structure_other_cell(sources, targets) -> np.ndarray:
-    """Which source structures are a target structure in another cell (a supercell, a
-    conventional cell): the fingerprint misses them, since their site count differs.
-    StructureMatcher decides, on the pairs with the same reduced formula and volumes per atom
-    within 2%. Of mp_2020's band-gap structures it found 448; a scratch count before this
-    rule found 83 of them equal to one of 82 matbench_dielectric structures."""
-    by_formula = {}  # reduced formula: [(target, its volume per atom)]
-    for t in targets:
-        by_formula.setdefault(t.composition.reduced_formula, []).append((t, t.volume / len(t)))
-    matcher = StructureMatcher()
-    found = np.zeros(len(sources), dtype=bool)
-    for i, s in enumerate(sources):
-        volume = s.volume / len(s)
-        for t, t_volume in by_formula.get(s.composition.reduced_formula, []):
-            if len(t) != len(s) and abs(volume - t_volume) < 0.02 * t_volume and matcher.fit(s, t):
-                found[i] = True
-                break
-    return found
-
-
-def source_indices(quick: bool, target: str, oxides: bool):
-    source = load_dataset("mp_2020", target=target)
-    has_oxygen = np.array(["O" in s.composition.as_dict() for s in source.structures])
-    targets = {name: load_dataset(name) for name in ("matbench_dielectric", "elastic_tensor_2015")}
-    seen = {fingerprint(s) for data in targets.values() for s in data.structures}
-    overlap = np.array([fingerprint(s) in seen for s in source.structures])
-    allowed = np.ones_like(has_oxygen) if oxides else ~has_oxygen
-    keep = np.flatnonzero(allowed & ~overlap)
-    if quick:
-        keep = keep[:300]
-    other_cell = same_structure_other_cell(
-        source.structures[keep], [s for data in targets.values() for s in data.structures]
-    )
-    info = {
-        "mp_2020": len(source.target),
-        "with_oxygen": int(has_oxygen.sum()),
-        "oxides_kept": oxides,
-        "matching_a_target_structure": int((overlap & allowed).sum()),
-        "a_target_structure_in_another_cell": int(other_cell.sum()),
-        "checked_for_another_cell": len(keep),  # with --quick, only the first 300 kept
-        "source_size": len(keep) - int(other_cell.sum()),
-    }
-    return source, keep[~other_cell], info
 
 
 def main(argv=None) -> None:

@@ -36,10 +36,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from cv_benchmark import matbench_splits
-from featurize import RESULTS, machine_note
-from foundation_protocol import DATASETS, LEAKS, featurizer, gp_model, load, predict_with_interval
-from foundation_selection import selection_rows
+from protocol import (
+    FOUNDATION_DATASETS,
+    LEAKS,
+    RESULTS,
+    foundation_featurizer,
+    foundation_gp,
+    load_task,
+    machine_note,
+    matbench_splits,
+    predict_with_interval,
+    selection_rows,
+)
 
 from skmatgp.metrics import regression_report
 
@@ -79,12 +87,12 @@ def configuration(selection: dict, dataset: str, model: str, descriptors: bool) 
 
 
 def run_model(name: str, config: dict, dataset: str, quick: bool) -> dict:
-    structures, y = load(dataset, quick)
+    structures, y = load_task(dataset, quick)
     folds = []
     for fold, (train, test) in enumerate(matbench_splits(y, quick=False)[: 2 if quick else 5]):
         if quick:  # small subsets of the quick dataset's folds
             train, test = train[:150], test[:60]
-        model = gp_model(config, seed=fold)
+        model = foundation_gp(config, seed=fold)
         start = time.perf_counter()
         model.fit(structures[train], y[train])
         fit_s = time.perf_counter() - start
@@ -133,7 +141,7 @@ def annotate(rows: list[dict], selection: dict, quick: bool) -> None:
     for row in rows:
         if "configuration" not in row:
             continue
-        _, y = load(row["dataset"], quick)
+        _, y = load_task(row["dataset"], quick)
         seen = set(selection_rows(y, quick).tolist())
         splits = matbench_splits(y)[: len(row["mae_folds"])]
         row["fold_test_rows_seen_by_selection"] = [
@@ -173,16 +181,17 @@ def earlier_rows(dataset: str) -> list[dict]:
 
 def featurize_seconds(dataset: str, model: str, quick: bool) -> float:
     """Seconds to featurize the whole dataset once (from the cache if an earlier run filled it)."""
-    structures, _ = load(dataset, quick)
+    structures, _ = load_task(dataset, quick)
     start = time.perf_counter()
-    featurizer(model, -1, "mean").transform(structures)
+    foundation_featurizer(model, -1, "mean").transform(structures)
     return time.perf_counter() - start
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    datasets = list(FOUNDATION_DATASETS)
+    parser.add_argument("--datasets", nargs="+", default=datasets, choices=datasets)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument(

@@ -35,15 +35,13 @@ import sys
 import time
 from pathlib import Path
 
-from pool_scoring import PeakMemory
-from sparse_gp import N_TEST, split
+from protocol import GP_HEAD_N_TEST, RESULTS, PeakMemory, gp_head_split
 
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 WORK = HERE / "work" / "scaling"
 FULL = {
     "dataset": "mp_2020",
-    "n_test": N_TEST,
+    "n_test": GP_HEAD_N_TEST,
     "encoder_n": 2000,
     "exact": [500, 1000, 2000, 4000],
     "sparse": [2000, 4000, 8000, 16000, None],  # None: all training structures (34,738)
@@ -65,7 +63,7 @@ def load_split(settings: dict, n_train: int | None):
     from skmatgp.datasets import load_dataset
 
     data = load_dataset(settings["dataset"])
-    test, train = split(len(data.target), n_train, settings["n_test"])
+    test, train = gp_head_split(len(data.target), n_train, settings["n_test"])
     return data, train, test
 
 

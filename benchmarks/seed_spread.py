@@ -24,7 +24,7 @@ from pathlib import Path
 import cv_benchmark
 import numpy as np
 import torch
-from featurize import COMMIT_AT_START, RESULTS, machine_note
+from protocol import COMMIT_AT_START, RESULTS, machine_note, matbench_splits
 
 from skmatgp.datasets import load_dataset
 from skmatgp.metrics import regression_report
@@ -33,7 +33,7 @@ from skmatgp.metrics import regression_report
 def run(dataset: str, seeds: list[int], quick: bool, results_dir: Path) -> dict:
     data = load_dataset(dataset)
     X, y = data.structures, data.target
-    splits = cv_benchmark.matbench_splits(y, quick)  # cv_benchmark's folds and quick subsets
+    splits = matbench_splits(y, quick)  # cv_benchmark's folds and quick subsets
     gp_head = cv_benchmark.GP_HEAD.get(dataset, "auto")
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"seed_spread_{dataset}.json"

@@ -38,19 +38,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from pool_scoring import PeakMemory
+from protocol import RESULTS, PeakMemory, gp_head_split
 
-RESULTS = Path(__file__).parent / "results"
 WORK = Path(__file__).parent / "work" / "sparse_gp"
-N_TEST = 2000
 PARTS = ("exact_5k", "sparse_5k", "sparse_full", "exact_5k_frozen", "pipeline_full")
-
-
-def split(n: int, n_train: int | None, n_test: int = N_TEST):
-    """The fixed test set and the first ``n_train`` of the training order (seed 0 permutation)."""
-    order = np.random.default_rng(0).permutation(n)
-    test, rest = order[:n_test], order[n_test:]
-    return test, (rest if n_train is None else rest[:n_train])
 
 
 def timed_fit(model, graphs, y) -> dict:
@@ -116,7 +107,7 @@ def run_part(part: str, args) -> dict:
     data = load_dataset("mp_2020")
     load_s = time.perf_counter() - start
     n_train = None if part in ("sparse_full", "pipeline_full") else 5000
-    test, train = split(len(data.target), n_train)
+    test, train = gp_head_split(len(data.target), n_train)
     start = time.perf_counter()
     transformer = CrystalGraphTransformer()
     G_train = transformer.transform(data.structures[train])

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from featurize import RESULTS, machine_state, write_result
+from protocol import RESULTS, machine_state, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from featurize import RESULTS, machine_state, write_result
+from protocol import RESULTS, machine_state, write_result
 
 QUICK = ["--seeds", "0", "--n-test", "100", "--n-pool", "300", "--n-initial", "20", "--budget", "60"]
 SETTINGS = {"skmatgp": {}, "library defaults": {"SKMATGP_THREADS": "off"}}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from featurize import (
+from protocol import (
     RADIUS,
     RESULTS,
     STEP,

@@ -394,7 +394,7 @@ def test_pretraining_leaves_out_a_target_structure_in_another_cell(monkeypatch):
     """The band-gap source must not hold a target structure under another site count: a
     conventional cell of a target's primitive one is found, a polymorph is not."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from pretrain_encoder import same_structure_other_cell
+    from protocol import same_structure_other_cell
     from pymatgen.core import Lattice, Structure
 
     rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
