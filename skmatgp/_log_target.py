@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from scipy.stats import norm
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -17,72 +14,50 @@ from ._doc_link import DocLinkMixin
 from ._graphs import CrystalGraphTransformer
 from ._pipeline import final_step, update_estimator
 from ._regressor import GNNGPRegressor
+from ._target import IDENTITY, LOG
+
+median_and_std = LOG.mean_std  # the log-normal's median and delta-method std (its old name)
 
 
-def median_and_std(mu, s):
-    """The log-normal's median exp(mu) and delta-method std exp(mu) * s, from the Gaussian
-    N(mu, s^2) on log(y); NaN stays NaN. Where they leave float64's range (mu beyond about
-    -745 or 709), a warning names the first such item."""
-    mu, s = np.asarray(mu, dtype=float), np.asarray(s, dtype=float)
-    with np.errstate(over="ignore", under="ignore"):
-        median = np.exp(mu)
-        std = median * s
-    in_range = (median > 0) & np.isfinite(median) & np.isfinite(std) & ((std > 0) | (s == 0))
-    _warn_out_of_range(np.isfinite(mu) & np.isfinite(s) & ~in_range, mu, "median or std")
-    return median, std
+def fitted_log_target(regressor_):
+    """A fitted LogTargetRegressor around ``regressor_``, a model already fitted on log(y):
+    how a campaign hands its model of log(y) to a query strategy or to a file."""
+    model = LogTargetRegressor(regressor=clone(regressor_))
+    model.regressor_ = regressor_
+    return model
 
 
-def _exp(x: np.ndarray, what: str) -> np.ndarray:
-    """exp(x), with a warning where a finite x gives 0 or inf."""
-    with np.errstate(over="ignore", under="ignore"):
-        out = np.exp(x)
-    _warn_out_of_range(np.isfinite(x) & ~((out > 0) & np.isfinite(out)), x, what)
-    return out
-
-
-def _warn_out_of_range(bad: np.ndarray, log_values: np.ndarray, what: str) -> None:
-    """Say which items' values on y's own scale float64 cannot hold (0 or inf there)."""
-    bad = np.flatnonzero(bad)
-    if len(bad):
-        warnings.warn(
-            f"The {what} of {len(bad)} item(s), first at index {bad[0]} (log-scale value "
-            f"{np.ravel(log_values)[bad[0]]:.4g}), is beyond float64's range on y's own scale "
-            "and comes out as 0 or inf; predict_log gives the log-scale Gaussian, which is finite.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
-def log_scale_model(estimator):
-    """The fitted model of log(y) behind a LogTargetRegressor that is ``estimator`` or the
-    last step of the Pipeline ``estimator``, for code that reaches the GP itself (query
-    strategies, pool scoring). For the Pipeline it is a Pipeline of the same fitted steps,
-    ending in the LogTargetRegressor's fitted regressor (its steps, if that is a Pipeline),
-    with the outer Pipeline's other parameters (``memory``, ``verbose``...).
-
-    Returns ``(model, True)``; ``(None, True)`` while that LogTargetRegressor is unfitted;
-    ``(estimator, False)`` when there is none."""
+def split_target_transform(estimator):
+    """``(model, transform)``: the fitted model of the scale the target is fitted on, and the
+    ``skmatgp._target.TargetTransform`` back to y, for code that reaches the GP itself
+    (query strategies, pool scoring). With no LogTargetRegressor, ``estimator`` itself and
+    ``IDENTITY``. With one that is ``estimator`` or the last step of the Pipeline
+    ``estimator``, its fitted model of log(y) and ``LOG``: for the Pipeline a Pipeline of the
+    same fitted steps, ending in the LogTargetRegressor's fitted regressor (its steps, if that
+    is a Pipeline), with the outer Pipeline's other parameters (``memory``, ``verbose``...);
+    ``(None, LOG)`` while that LogTargetRegressor is unfitted."""
     last = final_step(estimator)
     if not isinstance(last, LogTargetRegressor):
-        return estimator, False
+        return estimator, IDENTITY
     if not hasattr(last, "regressor_"):
-        return None, True
+        return None, LOG
     if last is estimator:
-        return last.regressor_, True
+        return last.regressor_, LOG
     inner = last.regressor_
     inner_steps = inner.steps if isinstance(inner, Pipeline) else [(estimator.steps[-1][0], inner)]
     steps = [*estimator.steps[:-1], *inner_steps]
     settings = {k: v for k, v in estimator.get_params(deep=False).items() if k != "steps"}
-    return Pipeline(steps, **settings), True
+    return Pipeline(steps, **settings), LOG
 
 
 class LogTargetRegressor(DocLinkMixin, RegressorMixin, BaseEstimator):
     """Fit ``regressor`` on log(y) for a positive, heavy-tailed target; predict y.
 
-    A GP on log(y) treats a relative error alike at every size of y. On
-    matbench_dielectric (refractive index n, 1.4 to 16) it cut the MAE from 0.54 to 0.39
-    (``benchmarks/RESULTS.md``). Whether it helps on a given target is for the validation
-    error to say (user guide, "Comparing settings without a test set").
+    A GP on log(y) treats a relative error alike at every size of y. How much that gains on
+    a heavy-tailed Matbench target: ``benchmarks/RESULTS.md``. Whether it helps on a given
+    target is for the validation error to say (user guide, "Comparing settings without a
+    test set"). The log and its way back are ``skmatgp._target.TargetTransform``'s
+    ``LOG``, which campaigns, query strategies and pool scoring share.
 
     The model of y is log-normal: a Gaussian N(mu, s^2) on log(y). ``predict`` returns its
     median exp(mu); ``return_std=True`` adds the delta-method std exp(mu) * s, the Gaussian
@@ -137,24 +112,17 @@ class LogTargetRegressor(DocLinkMixin, RegressorMixin, BaseEstimator):
         return self.regressor_.n_features_in_
 
     @staticmethod
-    def _check_positive(y) -> np.ndarray:
-        y = column_or_1d(y).astype(float)
-        bad = np.flatnonzero(~(np.isfinite(y) & (y > 0)))
-        if len(bad):
-            raise ValueError(
-                f"LogTargetRegressor fits log(y), so y must be positive and finite; {len(bad)} "
-                f"value(s) are not, first y[{bad[0]}] = {y[bad[0]]}. Fit the regressor without "
-                "the log for a target that can be zero or negative."
-            )
-        return y
+    def _log(y) -> np.ndarray:
+        """log(y), or a ValueError naming the first y that is not positive and finite."""
+        return LOG.forward(column_or_1d(y), fitter="LogTargetRegressor")
 
     def fit(self, X, y):
         """Fit a clone of ``regressor`` on log(y); y must be positive and finite."""
-        y = self._check_positive(y)
+        log_y = self._log(y)
         regressor = self.regressor
         if regressor is None:
             regressor = make_pipeline(CrystalGraphTransformer(), GNNGPRegressor())
-        self.regressor_ = clone(regressor).fit(X, np.log(y))
+        self.regressor_ = clone(regressor).fit(X, log_y)
         return self
 
     def _inner_can_update(self) -> bool:
@@ -168,8 +136,7 @@ class LogTargetRegressor(DocLinkMixin, RegressorMixin, BaseEstimator):
         ``ActiveLearner.teach(..., only_new=True)`` calls; with the default regressor, a GP
         conditioning without retraining."""
         check_is_fitted(self, "regressor_")
-        y = self._check_positive(y)
-        update_estimator(self.regressor_, X, np.log(y))
+        update_estimator(self.regressor_, X, self._log(y))
         return self
 
     def predict_log(self, X):
@@ -185,19 +152,12 @@ class LogTargetRegressor(DocLinkMixin, RegressorMixin, BaseEstimator):
             raise RuntimeError("At most one of return_std or return_cov can be requested.")
         if return_cov:
             check_is_fitted(self, "regressor_")
-            mu, log_covariance = self.regressor_.predict(X, return_cov=True)
-            median = _exp(mu, "median")
-            with np.errstate(over="ignore", invalid="ignore"):
-                covariance = log_covariance * np.outer(median, median)
-            _warn_out_of_range(~np.isfinite(np.diagonal(covariance)) & np.isfinite(mu), mu, "variance")
-            return median, covariance
-        median, std = median_and_std(*self.predict_log(X))
+            return LOG.covariance(*self.regressor_.predict(X, return_cov=True))
+        median, std = LOG.mean_std(*self.predict_log(X))
         return (median, std) if return_std else median
 
     def predict_interval(self, X, level: float = 0.95):
         """(lower, upper): the central ``level`` interval of each item's log-normal."""
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level!r}.")
-        mu, s = self.predict_log(X)
-        z = norm.ppf(0.5 + level / 2)
-        return _exp(mu - z * s, "interval's lower bound"), _exp(mu + z * s, "interval's upper bound")
+        return LOG.interval(*self.predict_log(X), level=level)

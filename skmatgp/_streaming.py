@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from ._arrays import object_array
 from ._graphs import INDEX_OFFSET
-from ._log_target import log_scale_model, median_and_std
+from ._log_target import split_target_transform
 from ._pipeline import final_step, transform_to_final
 
 
@@ -39,10 +39,10 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}.")
-    model, log_target = log_scale_model(estimator)
+    model, target = split_target_transform(estimator)
     if model is None:
         check_is_fitted(final_step(estimator), "regressor_")  # raises: unfitted LogTargetRegressor
-    estimator = model  # through a LogTargetRegressor: its model of log(y)
+    estimator = model  # through a LogTargetRegressor: its model of log(y), ``target`` the way back
     regressor = final_step(estimator)
     start = 0
     for chunk in tqdm(_chunks(structures, chunk_size), disable=not verbose, desc="pool", unit="chunk"):
@@ -52,7 +52,7 @@ def iter_pool_predictions(estimator, structures: Iterable, chunk_size: int = 200
         finally:
             INDEX_OFFSET.reset(token)
         mean, std = _predict_chunk(regressor, X)
-        yield start, *(median_and_std(mean, std) if log_target else (mean, std))
+        yield start, *target.mean_std(mean, std)
         start += len(chunk)
 
 

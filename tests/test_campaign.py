@@ -770,8 +770,13 @@ def test_a_finished_campaign_leaves_its_model_and_pool_predictions(tmp_path, ela
 
 
 def test_a_log_target_campaign_leaves_a_model_of_y(tmp_path, elastic):
+    """model.pt has the shape ``skmatgp fit --log-target`` saves: the graph transformer, then
+    the GP inside a LogTargetRegressor; it predicts y, and the table is what it predicts."""
+    from sklearn.pipeline import Pipeline
+
     import skmatgp
     from skmatgp import LogTargetRegressor
+    from skmatgp._log_target import fitted_log_target
 
     X, y, ids = elastic.structures[:20], 10 ** elastic.target[:20], list(elastic.ids[:20])
     Campaign(
@@ -787,11 +792,19 @@ def test_a_log_target_campaign_leaves_a_model_of_y(tmp_path, elastic):
         results_dir=tmp_path,
     ).run()
     model = skmatgp.load(tmp_path / "model.pt")
-    assert isinstance(model, LogTargetRegressor)  # predicts y from structures, not log(y)
+    assert [name for name, _ in model.steps] == ["graphs", "gnngp"]
+    assert isinstance(model[-1], LogTargetRegressor)  # predicts y from structures, not log(y)
     median, std = model.predict(X, return_std=True)
-    lower, upper = model.predict_interval(X)
+    graphs = model[0].transform(X)
+    lower, upper = model[-1].predict_interval(graphs)
     _, _, table = _table(tmp_path / "pool_predictions.csv")
     np.testing.assert_allclose(table, np.column_stack([median, std, lower, upper]), rtol=1e-9)
+    # files of the shape campaigns saved before, the LogTargetRegressor around the Pipeline, still load
+    old_shape = fitted_log_target(Pipeline([("graphs", model[0]), ("gnngp", model[-1].regressor_)]))
+    skmatgp.save(old_shape, tmp_path / "old.pt")
+    old = skmatgp.load(tmp_path / "old.pt")
+    assert isinstance(old, LogTargetRegressor)
+    np.testing.assert_allclose(old.predict(X), median, rtol=1e-9)
 
 
 def test_write_prediction_csv_refuses_non_finite_predictions_naming_the_id(tmp_path):

@@ -8,8 +8,9 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.utils import get_tags
 
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, LogTargetRegressor
-from skmatgp._log_target import log_scale_model
+from skmatgp._log_target import split_target_transform
 from skmatgp._pipeline import final_step
+from skmatgp._target import IDENTITY, LOG
 from tests.conftest import TINY
 
 
@@ -77,7 +78,7 @@ def test_return_cov_is_the_delta_method_covariance(shear_moduli):
         graphs.predict(structures[50:], return_std=True, return_cov=True)
 
 
-def test_log_scale_model_finds_the_model_of_log_y_around_or_last_in_a_pipeline():
+def test_split_target_transform_finds_the_model_of_log_y_around_or_last_in_a_pipeline():
     """What query strategies and pool scoring use to reach the GP: the fitted model of log(y)
     with every fitted step before it, whichever way the LogTargetRegressor was placed."""
     rng = np.random.default_rng(0)
@@ -87,20 +88,20 @@ def test_log_scale_model_finds_the_model_of_log_y_around_or_last_in_a_pipeline()
     around = LogTargetRegressor(inner).fit(X, y)
     last = make_pipeline(PolynomialFeatures(2), LogTargetRegressor(GaussianProcessRegressor())).fit(X, y)
     nested = make_pipeline(PolynomialFeatures(2), LogTargetRegressor(inner), verbose=True).fit(X, y)
-    assert log_scale_model(nested)[0].verbose  # the outer Pipeline's settings carry over
+    assert split_target_transform(nested)[0].verbose  # the outer Pipeline's settings carry over
     for model in (around, last, nested):
-        found, through_log = log_scale_model(model)
+        found, target = split_target_transform(model)
         log_y = found.predict(X)
         np.testing.assert_allclose(np.exp(log_y), model.predict(X), rtol=1e-12)
-        assert through_log and final_step(found) is final_step(final_step(model).regressor_)
-    assert [type(step).__name__ for _, step in log_scale_model(nested)[0].steps] == [
+        assert target is LOG and final_step(found) is final_step(final_step(model).regressor_)
+    assert [type(step).__name__ for _, step in split_target_transform(nested)[0].steps] == [
         "PolynomialFeatures",
         "StandardScaler",
         "GaussianProcessRegressor",
     ]
     plain = make_pipeline(StandardScaler(), GaussianProcessRegressor())
-    assert log_scale_model(plain) == (plain, False)
-    assert log_scale_model(make_pipeline(StandardScaler(), LogTargetRegressor())) == (None, True)
+    assert split_target_transform(plain) == (plain, IDENTITY)
+    assert split_target_transform(make_pipeline(StandardScaler(), LogTargetRegressor())) == (None, LOG)
 
 
 def test_n_features_in_is_the_fitted_regressors_where_it_has_one(shear_moduli):

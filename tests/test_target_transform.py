@@ -7,9 +7,11 @@ elastic_tensor_2015: the numbers must not move.
 
 import numpy as np
 import pytest
+from scipy.stats import lognorm, norm
 
 from skmatgp import GPRegressor, LogTargetRegressor
-from skmatgp.active import Campaign, TableOracle
+from skmatgp._target import IDENTITY, LOG, TargetTransform
+from skmatgp.active import Campaign, TableOracle, gaussian_entropy
 from tests.conftest import TINY
 from tests.test_acquisitions import real_features
 
@@ -28,7 +30,16 @@ PINNED_LOG_ROWS = [
     "mp-10015,24.703586992758193,26.933637080116608,2.9155368668966726,209.31555256179848",
 ]
 PINNED_LOG_TEST_MAE = 30.899633515041153
-PINNED_LOG_ORDER = "mp-10172 mp-10154 mp-10037 mp-10063 mp-10183 mp-10173 mp-102 mp-10125".split()
+PINNED_LOG_ORDER = [
+    "mp-10172",
+    "mp-10154",
+    "mp-10037",
+    "mp-10063",
+    "mp-10183",
+    "mp-10173",
+    "mp-102",
+    "mp-10125",
+]
 PINNED_PLAIN_ROWS = [
     "mp-10003,56.509637565852415,33.644556260384014,-9.43248098033186,122.45175611203669",
     "mp-10010,62.57616787648878,36.90077352138537,-9.74801922709581,134.90035498007336",
@@ -93,3 +104,62 @@ def test_a_log_target_campaign_chooses_measures_and_writes_as_before(tmp_path, e
 def test_a_plain_campaign_writes_as_before(tmp_path, elastic):
     _results_campaign(elastic, tmp_path, False).run()
     _rows_close((tmp_path / "pool_predictions.csv").read_text(), PINNED_PLAIN_ROWS)
+
+
+# ---------------------------------------------------------------------------------------
+# The transform itself, against scipy's log-normal.
+
+
+def test_forward_fits_y_or_log_y_and_names_the_first_value_without_a_log():
+    y = np.array([2.5, 40.0, 0.7])
+    np.testing.assert_array_equal(IDENTITY.forward(y), y)
+    np.testing.assert_array_equal(LOG.forward(y), np.log(y))
+    np.testing.assert_array_equal(IDENTITY.forward([0.0, -1.0]), [0.0, -1.0])  # the identity takes any y
+    for bad in (0.0, -3.0, np.nan, np.inf):
+        with pytest.raises(
+            ValueError, match=rf"Campaign fits log\(y\).*1 value\(s\) are not, first y\[1\] = {bad}"
+        ):
+            LOG.forward([2.0, bad, 5.0], fitter="Campaign")
+    np.testing.assert_array_equal(LOG.outside_domain([1.0, 0.0, np.nan, 1e300]), [False, True, True, False])
+    assert TargetTransform.of(True) is LOG and TargetTransform.of(False) is IDENTITY
+    with pytest.raises(ValueError, match="'identity' or 'log'"):
+        TargetTransform("sqrt")
+
+
+def test_log_back_on_y_is_the_log_normal(shear_features):
+    """The median, the delta-method std and the exact interval of the log-normal whose log is
+    N(mu, s^2), from a real model of log G."""
+    X, y = shear_features
+    mu, s = GPRegressor(random_state=0).fit(X[:30], np.log(y[:30])).predict(X[30:], return_std=True)
+    lognormal = lognorm(s=s, scale=np.exp(mu))
+    median, std = LOG.mean_std(mu, s)
+    np.testing.assert_allclose(median, lognormal.median(), rtol=1e-12)
+    np.testing.assert_allclose(std, median * s, rtol=1e-12)
+    np.testing.assert_allclose(LOG.inverse(mu), median, rtol=1e-12)
+    lower, upper = LOG.interval(mu, s, level=0.9)
+    np.testing.assert_allclose(lower, lognormal.ppf(0.05), rtol=1e-9)
+    np.testing.assert_allclose(upper, lognormal.ppf(0.95), rtol=1e-9)
+    lower, upper = IDENTITY.interval(mu, s, level=0.9)
+    np.testing.assert_allclose(upper, norm(mu, s).ppf(0.95), rtol=1e-9)
+    mean, std = IDENTITY.mean_std(mu, s)
+    assert mean is mu and std is s  # the identity leaves them as they are
+    with pytest.raises(ValueError, match="level must be in"):
+        LOG.interval(mu, s, level=95)
+
+
+def test_log_jacobian_turns_an_entropy_of_log_y_into_one_of_y(shear_features):
+    """What the acquisitions add: a log-normal's entropy is its log's Gaussian entropy plus mu."""
+    X, y = shear_features
+    mu, s = GPRegressor(random_state=0).fit(X[:30], np.log(y[:30])).predict(X[30:], return_std=True)
+    entropy_of_y = lognorm(s=s, scale=np.exp(mu)).entropy()
+    np.testing.assert_allclose(gaussian_entropy(s) + LOG.log_jacobian(mu), entropy_of_y, rtol=1e-9)
+    assert IDENTITY.log_jacobian(mu) is None
+
+
+def test_values_beyond_float64_warn_naming_the_item():
+    mu, s = np.array([1.0, 3.0, 708.0]), np.array([0.1, 0.2, 1.0])
+    with pytest.warns(RuntimeWarning, match=r"interval's upper bound of 1 item\(s\), first at index 2"):
+        lower, upper = LOG.interval(mu, s)
+    assert np.isinf(upper[2]) and np.all(np.isfinite(upper[:2])) and np.all(lower > 0)
+    with pytest.warns(RuntimeWarning, match=r"variance of 1 item\(s\), first at index 2"):
+        LOG.covariance(mu, np.diag(s**2))

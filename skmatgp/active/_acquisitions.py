@@ -13,7 +13,8 @@ one implementation and there is one greedy loop.
 
 Measures read a *pool*: :class:`Pool` (only its size: random), :class:`PredictedPool` (the
 std any regressor predicts: entropy) or :class:`GPPool` (an exact GP's view of the pool: the
-rest). Through a log target (a GP on log y) the measures score y, as an error in y counts: a
+rest). Through a log target (a GP on log y) the measures score y, as an error in y counts;
+the pool's ``TargetTransform`` (``skmatgp._target``) says how (its ``log_jacobian``): a
 log-normal's entropy is its log-scale Gaussian's plus the log-scale mean mu, and its
 delta-method variance is exp(2 mu) times the log-scale one.
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from .._gp import PoolVariance
+from .._target import IDENTITY, TargetTransform
 
 _BLOCK = 4096  # pool rows per block where a pool x reference matrix would be built
 _CENTRE_BLOCK = 2048  # centres per block in the first distances of k-center and LCMD
@@ -84,9 +86,10 @@ class GPPool(Pool):
         The GP's posterior given its training points.
     regressor : GPRegressor or GNNGPRegressor, optional
         The fitted regressor around ``posterior``: its ``y_scale_ * std_scale_`` puts the
-        entropies in y's units, and with ``log_target`` its mean is the log-scale mu.
-    log_target : bool
-        The GP models log y: the measures score y (see the module's docstring).
+        entropies in the units of its target, and its mean is the mu that ``target`` reads.
+    target : TargetTransform, default=IDENTITY
+        How the GP's target relates to y (``LOG``: the GP models log y); the measures score
+        y (see the module's docstring).
     tracker : PoolVariance, optional
         The pool's variances given the GP's training points (and any points conditioned on
         since); greedy selections condition it on their picks, in place. Built on first use
@@ -106,14 +109,14 @@ class GPPool(Pool):
         posterior,
         *,
         regressor=None,
-        log_target: bool = False,
+        target: TargetTransform = IDENTITY,
         tracker: PoolVariance | None = None,
         reference: torch.Tensor | None = None,
         centres: torch.Tensor | None = None,
         log_density: torch.Tensor | None = None,
     ):
         super().__init__(len(Z))
-        self.Z, self.posterior, self.regressor, self.log_target = Z, posterior, regressor, log_target
+        self.Z, self.posterior, self.regressor, self.target = Z, posterior, regressor, target
         self.device = Z.device
         self._tracker, self._reference = tracker, reference
         self._centres, self._log_density = centres, log_density
@@ -135,16 +138,19 @@ class GPPool(Pool):
         return self._log_density
 
     @functools.cached_property
-    def log_mean(self) -> torch.Tensor | None:
-        """The GP's mean of log y at each item (None without a log target): the mean alone,
-        O(n m), not the variances a prediction would also solve for."""
-        return self.regressor._mean_from_embeddings(self.Z) if self.log_target else None
+    def log_jacobian(self) -> torch.Tensor | None:
+        """The target transform's log dy/dz at each item's mean (None for the identity: the
+        mean is not computed). The mean alone, O(n m), not the variances a prediction would
+        also solve for."""
+        if self.target.is_identity:
+            return None
+        return self.target.log_jacobian(self.regressor._mean_from_embeddings(self.Z))
 
     def entropy(self) -> torch.Tensor:
         """The entropy of y at each item given what the tracker is conditioned on."""
         scale = 1.0 if self.regressor is None else self.regressor.y_scale_ * self.regressor.std_scale_
         entropy = 0.5 * torch.log(2 * np.pi * np.e * self.tracker.predictive_variance()) + np.log(scale)
-        return entropy if self.log_mean is None else entropy + self.log_mean
+        return entropy if self.log_jacobian is None else entropy + self.log_jacobian
 
     def condition_on(self, index: int) -> None:
         self.tracker.condition_on(index)
@@ -185,17 +191,18 @@ class DensityEntropy(Entropy):
 class VarianceReduction:
     """How much a label at each item would lower the GP's variance summed over the tracker's
     reference items (integrated variance reduction): sum_r cov(x, r)^2 / (var(x) + noise).
-    With a log target, of y's variance: each reference item weighs exp(2 mu), by the delta
-    method. Taking an item conditions the GP on it."""
+    Through a target transform, of y's variance: each reference item weighs
+    exp(2 log_jacobian), exp(2 mu) for a log target, by the delta method. Taking an item
+    conditions the GP on it."""
 
     def __init__(self, pool: GPPool):
         self.tracker = pool.tracker
         if self.tracker.reference is None:
             raise ValueError("Variance reduction needs a pool tracker built with reference points.")
         self.weights = None
-        if pool.log_mean is not None:  # exp(2 mu), over its largest value: same picks, no overflow
-            reference_mean = pool.log_mean[self.tracker.reference]
-            self.weights = torch.exp(2 * (reference_mean - reference_mean.max()))
+        if pool.log_jacobian is not None:  # exp(2 j), over its largest value: same picks, no overflow
+            reference = pool.log_jacobian[self.tracker.reference]
+            self.weights = torch.exp(2 * (reference - reference.max()))
 
     def scores(self, blocked: torch.Tensor) -> torch.Tensor:
         return self.tracker.variance_reduction(self.weights)
@@ -293,16 +300,17 @@ class PosteriorDistance:
     The geometry stays that of the training points: picks are not conditioned on, as that
     would turn the distance to a pick into the distance to the span of all picks (joint
     entropy drawn at random). So the tracker is left as it is, and each pick costs one kernel
-    column and ``A^T A[:, c]``: O(n_pool n_train). With a log target, the geometry is y's
-    delta-method posterior covariance exp(mu(x) + mu(y)) k_post(x, y)."""
+    column and ``A^T A[:, c]``: O(n_pool n_train). Through a target transform, the geometry
+    is y's delta-method posterior covariance exp(j(x) + j(y)) k_post(x, y), j the
+    transform's log_jacobian (mu for a log target)."""
 
     def __init__(self, pool: GPPool):
         tracker = pool.tracker
         self.kernel, self.Z = tracker.posterior.kernel, tracker.Z_pool
         self.A = tracker.A[: tracker.n_rows]
-        log_mean = pool.log_mean
+        jacobian = pool.log_jacobian
         self.scale = (
-            torch.ones_like(tracker.variance) if log_mean is None else torch.exp(log_mean - log_mean.max())
+            torch.ones_like(tracker.variance) if jacobian is None else torch.exp(jacobian - jacobian.max())
         )
         self.norms = self.scale**2 * tracker.variance
         self.distance = self.norms.clone()

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import norm
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
@@ -31,11 +30,12 @@ from .._arrays import object_array
 from .._gp import ExactGPPosterior, PoolVariance
 from .._gp_regressor import GPRegressor
 from .._graphs import CrystalGraphTransformer
-from .._log_target import median_and_std
+from .._log_target import fitted_log_target
 from .._pipeline import update_estimator
 from .._prediction_table import write_prediction_csv
 from .._regressor import GNNGPRegressor
 from .._structures import check_structures, find_duplicate_structures
+from .._target import TargetTransform
 from .._warnings import warn_user
 from ..metrics import regression_report
 from ._acquisitions import ACQUISITIONS, GPPool, Pool, PredictedPool, density_weights
@@ -177,8 +177,8 @@ class Campaign:
         Where a finished campaign writes its fitted model and its predictions over the pool:
         ``model.pt``, written by :func:`skmatgp.save` (read by :func:`skmatgp.load` and
         ``skmatgp predict``): a Pipeline of the featurizer (or graph transformer) and the
-        fitted GP, so it takes structures, inside a LogTargetRegressor with
-        ``log_target=True``; and ``pool_predictions.csv``, ``id,mean,std,lower95,upper95``
+        fitted GP, so it takes structures; with ``log_target=True`` its last step is the GP
+        inside a LogTargetRegressor, as ``skmatgp fit --log-target`` saves it; and ``pool_predictions.csv``, ``id,mean,std,lower95,upper95``
         for every pool structure (with ``log_target`` the median, the delta-method std and
         the log-normal's interval). A rerun of a finished campaign writes them again if they
         are missing or a label was corrected, and :meth:`refit` rewrites them. Needs a
@@ -284,8 +284,9 @@ class Campaign:
                 stacklevel=2,
             )
         self.log_target = bool(log_target)
-        if self.log_target and self.pool_targets is not None and not np.all(self.pool_targets > 0):
-            bad = [self.pool_ids[i] for i in np.flatnonzero(~(self.pool_targets > 0))]
+        self.target = TargetTransform.of(self.log_target)  # what the model is fitted on, and back
+        if self.pool_targets is not None and self.target.outside_domain(self.pool_targets).any():
+            bad = [self.pool_ids[i] for i in np.flatnonzero(self.target.outside_domain(self.pool_targets))]
             raise ValueError(
                 f"log_target=True fits log(y), so the targets must be positive; {len(bad)} are not, "
                 f"ids {bad[:10]}{' ...' if len(bad) > 10 else ''}. Leave those structures out, or "
@@ -473,7 +474,7 @@ class Campaign:
                 self.pool_Z_,
                 self.model_.posterior_,
                 regressor=self.model_,
-                log_target=self.log_target,
+                target=self.target,
                 tracker=self.tracker_,
                 centres=self.pool_Z_[labelled],
                 log_density=getattr(self, "log_density_", None),
@@ -514,8 +515,8 @@ class Campaign:
             raise ValueError(
                 f"The oracle returned {labels!r} for ids {ids}: it must return one finite number per id."
             )
-        if self.log_target and not np.all(labels > 0):
-            bad = [i for i, label in zip(ids, labels) if not label > 0]
+        if self.target.outside_domain(labels).any():
+            bad = [i for i, outside in zip(ids, self.target.outside_domain(labels)) if outside]
             raise ValueError(
                 f"The oracle returned {len(bad)} label(s) <= 0, ids {bad[:10]}"
                 f"{' ...' if len(bad) > 10 else ''}; log_target=True fits log(y), so every label "
@@ -595,8 +596,7 @@ class Campaign:
         parts.append(hashlib.sha256(np.asarray(y, dtype=float).tobytes()).hexdigest())  # corrections
         key = json.dumps(parts, sort_keys=True, default=str)
         self.seed_, self.labelled_ = seed, (list(labelled), np.asarray(y, dtype=float))
-        if self.log_target:
-            y = np.log(y)
+        y = self.target.forward(y, fitter="log_target=True")
         warm = n_refit > 0 and self._warm_refits()
         if warm:
             self.model_.set_params(warm_start=True, random_state=seed)
@@ -644,15 +644,14 @@ class Campaign:
         per label; another model by its ``update``, or a refit on every label so far."""
         labelled, labels = self.labelled_
         self.labelled_ = (labelled + list(indices), np.concatenate([labels, y]))
-        if self.log_target:
-            y = np.log(y)
+        y = self.target.forward(y, fitter="log_target=True")
         model = self.model_
         if self.gp_:
             y_std = torch.as_tensor((y - model.y_mean_) / model.y_scale_, device=model.device_)
             model.posterior_.add_pool_points(self.tracker_, indices, y_std)
         elif not update_estimator(model, self.graphs_[indices], y):
             labelled, labels = self.labelled_
-            labels = np.log(labels) if self.log_target else labels
+            labels = self.target.forward(labels, fitter="log_target=True")
             self.model_ = self._new_model(self.seed_).fit(self.graphs_[labelled], labels)
 
     def _labelled(self, state: dict, count: int | None = None) -> tuple[list[int], np.ndarray]:
@@ -675,8 +674,9 @@ class Campaign:
             seen += len(batch)
 
     def _raw_prediction(self, rows=None, test: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """The model's mean and std (of log y with a log target) over the pool (``rows`` of
-        it) or the test set: from the GP's features where it keeps them."""
+        """The model's mean and std on the scale it is fitted on (log y with a log target)
+        over the pool (``rows`` of it) or the test set: from the GP's features where it keeps
+        them."""
         rows = slice(None) if rows is None else rows
         if self.gp_:
             return self.model_.predict_from_embeddings(self.test_Z_ if test else self.pool_Z_[rows])
@@ -684,19 +684,12 @@ class Campaign:
 
     def _predict(self, rows=None, test: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std of y: the log-normal's median and delta-method std with a log target."""
-        mean, std = self._raw_prediction(rows, test)
-        return median_and_std(mean, std) if self.log_target else (mean, std)
+        return self.target.mean_std(*self._raw_prediction(rows, test))
 
     def _learner(self):
         """The fitted model as a query strategy sees it: a model of y, so inside a
         LogTargetRegressor with a log target."""
-        if not self.log_target:
-            return self.model_
-        from .._log_target import LogTargetRegressor
-
-        model = LogTargetRegressor(regressor=clone(self.model_))
-        model.regressor_ = self.model_
-        return model
+        return fitted_log_target(self.model_) if self.log_target else self.model_
 
     # ------------------------------------------------------------------ features
     def _build_graphs(self, structures, keys: list[str]) -> np.ndarray:
@@ -804,7 +797,7 @@ class Campaign:
         n_labels = sum(len(batch) for batch in state["batches"])
         for structure_id, (value, where) in corrections.items():
             old = state["labels"][structure_id]
-            if self.log_target and not value > 0:
+            if self.target.outside_domain(value):
                 raise ValueError(
                     f"{where} changes the label of id {structure_id!r} from {old!r} to {value!r}, but "
                     "log_target=True fits log(y), so every label must be positive. Fix that row."
@@ -827,22 +820,16 @@ class Campaign:
         return (folder / "model.pt").is_file() and (folder / "pool_predictions.csv").is_file()
 
     def _structure_model(self):
-        """The campaign's fitted model as one that takes structures: the featurizer (or graph
-        transformer) and the GP in a Pipeline, inside a LogTargetRegressor for a log target,
-        so that the saved file predicts y from structures (``skmatgp predict``)."""
-        from sklearn.base import clone
+        """The campaign's fitted model as one that takes structures, so that the saved file
+        predicts y from structures (``skmatgp predict``): a Pipeline of the featurizer (or
+        graph transformer) and the GP, which a log target wraps in a LogTargetRegressor, as
+        ``skmatgp fit`` saves its model (the features are computed once for the mean, the std
+        and the interval)."""
         from sklearn.pipeline import Pipeline
-
-        from .._log_target import LogTargetRegressor
 
         name = "gnngp" if self.representation == "graph" else "gp"
         featurizer = "graphs" if self.representation == "graph" else "features"
-        pipeline = Pipeline([(featurizer, self._featurizer()), (name, self.model_)])
-        if not self.log_target:
-            return pipeline
-        model = LogTargetRegressor(regressor=clone(pipeline))
-        model.regressor_ = pipeline
-        return model
+        return Pipeline([(featurizer, self._featurizer()), (name, self._learner())])
 
     def _write_results(self, state: dict) -> None:
         """``model.pt`` (:func:`skmatgp.save`, read by :func:`skmatgp.load`) and the pool's
@@ -852,10 +839,7 @@ class Campaign:
         folder = Path(self.results_dir)
         folder.mkdir(parents=True, exist_ok=True)
         save(self._structure_model(), folder / "model.pt")  # atomic: a temporary file renamed
-        mu, s = self._raw_prediction()
-        interval = None
-        if self.log_target:  # the log-normal's median, delta-method std and interval
-            z = norm.ppf(0.975)
-            interval = (np.exp(mu - z * s), np.exp(mu + z * s))
-            mu, s = median_and_std(mu, s)
-        write_prediction_csv(folder / "pool_predictions.csv", self.pool_ids, mu, s, interval=interval)
+        mu, s = self._raw_prediction()  # with a log target: median, delta-method std, log-normal interval
+        mean, std = self.target.mean_std(mu, s)
+        interval = self.target.interval(mu, s, level=0.95)
+        write_prediction_csv(folder / "pool_predictions.csv", self.pool_ids, mean, std, interval=interval)

@@ -17,7 +17,7 @@ import torch
 from pymatgen.core import Structure
 from sklearn.utils import check_random_state
 
-from .._log_target import log_scale_model
+from .._log_target import split_target_transform
 from .._pipeline import final_step, transform_to_final
 from .._structures import structure_fingerprint
 from .._warnings import warn_user
@@ -124,7 +124,7 @@ def _gp_pool(learner, X_pool, strategy: str, *, labelled_centres: bool = False, 
     Through a LogTargetRegressor the strategies score y, not log(y) (see ``_acquisitions``),
     so they agree with ``max_entropy_sampling``, which scores the delta-method std."""
     estimator = _estimator(learner)
-    model, through_log = log_scale_model(estimator)
+    model, target = split_target_transform(estimator)
     unfitted_log = model is None
     if not unfitted_log:
         estimator = model
@@ -154,7 +154,7 @@ def _gp_pool(learner, X_pool, strategy: str, *, labelled_centres: bool = False, 
         Z,
         regressor.posterior_,
         regressor=regressor,
-        log_target=through_log,
+        target=target,
         centres=centres,
         reference=points,
     )
