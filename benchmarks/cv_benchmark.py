@@ -128,6 +128,7 @@ from skmatgp import (
     PretrainedEncoderTransformer,
     StructureDescriptors,
 )
+from skmatgp._target import IDENTITY, LOG
 from skmatgp.datasets import load_dataset
 from skmatgp.metrics import calibration_curve, regression_report
 
@@ -146,6 +147,8 @@ DEVICE = "auto"
 
 # --------------------------------------------------------------------------- models
 class GNNGP:
+    target = IDENTITY  # the scale the pipeline is fitted on: y (gnngp_log: log y)
+
     def __init__(self, fold, quick, threads, gp_head="auto", encoder=None):
         params = {"epochs": QUICK["epochs"], "gp_iterations": 20} if quick else {}
         regressor = GNNGPRegressor(
@@ -154,9 +157,9 @@ class GNNGP:
         self.model = make_pipeline(CrystalGraphTransformer(), regressor)
 
     def fit(self, X, y):
-        self.model.fit(X, self._to_fit_scale(y))
+        self.model.fit(X, self.target.forward(y, fitter=type(self).__name__))
         regressor = self.model[-1]
-        held_out = self._to_target_scale(regressor.validation_predictions_)
+        held_out = self.target.inverse(regressor.validation_predictions_)
         self.extra = {
             "n_epochs": regressor.n_epochs_,
             "std_scale": regressor.std_scale_,
@@ -171,38 +174,25 @@ class GNNGP:
 
     def encoder_head(self, X):
         """The encoder's own linear head: what the GP replaces (a diagnostic, not timed)."""
-        return self._to_target_scale(self.model[-1].predict_encoder_head(self.model[0].transform(X)))
-
-    @staticmethod
-    def _to_fit_scale(y):
-        return y
-
-    @staticmethod
-    def _to_target_scale(values):
-        return values
+        return self.target.inverse(self.model[-1].predict_encoder_head(self.model[0].transform(X)))
 
 
 class GNNGPLogTarget(GNNGP):
-    """The same pipeline fitted on log(y), for a positive, heavy-tailed target.
+    """The same pipeline fitted on log(y), for a positive, heavy-tailed target, through
+    skmatgp's log target transform (what LogTargetRegressor and campaigns use).
 
     Prediction: exp of the GP mean (the median of the implied log-normal); std: the
     delta-method exp(mean) * std, so the Gaussian metrics apply as for the other models.
     """
 
-    def fit(self, X, y):
-        _require_positive(y, type(self).__name__)
-        return super().fit(X, y)
+    target = LOG
 
     def predict(self, X):
-        mean, std = super().predict(X)
-        return np.exp(mean), np.exp(mean) * std
+        return self.target.mean_std(*super().predict(X))
 
     def lognormal_report(self, X, y) -> dict:
         mean, std = super().predict(X)
         return lognormal_report(y, mean, std)
-
-    _to_fit_scale = staticmethod(np.log)
-    _to_target_scale = staticmethod(np.exp)
 
 
 class GNNGPLogGap(GNNGPLogTarget):
