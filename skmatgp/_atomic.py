@@ -7,6 +7,7 @@ error it is removed, so a failed write leaves neither a half file nor a stray te
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -51,3 +52,16 @@ def _umask() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0o022
+
+
+def torch_save_atomic(obj, path) -> None:
+    """``torch.save(obj, path)``, through :func:`write_bytes_atomic` when ``path`` is a path
+    (a file object, such as a buffer, is written to directly)."""
+    import torch
+
+    if hasattr(path, "write"):
+        torch.save(obj, path)
+        return
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._atomic import torch_save_atomic
 from ._doc_link import DocLinkMixin
 from ._gp_head import (
     GPHeadMixin,
@@ -267,7 +268,7 @@ class GPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
             "feature_scale": torch.as_tensor(self.feature_scale_),
             "head": head_payload(self.posterior_),
         }
-        torch.save(payload, path)
+        torch_save_atomic(payload, path)  # an interrupted save leaves no half file
 
 
 def load_gp_regressor(payload: dict, path, device: str = "cpu") -> GPRegressor:

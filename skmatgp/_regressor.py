@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._atomic import torch_save_atomic
 from ._doc_link import DocLinkMixin
 from ._encoder import ARCHITECTURE
 from ._encoder_sources import check_architecture, check_warm_encoder, encoder_origin, initial_encoder
@@ -376,7 +377,7 @@ class GNNGPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
         (200 MB at 5,000 training structures). :func:`skmatgp.load` refuses it.
         """
         check_is_fitted(self)
-        torch.save(model_payload(self, encoder_only), path)
+        torch_save_atomic(model_payload(self, encoder_only), path)  # an interrupted save leaves no half file
 
 
 def load_gnngp_regressor(payload: dict, path, device: str = "cpu") -> GNNGPRegressor:

@@ -222,3 +222,19 @@ def test_n_features_in_and_the_notebook_repr_link(features):
     api = (Path(__file__).resolve().parents[1] / "docs" / "api.rst").read_text()
     for name in ("GPRegressor", "GNNGPRegressor", "LogTargetRegressor", "ActiveLearner"):
         assert f"\n   {name}\n" in api  # autosummary writes generated/<module>.<name>.html
+
+
+def test_a_save_that_fails_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    model = GPRegressor(random_state=0).fit(X, X[:, 0])
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"the old model")
+
+    def broken_save(obj, f):
+        f.write(b"half a mod")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(RuntimeError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == b"the old model" and sorted(tmp_path.iterdir()) == [path]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import write_text_atomic
 from ._lock import FolderLock
 
 STATE_NAME = "state.json"
@@ -40,12 +40,7 @@ _STATE_KINDS = {
 
 def write_json_atomic(path: Path, obj) -> None:
     """Write JSON so that a crash at any moment leaves either the old or the new file."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as fh:
-        json.dump(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj))
 
 
 def digest(obj) -> str:
