@@ -32,8 +32,9 @@ def write_prediction_csv(path, ids, mean, std, level: float = 0.95, *, interval=
     in full precision, as UTF-8. The file is written next to ``path``
     and moved into place, so a crash never leaves half a table. Returns the path.
 
-    Raises ValueError, naming the id, for a non-finite mean or std or a negative std: a row
-    a reader would take for a prediction must be one.
+    Raises ValueError, naming the id, for a non-finite mean or std, a negative std, or a
+    bound that is not finite (a log-normal's upper bound overflows where y passes about
+    1e308): a row a reader would take for a prediction must be one. Nothing is written then.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}.")
@@ -60,6 +61,15 @@ def write_prediction_csv(path, ids, mean, std, level: float = 0.95, *, interval=
             raise ValueError(
                 f"interval holds {len(lower)} lower and {len(upper)} upper bounds for {len(ids)} ids."
             )
+    bad = np.flatnonzero(~np.isfinite(lower) | ~np.isfinite(upper))
+    if len(bad):
+        named = ", ".join(f"{ids[i]} ({lower[i]}, {upper[i]})" for i in bad[:5])
+        raise ValueError(
+            f"{len(bad)} prediction(s) have an interval bound that is not finite: {named}"
+            f"{' ...' if len(bad) > 5 else ''}; nothing was written to {path}. A log target's "
+            "bound overflows where y passes about 1e308; its log-scale Gaussian "
+            "(LogTargetRegressor.predict_log) is finite."
+        )
     text = io.StringIO(newline="")
     writer = csv.writer(text)
     writer.writerow(["id", "mean", "std", *interval_columns(level)])

@@ -817,6 +817,25 @@ def test_write_prediction_csv_refuses_non_finite_predictions_naming_the_id(tmp_p
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == "id,mean,std,lower90,upper90"
 
 
+def test_write_prediction_csv_refuses_an_interval_bound_that_is_not_finite(tmp_path):
+    """A log-normal's upper bound overflows to inf where y passes about 1e308, with the median
+    and std still finite: the row is refused, naming its id, and nothing is written."""
+    from skmatgp._prediction_table import write_prediction_csv
+    from skmatgp._target import LOG
+
+    mu, s = np.array([1.0, 708.5]), np.array([0.1, 1.0])
+    mean, std = LOG.mean_std(mu, s)
+    with pytest.warns(RuntimeWarning, match="upper bound of 1 item"):
+        interval = LOG.interval(mu, s)
+    with pytest.raises(
+        ValueError, match=r"1 prediction\(s\) have an interval bound that is not finite: b \(.*inf\)"
+    ):
+        write_prediction_csv(tmp_path / "p.csv", ["a", "b"], mean, std, interval=interval)
+    assert not (tmp_path / "p.csv").exists()
+    with pytest.raises(ValueError, match="bound that is not finite: a"):
+        write_prediction_csv(tmp_path / "p.csv", ["a"], [1e308], [1e308])  # mean + z std overflows
+
+
 # ---------------------------------------------------------------------------------------
 # Any estimator (cloned) and a modAL-signature strategy.
 
