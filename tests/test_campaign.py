@@ -799,6 +799,14 @@ def test_a_log_target_campaign_leaves_a_model_of_y(tmp_path, elastic):
     lower, upper = model[-1].predict_interval(graphs)
     _, _, table = _table(tmp_path / "pool_predictions.csv")
     np.testing.assert_allclose(table, np.column_stack([median, std, lower, upper]), rtol=1e-9)
+    cifs = tmp_path / "cifs"  # skmatgp predict writes the same table, the log-normal's interval too
+    cifs.mkdir()
+    for structure, name in zip(X, ids):
+        structure.to(filename=str(cifs / f"{name}.cif"))
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(tmp_path / "model.pt"), "--cifs", str(cifs), "--out", str(out)]) == 0
+    _, predicted_ids, predicted = _table(out)
+    np.testing.assert_allclose(predicted[[predicted_ids.index(i) for i in ids]], table, rtol=1e-6)
     # files of the shape campaigns saved before, the LogTargetRegressor around the Pipeline, still load
     old_shape = fitted_log_target(Pipeline([("graphs", model[0]), ("gnngp", model[-1].regressor_)]))
     skmatgp.save(old_shape, tmp_path / "old.pt")
