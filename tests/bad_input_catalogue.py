@@ -870,7 +870,7 @@ def render() -> str:
     """The markdown table of every case, grouped."""
     lines = []
     for group in dict.fromkeys(case.group for case in CASES):
-        lines += [f"### {group}", "", "| Input | Where | What happens |", "|---|---|---|"]
+        lines += [f"## {group}", "", "| Input | Where | What happens |", "|---|---|---|"]
         for case in (c for c in CASES if c.group == group):
             if case.kind == "exits":
                 what = f"exit status {case.error}, one line: “…{case.says}…”"
