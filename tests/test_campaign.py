@@ -942,3 +942,34 @@ def test_a_strategy_that_returns_no_batch_is_named(elastic):
         campaign.run()
     with pytest.raises(ValueError, match="strategy must be one of .* or a query strategy"):
         _small_campaign(elastic, strategy="uncertainty")
+
+
+class _MeanElement(torch.nn.Module):
+    """The smallest encoder of one's own: a learned vector per element, averaged per structure."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = torch.nn.Embedding(101, 4)
+        self.head = torch.nn.Linear(4, 1)
+
+    def embed(self, batch):
+        from torch_geometric.nn import global_mean_pool
+
+        return global_mean_pool(self.table(batch.z), batch.batch)
+
+    def forward(self, batch):
+        return self.head(self.embed(batch)).squeeze(-1)
+
+
+def test_results_of_a_model_skmatgp_cannot_save_keep_the_pool_predictions(tmp_path, elastic):
+    """A campaign whose GNNGPRegressor has an encoder of the user's own (a module skmatgp's
+    files cannot hold without pickling) spends its budget and writes its pool predictions; the
+    model file it cannot write is named in a warning, not a crash after the last label."""
+    from skmatgp import GNNGPRegressor
+
+    estimator = GNNGPRegressor(encoder=_MeanElement(), **TINY)
+    with pytest.warns(UserWarning, match="model.pt is not written"):
+        state = _small_campaign(elastic, estimator=estimator, results_dir=tmp_path / "results").run()
+    assert state["status"] == "done" and not (tmp_path / "results" / "model.pt").exists()
+    table = (tmp_path / "results" / "pool_predictions.csv").read_text().splitlines()
+    assert table[0] == "id,mean,std,lower95,upper95" and len(table) == 41

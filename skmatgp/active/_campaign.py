@@ -838,8 +838,17 @@ class Campaign:
 
         folder = Path(self.results_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        save(self._structure_model(), folder / "model.pt")  # atomic: a temporary file renamed
         mu, s = self._raw_prediction()  # with a log target: median, delta-method std, log-normal interval
         mean, std = self.target.mean_std(mu, s)
         interval = self.target.interval(mu, s, level=0.95)
         write_prediction_csv(folder / "pool_predictions.csv", self.pool_ids, mean, std, interval=interval)
+        try:
+            save(self._structure_model(), folder / "model.pt")  # atomic: a temporary file renamed
+        except TypeError as exc:  # a model skmatgp's files cannot hold (another estimator, encoder)
+            warnings.warn(
+                f"The campaign's model cannot be written as a skmatgp model file ({exc}), so "
+                f"{folder / 'model.pt'} is not written; {folder / 'pool_predictions.csv'} is. "
+                "Keep the model with joblib.dump if you trust the files you load.",
+                UserWarning,
+                stacklevel=3,
+            )
