@@ -129,7 +129,7 @@ class Campaign:
         What the GP sees. "foundation": features of a frozen pretrained universal potential
         (:class:`~skmatgp.FoundationFeaturizer`, SevenNet-0 by default) and a
         :class:`~skmatgp.GPRegressor`; nothing is trained on the labels but the GP, so a
-        refit takes seconds. "graph": crystal graphs and a :class:`~skmatgp.GNNGPRegressor`
+        refit is cheap. "graph": crystal graphs and a :class:`~skmatgp.GNNGPRegressor`
         whose encoder trains on the labels (the paper's system; for many labels).
     featurizer_params : dict, optional
         ``representation="foundation"``: parameters of the FoundationFeaturizer.
