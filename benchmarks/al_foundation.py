@@ -41,15 +41,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from featurize import machine_note
+from protocol import FEATURE_CACHE, FOUNDATION_DATASETS, RESULTS, machine_note, selection_rows
 
 from skmatgp.active import run_campaigns, split_test_pool
 from skmatgp.datasets import load_dataset
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results"
-WORK = HERE / "work" / "al_foundation"
-CACHE = HERE / "work" / "feature_cache"
+WORK = Path(__file__).parent / "work" / "al_foundation"
 DATASETS = {
     "dielectric": {
         "dataset": "matbench_dielectric",
@@ -173,10 +170,7 @@ def _elapsed(start: float, earlier: float | None) -> float:
 def test_rows_in_selection(spec: dict, y) -> float | None:
     """Share of this study's test rows that foundation_selection.py scored on (it chose the
     package default), for the Matbench datasets it used; None for the others."""
-    from foundation_protocol import DATASETS as SELECTED
-    from foundation_selection import selection_rows
-
-    if spec["dataset"] not in SELECTED:
+    if spec["dataset"] not in FOUNDATION_DATASETS:
         return None
     test, _ = split_test_pool(len(y), spec["n_test"], spec["n_pool"], seed=0)
     return float(np.isin(test, selection_rows(y)).mean())
@@ -226,7 +220,7 @@ def main(argv=None) -> None:
         "model": default["model"],
         "layer": default["layer"],
         "pooling": default["pooling"],
-        "cache_dir": str(CACHE),
+        "cache_dir": str(FEATURE_CACHE),
     }
     estimator_params = {"nu": default["nu"], "device": "cpu"}
     rows, elapsed, records_by_dataset, overlap, left_out = [], {}, {}, {}, {}

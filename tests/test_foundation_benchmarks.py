@@ -21,10 +21,10 @@ def benchmarks(tmp_path, monkeypatch):
     """The benchmark modules, with their feature cache and work folders in tmp_path."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import al_foundation
-    import foundation_protocol
+    import protocol
 
-    monkeypatch.setattr(foundation_protocol, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(al_foundation, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(protocol, "FEATURE_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(al_foundation, "FEATURE_CACHE", tmp_path / "cache")
     monkeypatch.setattr(al_foundation, "WORK", tmp_path / "work" / "al_foundation")
     return tmp_path / "results"
 
@@ -34,7 +34,7 @@ def test_selection_cv_and_active_learning_quick(benchmarks, monkeypatch):
     import foundation_selection
     import make_results
     import representation_cv
-    from cv_benchmark import matbench_splits
+    from protocol import SELECTION_ROWS_QUICK, matbench_splits
 
     picked = []
     real_score = foundation_selection.score
@@ -50,15 +50,15 @@ def test_selection_cv_and_active_learning_quick(benchmarks, monkeypatch):
     selection = json.loads((benchmarks / "foundation_selection_quick.json").read_text())
     chosen = selection["datasets"]["elastic_tensor_2015"]["chosen"]
     assert chosen["model"] in ("chgnet", "sevennet") and chosen["nu"] in (0.5, 1.5, 2.5)
-    assert set(picked) == {foundation_selection.N_QUICK}
+    assert set(picked) == {SELECTION_ROWS_QUICK}
     assert selection["package_default"]["layer"] == chosen["layer"] or len(selection["datasets"]) > 1
 
     # the selection's rows are fold 1's training rows: none of its test rows
-    from foundation_protocol import load
+    from protocol import load_task
 
-    _, y = load("elastic_tensor_2015")
+    _, y = load_task("elastic_tensor_2015")
     train, test = matbench_splits(y)[0]
-    rows = np.sort(np.random.default_rng(0).choice(train, foundation_selection.N_QUICK, replace=False))
+    rows = np.sort(np.random.default_rng(0).choice(train, SELECTION_ROWS_QUICK, replace=False))
     assert not set(rows) & set(test)
 
     selected = f"gp_{chosen['model']}" + ("_desc" if chosen["descriptors"] else "")
