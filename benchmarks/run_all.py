@@ -16,7 +16,8 @@ A full run, in this order (each group skippable or opt-in as said):
    one it is skipped, except in quick mode, which runs its CPU half to check the script;
 5. foundation (opt-in, ``--with foundation``; hours): ``foundation_featurize.py``,
    ``foundation_selection.py``, then ``representation_cv.py`` and ``al_foundation.py``, which
-   read the selection's file;
+   read the selection's file (in quick mode too, their feature cache and campaigns stay in
+   benchmarks/work/);
 6. quiet (opt-in, ``--with quiet``): ``main_job_time.py``, ``thread_contention.py``,
    ``startup_time.py``: absolute times, so run them on a machine with nothing else running
    (``main_job_time.py`` has no quick mode: a quick run leaves it out);
