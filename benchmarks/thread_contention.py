@@ -5,7 +5,7 @@ and with the libraries' defaults.
     python benchmarks/thread_contention.py --quick  # a check of the script: a small campaign
 
 Each run is ``skmatgp campaign`` in a subprocess with an empty feature cache, as in
-main_job_time.py, run with nothing else on the machine. The neighbours are as many
+main_job_time.py, run with nothing else on the machine, after a quick warm-up campaign. The neighbours are as many
 single-threaded busy loops as the machine has cores (a load of 2 on 2 cores: two other jobs).
 Beside them a job whose two threads are busy gets half the cores it got alone, so a job that
 only loses its share of the CPU slows by at most ``cpu_per_s_alone / fair_share_cores``.
@@ -83,6 +83,9 @@ def main(argv=None) -> None:
     extra = QUICK if args.quick else []
     cores = len(os.sched_getaffinity(0))
     before = machine_state()
+    # a first run after an install or a code change pays for compiling and reading files from
+    # disk (about 40 s more in one such run): a quick campaign first, not recorded
+    run_job(skmatgp, QUICK, {}, 0)
     runs = {}
     for name, env_extra in SETTINGS.items():  # each setting alone, then beside the neighbours
         for neighbours in (0, cores):
