@@ -3,12 +3,11 @@
 The pins below were written by the code before the refactor into measures and selectors
 (modAL-signature functions in ``_strategies.py``, Campaign's own scoring in ``_campaign.py``),
 on real structures of elastic_tensor_2015: a GPRegressor on a small feature matrix built from
-them, and small graph campaigns. ``tests/data/campaign_state_v1`` is a campaign's state folder
-written by that code, waiting for labels; it must still resume to the same choices.
+them, and small graph campaigns. A campaign's state folder, waiting for labels, is still
+written in the form that code wrote (``STATE_V1``) and resumes to the same choices.
 """
 
-import shutil
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
@@ -28,7 +27,25 @@ from skmatgp.active import (
 )
 from tests.conftest import TINY
 
-DATA = Path(__file__).parent / "data"
+# the form of a waiting campaign's state.json before the registry: its keys and its settings' keys
+STATE_V1 = {
+    "keys": ["batches", "config", "history", "labels", "pending", "refits", "status"],
+    "config": [
+        "batch_size",
+        "budget",
+        "estimator_params",
+        "eval_every",
+        "graph_params",
+        "n_initial",
+        "pool_ids_sha256",
+        "pool_targets_sha256",
+        "random_state",
+        "refit_every",
+        "strategy",
+        "test_sha256",
+        "warm_start",
+    ],
+}
 STRATEGIES = ("entropy", "batch_entropy", "random", "ivr", "density_entropy", "kcenter", "lcmd", "kmeanspp")
 
 
@@ -181,12 +198,12 @@ def modal_pins_now(data) -> dict:
     return pins
 
 
-def _campaign(data, strategy, log_target=False, representation="graph", **settings):
+def _campaign(data, strategy, log_target=False, representation="graph", oracle=None, **settings):
     X, y, ids = data.structures[:40], data.target[:40], list(data.ids[:40])
     return Campaign(
         X,
         ids,
-        TableOracle(ids, 10.0**y if log_target else y),
+        oracle or TableOracle(ids, 10.0**y if log_target else y),
         test=(data.structures[40:60], (10.0 ** data.target[40:60]) if log_target else data.target[40:60]),
         strategy=strategy,
         n_initial=10,
@@ -262,9 +279,21 @@ def test_campaign_strategies_choose_as_before(campaigns_now, key):
     assert campaigns_now[key] == INITIAL + CAMPAIGN_PINS[key]
 
 
-def test_a_state_folder_written_before_the_registry_resumes_to_the_same_choices(tmp_path, elastic):
+def test_a_waiting_state_keeps_the_form_it_had_before_the_registry_and_resumes_alike(tmp_path, elastic):
+    table = TableOracle(list(elastic.ids[:40]), elastic.target[:40])
+    calls = {"n": 0}
+
+    def two_answers(ids, structures):  # the initial labels and one batch, then no answer
+        calls["n"] += 1
+        return table(ids) if calls["n"] <= 2 else None
+
     folder = tmp_path / "state"
-    shutil.copytree(DATA / "campaign_state_v1", folder)
+    waiting = _campaign(elastic, "batch_entropy", oracle=two_answers, state_dir=folder).run()
+    assert waiting["status"] == "waiting"
+    state = json.loads((folder / "state.json").read_text())
+    assert sorted(state) == STATE_V1["keys"] and sorted(state["config"]) == STATE_V1["config"]
+    assert [i for batch in state["batches"] for i in batch] == OLD_STATE_ORDER[:13]
+    assert state["pending"]["ids"] == OLD_STATE_ORDER[13:16]
     resumed = _campaign(elastic, "batch_entropy", state_dir=folder).run()
     assert resumed["status"] == "done" and _order(resumed) == OLD_STATE_ORDER
     uninterrupted = _campaign(elastic, "batch_entropy").run()
