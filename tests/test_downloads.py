@@ -168,8 +168,9 @@ def _perov5_csv(rows, path):
             )
 
 
-@needs_shared
-def test_public_source_is_downloaded_checked_and_converted_once(serve, tmp_path, monkeypatch):
+def _publish_castelli(serve, tmp_path, monkeypatch):
+    """Serve 12 castelli rows as the Perov-5 CSVs of a (loopback) public source, and pin that
+    source in the registry; return the rows and the server."""
     with gzip.open(SHARED / CASTELLI, "rt") as fh:
         rows = [json.loads(next(fh)) for _ in range(12)]
     published = tmp_path / "published"
@@ -183,6 +184,12 @@ def test_public_source_is_downloaded_checked_and_converted_once(serve, tmp_path,
         for name in ("val.csv", "test.csv")
     )
     monkeypatch.setitem(DATASETS, info.name, dataclasses.replace(info, sources=sources, n_rows=12))
+    return rows, server
+
+
+@needs_shared
+def test_public_source_is_downloaded_checked_and_converted_once(serve, tmp_path, monkeypatch):
+    rows, server = _publish_castelli(serve, tmp_path, monkeypatch)
     home = tmp_path / "home"
 
     data = load_dataset("castelli_perovskites_7k", data_home=home, target="ind_gap")
@@ -205,19 +212,7 @@ def test_public_source_is_downloaded_checked_and_converted_once(serve, tmp_path,
 def converted_home(serve, tmp_path, monkeypatch):
     """A data home whose castelli file was converted from a (loopback) public source of 12 rows,
     the registry pinning that source."""
-    with gzip.open(SHARED / CASTELLI, "rt") as fh:
-        rows = [json.loads(next(fh)) for _ in range(12)]
-    published = tmp_path / "published"
-    published.mkdir()
-    _perov5_csv(rows[:7], published / "val.csv")
-    _perov5_csv(rows[7:], published / "test.csv")
-    server = serve(published)
-    info = DATASETS["castelli_perovskites_7k"]
-    sources = tuple(
-        Source(f"{server.url}/{name}", sha256(published / name), f"perov_5_{name}")
-        for name in ("val.csv", "test.csv")
-    )
-    monkeypatch.setitem(DATASETS, info.name, dataclasses.replace(info, sources=sources, n_rows=12))
+    _publish_castelli(serve, tmp_path, monkeypatch)
     home = tmp_path / "converted"
     fetch_dataset("castelli_perovskites_7k", data_home=home)
     assert sorted(p.name for p in home.iterdir()) == [CASTELLI, CASTELLI + ".source.json"]

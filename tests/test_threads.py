@@ -38,12 +38,10 @@ def test_a_bad_thread_count_is_refused_naming_the_variable(value):
         configure_threads({"SKMATGP_THREADS": value})
 
 
-def test_torch_starts_with_the_configured_threads():
-    code = (
-        "import os; from skmatgp._threads import configure_threads; configure_threads(); "
-        "import torch; print(torch.get_num_threads(), os.environ['OMP_WAIT_POLICY'])"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_"))}
+def _printed_with_one_thread(code: str) -> list[str]:
+    """What ``code`` prints in a new interpreter with SKMATGP_THREADS=1 and no thread variable
+    of OpenMP, MKL or OpenBLAS set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "OPENBLAS_"))}
     out = subprocess.run(
         [sys.executable, "-c", code],
         check=False,
@@ -52,7 +50,15 @@ def test_torch_starts_with_the_configured_threads():
         text=True,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1", "PASSIVE"]
+    return out.stdout.split()
+
+
+def test_torch_starts_with_the_configured_threads():
+    code = (
+        "import os; from skmatgp._threads import configure_threads; configure_threads(); "
+        "import torch; print(torch.get_num_threads(), os.environ['OMP_WAIT_POLICY'])"
+    )
+    assert _printed_with_one_thread(code) == ["1", "PASSIVE"]
 
 
 def test_numpy_starts_its_openblas_pool_after_the_command_line_sets_it():
@@ -64,16 +70,7 @@ def test_numpy_starts_its_openblas_pool_after_the_command_line_sets_it():
         "print(os.environ['OPENBLAS_NUM_THREADS'], "
         "*{i['num_threads'] for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas'})"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "OPENBLAS_"))}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        env={**env, "SKMATGP_THREADS": "1"},
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "1", "1"]
+    assert _printed_with_one_thread(code) == ["False", "1", "1"]
 
 
 def test_the_command_line_says_a_bad_setting_in_one_line(tmp_path):
