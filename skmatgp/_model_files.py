@@ -231,14 +231,9 @@ def _read_pipeline(payload, path, device):
 
 
 def _read_log_target(payload, path, device):
-    from sklearn.base import clone
+    from ._log_target import fitted_log_target
 
-    from ._log_target import LogTargetRegressor
-
-    regressor = _build(payload["regressor"], path, device)
-    model = LogTargetRegressor(regressor=clone(regressor))
-    model.regressor_ = regressor
-    return model
+    return fitted_log_target(_build(payload["regressor"], path, device))
 
 
 def _read_foundation(payload, path, device):
