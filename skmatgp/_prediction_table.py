@@ -12,9 +12,9 @@ import io
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import norm
 
 from ._atomic import write_text_atomic
+from ._target import IDENTITY
 
 
 def interval_columns(level: float = 0.95) -> tuple[str, str]:
@@ -53,8 +53,7 @@ def write_prediction_csv(path, ids, mean, std, level: float = 0.95, *, interval=
             f"{' ...' if len(bad) > 5 else ''}; nothing was written to {path}."
         )
     if interval is None:
-        half_width = norm.ppf(0.5 + level / 2) * std
-        lower, upper = mean - half_width, mean + half_width
+        lower, upper = IDENTITY.interval(mean, std, level)
     else:
         lower, upper = (np.asarray(bound, dtype=float).reshape(-1) for bound in interval)
         if not len(lower) == len(upper) == len(ids):
