@@ -16,8 +16,6 @@ from ._pipeline import final_step, update_estimator
 from ._regressor import GNNGPRegressor
 from ._target import IDENTITY, LOG
 
-median_and_std = LOG.mean_std  # the log-normal's median and delta-method std (its old name)
-
 
 def fitted_log_target(regressor_):
     """A fitted LogTargetRegressor around ``regressor_``, a model already fitted on log(y):
