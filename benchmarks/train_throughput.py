@@ -41,7 +41,8 @@ from protocol import (
 )
 
 from skmatgp import CrystalGraphEncoder, CrystalGraphTransformer
-from skmatgp._regressor import _collate, _minibatches
+from skmatgp._graph_batches import collate as _collate
+from skmatgp._graph_batches import minibatches as _minibatches
 
 
 def skmatgp_epoch_runner(graphs, y, batch_size, seed):

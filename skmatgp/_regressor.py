@@ -35,8 +35,6 @@ from ._gp_head import (
     target_scaling,
 )
 from ._graph_batches import check_graphs, encoder_outputs, graph_settings_of
-from ._graph_batches import collate as _collate  # noqa: F401 (benchmarks/train_throughput.py)
-from ._graph_batches import minibatches as _minibatches  # noqa: F401 (benchmarks/train_throughput.py)
 from ._training import EncoderTrainer
 
 __all__ = ["SPARSE_ABOVE", "GNNGPRegressor", "load_gnngp_regressor"]
