@@ -26,6 +26,7 @@ _SOURCES = {
     "find_duplicate_structures": "._structures",
     "iter_pool_predictions": "._streaming",
     "load": "._model_files",
+    "register_encoder": "._encoder_kinds",
     "save": "._model_files",
     "score_pool": "._streaming",
     "top_entropy": "._streaming",
@@ -43,6 +44,7 @@ __all__ = [
     "find_duplicate_structures",
     "iter_pool_predictions",
     "load",
+    "register_encoder",
     "save",
     "score_pool",
     "top_entropy",
@@ -53,6 +55,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
 if TYPE_CHECKING:  # what editors and type checkers see
     from ._descriptors import StructureDescriptors
     from ._encoder import CrystalGraphEncoder
+    from ._encoder_kinds import register_encoder
     from ._foundation import FoundationFeaturizer
     from ._gp_regressor import GPRegressor
     from ._graphs import CrystalGraphTransformer

