@@ -123,7 +123,7 @@ def audit(name: str, targets: dict) -> dict:
 def gbm_log_gap_without(seen_rows: list[int]) -> dict:
     """gbm_log_gap's test MAE by fold, refitted as cv_benchmark fits it, with and without the
     test rows the band-gap encoder had seen: what they are worth to the committed figure."""
-    from cv_benchmark import DescriptorBoostingGap
+    from models import DescriptorBoostingGap
 
     data = load_dataset("matbench_dielectric")
     X, y = data.structures, np.asarray(data.target, dtype=float)

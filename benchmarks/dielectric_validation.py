@@ -14,7 +14,7 @@ every model is fitted on the 80% and scored (MAE of n) on the 20%:
   back to the boosted model's prediction. About 7 minutes per model and fold on one thread;
 - ``--gap`` (instead of the trees above): gbm_log beside gbm_log_gap, gbm_log with one more
   feature, the band gap the same frozen encoder predicts with its own linear head
-  (``cv_benchmark.band_gap_head``). Seconds a fold, after a minute of graph building.
+  (``models.band_gap_head``). Seconds a fold, after a minute of graph building.
 
     python benchmarks/dielectric_validation.py              # the trees, about 3 minutes
     python benchmarks/dielectric_validation.py --gp --folds 0 1
@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 import torch
-from cv_benchmark import band_gap_head, descriptor_booster, pretrained_gap_path
+from models import band_gap_head, descriptor_booster, pretrained_gap_path
 from protocol import COMMIT_AT_START, RESULTS, machine_note, matbench_splits
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import cross_val_predict, train_test_split
@@ -96,7 +96,7 @@ def main(argv=None) -> None:
     graphs = CrystalGraphTransformer().fit_transform(data.structures) if args.gp or args.gap else None
     trees = dict(TREES)
     if args.gap:
-        # gbm_log_gap's features (cv_benchmark.descriptor_pipeline), built once for all splits
+        # gbm_log_gap's features (models.descriptor_pipeline), built once for all splits
         gap = band_gap_head(graphs, pretrained_gap_path(quick=False))
         features["descriptors_gap"] = np.hstack([features["descriptors"], gap[:, None]])
         gbm_log = "gbm_descriptors_log_absolute (gbm_log)"

@@ -120,7 +120,7 @@ NOT_RUN = (
     "load_time.py",
     "composition_baseline.py",
 )
-SHARED = ("protocol.py", "run_all.py", "make_results.py")  # not benchmarks themselves
+SHARED = ("protocol.py", "models.py", "run_all.py", "make_results.py")  # not benchmarks themselves
 
 
 N_FOLDS = 5  # cv_benchmark.py's Matbench folds

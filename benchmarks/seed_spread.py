@@ -6,7 +6,7 @@
 
 cv_benchmark.py fits each model once per fold (``random_state=fold``), so its tables show
 the spread over folds but not how much another seed would move a figure. This script refits
-cv_benchmark's ``gnngp`` model (same folds, same settings) with ``random_state = fold +
+its ``gnngp`` model (``models.GNNGP``, same folds, same settings) with ``random_state = fold +
 1000 * seed``; seed 0 is the table's run. A difference between two models smaller than the
 spread over seeds is not one to read much into.
 
@@ -21,9 +21,9 @@ import json
 import time
 from pathlib import Path
 
-import cv_benchmark
 import numpy as np
 import torch
+from models import DATASETS, GNNGP, GP_HEAD
 from protocol import COMMIT_AT_START, RESULTS, machine_note, matbench_splits
 
 from skmatgp.datasets import load_dataset
@@ -34,13 +34,13 @@ def run(dataset: str, seeds: list[int], quick: bool, results_dir: Path) -> dict:
     data = load_dataset(dataset)
     X, y = data.structures, data.target
     splits = matbench_splits(y, quick)  # cv_benchmark's folds and quick subsets
-    gp_head = cv_benchmark.GP_HEAD.get(dataset, "auto")
+    gp_head = GP_HEAD.get(dataset, "auto")
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"seed_spread_{dataset}.json"
     folds = []
     for seed in seeds:
         for fold, (train, test) in enumerate(splits):
-            model = cv_benchmark.GNNGP(fold, quick, 1, gp_head)
+            model = GNNGP(fold, quick, 1, gp_head)
             model.model[-1].set_params(random_state=fold + 1000 * seed)
             start = time.perf_counter()
             model.fit(X[train], y[train])
@@ -84,7 +84,7 @@ def run(dataset: str, seeds: list[int], quick: bool, results_dir: Path) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=cv_benchmark.DATASETS, default="elastic_tensor_2015")
+    parser.add_argument("--dataset", choices=DATASETS, default="elastic_tensor_2015")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--results-dir", type=Path, default=RESULTS)

@@ -201,9 +201,10 @@ def test_seed_spread_seed_0_is_cv_benchmarks_run(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import cv_benchmark
     import make_results
+    import models
     import seed_spread
 
-    monkeypatch.setattr(cv_benchmark, "DEVICE", "cpu")  # exact equality below
+    monkeypatch.setattr(models, "DEVICE", "cpu")  # exact equality below
     table = cv_benchmark.run("elastic_tensor_2015", "gnngp", quick=True, threads=1, results_dir=tmp_path)
     spread = seed_spread.run("elastic_tensor_2015", [0, 1], quick=True, results_dir=tmp_path)
     by_seed = {s: [f["mae"] for f in spread["folds"] if f["seed"] == s] for s in (0, 1)}
@@ -279,12 +280,13 @@ def test_gbm_log_quick_on_dielectric(tmp_path, monkeypatch):
     """The descriptor peer of matbench_dielectric runs (quick) and gives finite point predictions."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import cv_benchmark
+    import models
 
     result = cv_benchmark.run("matbench_dielectric", "gbm_log", quick=True, threads=1, results_dir=tmp_path)
     assert result["complete"] and all(_finite(m) and m > 0 for m in result["mae_folds"])
     assert result["nll_mean"] is None  # point predictions only
     with pytest.raises(ValueError, match="positive target"):
-        cv_benchmark.DescriptorBoosting(0, True, 1).fit([], np.array([1.0, -1.0]))
+        models.DescriptorBoosting(0, True, 1).fit([], np.array([1.0, -1.0]))
 
 
 @pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
@@ -292,20 +294,22 @@ def test_blend_log_weighs_on_rows_its_booster_never_saw(monkeypatch):
     """blend_log picks the booster's weight on the GP's validation split, with a booster that
     did not train on it, and its std has unit-RMS z-scores there; the final booster sees all."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    import cv_benchmark
+    import models
+
+    from skmatgp.datasets import load_dataset
 
     seen = []
-    fit = cv_benchmark.DescriptorBoosting.fit
+    fit = models.DescriptorBoosting.fit
 
     def recording_fit(self, X, y):
         seen.append({s.composition.reduced_formula + str(s.volume) for s in X})
         return fit(self, X, y)
 
-    monkeypatch.setattr(cv_benchmark.DescriptorBoosting, "fit", recording_fit)
-    monkeypatch.setattr(cv_benchmark, "DEVICE", "cpu")  # CUDA sums in no fixed order
-    data = cv_benchmark.load_dataset("matbench_dielectric")
+    monkeypatch.setattr(models.DescriptorBoosting, "fit", recording_fit)
+    monkeypatch.setattr(models, "DEVICE", "cpu")  # CUDA sums in no fixed order
+    data = load_dataset("matbench_dielectric")
     X, y = data.structures[:200], data.target[:200]
-    model = cv_benchmark.BoostedGNNGPBlend(0, True, 1).fit(X, y)
+    model = models.BoostedGNNGPBlend(0, True, 1).fit(X, y)
     regressor = model.gp.model[-1]
     val = regressor.validation_indices_
     val_keys = {s.composition.reduced_formula + str(s.volume) for s in X[val]}
@@ -313,7 +317,7 @@ def test_blend_log_weighs_on_rows_its_booster_never_saw(monkeypatch):
     by_weight = model.extra["validation_mae_by_weight"]
 
     rest = np.setdiff1d(np.arange(200), val)
-    booster_log = np.log(fit(cv_benchmark.DescriptorBoosting(0, True, 1), X[rest], y[rest]).predict(X[val])[0])
+    booster_log = np.log(fit(models.DescriptorBoosting(0, True, 1), X[rest], y[rest]).predict(X[val])[0])
     blend_log = model.weight * booster_log + (1 - model.weight) * regressor.validation_predictions_
     assert np.mean(np.abs(np.exp(blend_log) - y[val])) == pytest.approx(by_weight[model.weight])
     assert by_weight[model.weight] == min(by_weight.values())
@@ -321,7 +325,7 @@ def test_blend_log_weighs_on_rows_its_booster_never_saw(monkeypatch):
     assert np.sqrt(np.mean(z**2)) == pytest.approx(1.0)
 
     mean, std = model.predict(X[:5])
-    gp_log, gp_std = cv_benchmark.GNNGP.predict(model.gp, X[:5])
+    gp_log, gp_std = models.GNNGP.predict(model.gp, X[:5])
     booster_log = np.log(model.booster.predict(X[:5])[0])
     assert mean == pytest.approx(np.exp(model.weight * booster_log + (1 - model.weight) * gp_log))
     # the delta method on the scaled GP std
@@ -333,29 +337,30 @@ def test_gbm_log_gap_adds_the_frozen_encoders_prediction(tmp_path, monkeypatch):
     """gbm_log_gap's extra feature is the saved encoder's own head on the structures, and
     without the pretrained file it says which command makes it."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    import cv_benchmark
+    import models
 
-    from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+    from skmatgp import CrystalGraphTransformer, GNNGPRegressor, StructureDescriptors
+    from skmatgp.datasets import load_dataset
     from tests.conftest import TINY
 
-    data = cv_benchmark.load_dataset("matbench_dielectric")
+    data = load_dataset("matbench_dielectric")
     X, y = data.structures[:60], data.target[:60]
     graphs = CrystalGraphTransformer().fit_transform(X)
     pretrained = GNNGPRegressor(**TINY).fit(graphs, y)
     path = tmp_path / "gap.pt"
     pretrained.save(path, encoder_only=True)
     head = (pretrained.predict_encoder_head(graphs) - pretrained.y_mean_) / pretrained.y_scale_
-    assert cv_benchmark.band_gap_head(graphs, path) == pytest.approx(head, rel=1e-5)
+    assert models.band_gap_head(graphs, path) == pytest.approx(head, rel=1e-5)
 
-    monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: path)
-    model = cv_benchmark.DescriptorBoostingGap(0, True, 1)
+    monkeypatch.setattr(models, "pretrained_gap_path", lambda quick: path)
+    model = models.DescriptorBoostingGap(0, True, 1)
     features = model.model[0].fit_transform(X)  # the pipeline's feature union
-    assert features[:, :-1] == pytest.approx(cv_benchmark.StructureDescriptors().transform(X))
+    assert features[:, :-1] == pytest.approx(StructureDescriptors().transform(X))
     assert features[:, -1] == pytest.approx(head, rel=1e-5)
 
-    monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: tmp_path / "missing.pt")
+    monkeypatch.setattr(models, "pretrained_gap_path", lambda quick: tmp_path / "missing.pt")
     with pytest.raises(FileNotFoundError, match="pretrain_encoder.py --source band_gap --quick"):
-        cv_benchmark.DescriptorBoostingGap(0, True, 1)
+        models.DescriptorBoostingGap(0, True, 1)
 
 
 @pytest.mark.skipif(not os.environ.get("SKMATGP_DATA"), reason="SKMATGP_DATA not set (../shared/data missing)")
@@ -363,21 +368,22 @@ def test_gbm_log_gap_std_keeps_the_point_predictions(tmp_path, monkeypatch):
     """gbm_log_gap_std and _const predict what gbm_log_gap predicts; their std of log n has
     unit-RMS z-scores on the training fold's cross-fitted residuals, and _const's is one number."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    import cv_benchmark
+    import models
 
     from skmatgp import CrystalGraphTransformer, GNNGPRegressor
+    from skmatgp.datasets import load_dataset
     from tests.conftest import TINY
 
-    data = cv_benchmark.load_dataset("matbench_dielectric")
+    data = load_dataset("matbench_dielectric")
     X, y = data.structures[:150], data.target[:150]
     path = tmp_path / "gap.pt"
     GNNGPRegressor(**TINY).fit(CrystalGraphTransformer().fit_transform(X[:60]), y[:60]).save(path, encoder_only=True)
-    monkeypatch.setattr(cv_benchmark, "pretrained_gap_path", lambda quick: path)
-    point = cv_benchmark.DescriptorBoostingGap(0, True, 1).fit(X[:100], y[:100]).predict(X[100:])[0]
+    monkeypatch.setattr(models, "pretrained_gap_path", lambda quick: path)
+    point = models.DescriptorBoostingGap(0, True, 1).fit(X[:100], y[:100]).predict(X[100:])[0]
     # fitted step by step (to keep the features), the model is the pipeline fitted as a whole
-    pipeline = cv_benchmark.descriptor_pipeline(0, iterations=20, encoder=path).fit(X[:100], y[:100])
+    pipeline = models.descriptor_pipeline(0, iterations=20, encoder=path).fit(X[:100], y[:100])
     np.testing.assert_array_equal(pipeline.predict(X[100:]), point)
-    for model_class in (cv_benchmark.DescriptorBoostingGapStd, cv_benchmark.DescriptorBoostingGapConstantStd):
+    for model_class in (models.DescriptorBoostingGapStd, models.DescriptorBoostingGapConstantStd):
         model = model_class(0, True, 1).fit(X[:100], y[:100])
         mean, std = model.predict(X[100:])
         assert mean == pytest.approx(point) and np.all(std > 0)
@@ -412,16 +418,19 @@ def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
     spread times sqrt(mean z^2) on those rows."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import cv_benchmark
+    import models
+
+    from skmatgp.datasets import load_dataset
 
     seen = []
-    fit = cv_benchmark.DeepEnsemble.fit
+    fit = models.DeepEnsemble.fit
 
     def recording_fit(self, X, y):
         seen.append([s.composition.reduced_formula + str(s.volume) for s in X])
         return fit(self, X, y)
 
-    monkeypatch.setattr(cv_benchmark.DeepEnsemble, "fit", recording_fit)
-    monkeypatch.setattr(cv_benchmark, "DEVICE", "cpu")  # the z-score check below is exact on the CPU
+    monkeypatch.setattr(models.DeepEnsemble, "fit", recording_fit)
+    monkeypatch.setattr(models, "DEVICE", "cpu")  # the z-score check below is exact on the CPU
     result = cv_benchmark.run("elastic_tensor_2015", "ensemble_cal", quick=True, threads=1, results_dir=tmp_path)
     assert result["complete"] and all(_finite(result[k]) for k in ("nll_mean", "coverage95_mean"))
     assert [f["device"] for f in result["folds"]] == ["cpu", "cpu"]
@@ -430,9 +439,9 @@ def test_ensemble_cal_holds_out_its_calibration_rows(tmp_path, monkeypatch):
         assert len(members_saw) == fold["n_train"] - fold["extra"]["n_calibration"]
         assert _finite(fold["extra"]["std_scale"]) and fold["extra"]["std_scale"] > 0
 
-    model = cv_benchmark.DeepEnsembleCalibrated(0, True, 1)
+    model = models.DeepEnsembleCalibrated(0, True, 1)
     assert {m.device for m in model.members} == {"cpu"}
-    data = cv_benchmark.load_dataset("elastic_tensor_2015")
+    data = load_dataset("elastic_tensor_2015")
     X, y = data.structures[:120], data.target[:120]
     model.fit(X, y)
     order = np.random.default_rng(model.members[0].random_state).permutation(120)
@@ -446,13 +455,14 @@ def test_cv_benchmark_records_the_device_it_was_given(tmp_path, monkeypatch):
     """--device sets every skmatgp model's device, and each fold records it."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import cv_benchmark
+    import models
 
-    monkeypatch.setattr(cv_benchmark, "DEVICE", "auto")  # put back after main() sets it
+    monkeypatch.setattr(models, "DEVICE", "auto")  # put back after main() sets it
     argv = ["--dataset", "elastic_tensor_2015", "--model", "rf", "--quick", "--device", "cpu"]
     cv_benchmark.main([*argv, "--results-dir", str(tmp_path)])  # conftest puts torch's threads back
     result = json.loads((tmp_path / "cv_elastic_tensor_2015_rf.json").read_text())
-    assert cv_benchmark.DEVICE == "cpu" and [f["device"] for f in result["folds"]] == ["cpu", "cpu"]
-    assert cv_benchmark.GNNGP(0, True, 1).model[-1].device == "cpu"
+    assert models.DEVICE == "cpu" and [f["device"] for f in result["folds"]] == ["cpu", "cpu"]
+    assert models.GNNGP(0, True, 1).model[-1].device == "cpu"
 
 
 def test_a_full_run_into_another_folder_leaves_the_committed_results_alone(tmp_path):
