@@ -1728,6 +1728,18 @@ def summary_speed() -> list[str]:
                 f"<= its CPU share's bound {ours['share_bound']:.2f}: {_met_at_most(ours)}",
             ]
         )
+        if "control" in result:
+            control = result["control"]
+            rows.append(
+                [
+                    "one busy thread beside the same loops (control), slowdown",
+                    "`thread_contention.json`",
+                    f"{control['slowdown']:.2f}",
+                    "–",
+                    "–",
+                    f"its share's bound {control['share_bound']:.2f}",
+                ]
+            )
     lines = ["## Speed", ""]
     if not rows:
         return lines + ["not run yet (`python benchmarks/run_all.py`)", ""]

@@ -5,13 +5,25 @@ and with the libraries' defaults.
     python benchmarks/thread_contention.py --quick  # a check of the script: a small campaign
 
 Each run is ``skmatgp campaign`` in a subprocess with an empty feature cache, as in
-main_job_time.py, run with nothing else on the machine, after a quick warm-up campaign. The neighbours are as many
-single-threaded busy loops as the machine has cores (a load of 2 on 2 cores: two other jobs).
-Beside them a job whose two threads are busy gets half the cores it got alone, so a job that
-only loses its share of the CPU slows by at most ``cpu_per_s_alone / fair_share_cores``.
-Thread settings: ``skmatgp`` (the command line's own: sleeping OpenMP threads, as many as the
-process's cores; ``SKMATGP_THREADS`` unset) against ``library defaults`` (``SKMATGP_THREADS=off``,
-torch's spinning OpenMP threads), with every OMP_/MKL_ variable removed from the environment.
+main_job_time.py, run with nothing else on the machine, after a quick warm-up campaign. The
+neighbours are as many single-threaded busy loops as the machine has cores (a load of 2 on 2
+cores: two other jobs). Thread settings: ``skmatgp`` (the command line's own: sleeping OpenMP
+threads, as many as the process's cores; ``SKMATGP_THREADS`` unset) against ``library
+defaults`` (``SKMATGP_THREADS=off``, torch's spinning OpenMP threads), with every OMP_/MKL_
+variable removed from the environment.
+
+The share bound. Linux's scheduler shares cores between runnable threads. A job with k
+runnable threads (k <= C cores) runs them on k cores alone; beside n always-busy threads (k +
+n >= C) it gets C k / (k + n) cores, so that stretch slows by (k + n) / C if nothing of its
+CPU time is wasted. Averaged over the job, k is the cores it uses alone, ``cpu_per_s_alone``
+(its CPU seconds over its wall seconds), so a job that only loses its share of the CPU slows
+by at most ``(cpu_per_s_alone + n) / C``: 1.5 for a single-threaded job beside two loops on
+two cores, 2 for one that keeps both cores busy. A control checks this rule on the machine: a
+fixed single-threaded busy loop, alone and beside the neighbours (its bound is 1.5 on 2 cores).
+The bound a job with all its threads always busy would have, ``cpu_per_s_alone / (C threads
+/ (threads + n))``, is recorded too (``bound_if_all_threads_busy``); it is below the share
+bound whenever the job has single-threaded stretches, which get a third of the machine beside
+two loops, not half.
 
 Writes ``benchmarks/results/thread_contention.json``: per run the wall and CPU seconds; per
 setting the slowdown beside the neighbours, the bound its share of the CPU sets, and the CPU
@@ -59,13 +71,30 @@ def run_job(skmatgp: str, extra: list[str], env_extra: dict, neighbours: int) ->
     return {"wall_s": round(wall_s, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
 
 
+def run_control(neighbours: int, seconds: float = 20.0) -> dict:
+    """Wall and CPU seconds of a fixed single-threaded busy loop (about ``seconds`` alone)."""
+    work = f"import time\nn = 0\nwhile n < {int(seconds * 2.5e7)}: n += 1"
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(neighbours)]
+    try:
+        start = time.perf_counter()
+        job = subprocess.Popen([sys.executable, "-c", work])
+        _, _, usage = os.wait4(job.pid, 0)
+        wall_s = time.perf_counter() - start
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    return {"wall_s": round(wall_s, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+
+
 def summarise(alone: dict, busy: dict, cores: int, neighbours: int, threads: int) -> dict:
     """Slowdown beside the neighbours against the bound set by the job's share of the CPU."""
     cpu_per_s_alone = alone["cpu_s"] / alone["wall_s"]
-    fair_share_cores = min(cpu_per_s_alone, cores * threads / (threads + neighbours))
+    all_busy_share = min(cpu_per_s_alone, cores * threads / (threads + neighbours))
     return {
         "slowdown": round(busy["wall_s"] / alone["wall_s"], 2),
-        "share_bound": round(cpu_per_s_alone / fair_share_cores, 2),
+        "share_bound": round(max(1.0, (cpu_per_s_alone + neighbours) / cores), 2),
+        "bound_if_all_threads_busy": round(cpu_per_s_alone / all_busy_share, 2),
         "cpu_per_s_alone": round(cpu_per_s_alone, 2),
         "cpu_per_s_busy": round(busy["cpu_s"] / busy["wall_s"], 2),
         "cpu_s_busy_over_alone": round(busy["cpu_s"] / alone["cpu_s"], 2),
@@ -86,6 +115,8 @@ def main(argv=None) -> None:
     # a first run after an install or a code change pays for compiling and reading files from
     # disk (about 40 s more in one such run): a quick campaign first, not recorded
     run_job(skmatgp, QUICK, {}, 0)
+    control = {f"{n} neighbours": run_control(n, 2.0 if args.quick else 20.0) for n in (0, cores)}
+    print(f"control (one busy thread): {control}", flush=True)
     runs = {}
     for name, env_extra in SETTINGS.items():  # each setting alone, then beside the neighbours
         for neighbours in (0, cores):
@@ -105,6 +136,12 @@ def main(argv=None) -> None:
         "cores": cores,
         "runs": runs,
         "settings": settings,
+        "control": {
+            "what": "a fixed single-threaded busy loop alone and beside the same neighbours: "
+            "checks the share rule on this machine",
+            "runs": control,
+            **summarise(control["0 neighbours"], control[f"{cores} neighbours"], cores, cores, 1),
+        },
         "busy_slowdown_defaults_over_skmatgp": round(
             settings["library defaults"]["slowdown"] / settings["skmatgp"]["slowdown"], 2
         ),
