@@ -1620,6 +1620,24 @@ def _ratios_over_runs(name: str, result: dict) -> str | None:
     return f"{min(ratios):.2f} to {max(ratios):.2f} over {len(ratios)} runs, target met in {met}"
 
 
+def _contention_over_runs(result: dict) -> str | None:
+    """skmatgp's slowdown beside the busy loops in the table run and its reruns
+    (results/reruns/thread_contention_*.json), each against the share bound of
+    thread_contention.py, (cores used alone + busy loops) / cores, computed from its runs."""
+    reruns = [json.loads(p.read_text()) for p in sorted((RESULTS / "reruns").glob("thread_contention_*.json"))]
+    if not reruns:
+        return None
+    pairs = []
+    for run in [result, *reruns]:
+        cores = run["cores"]
+        alone, busy = run["runs"]["skmatgp, 0 neighbours"], run["runs"][f"skmatgp, {cores} neighbours"]
+        bound = max(1.0, (alone["cpu_s"] / alone["wall_s"] + cores) / cores)
+        pairs.append((busy["wall_s"] / alone["wall_s"], bound))
+    met = sum(slowdown <= round(bound, 2) for slowdown, bound in pairs)
+    said = ", ".join(f"{slowdown:.2f} (bound {bound:.2f})" for slowdown, bound in pairs)
+    return f"main job beside busy loops {said} over {len(pairs)} runs, bound met in {met}"
+
+
 def summary_speed() -> list[str]:
     """Speed ratios: skmatgp against its reference, each measured in one run of one script."""
     rows, spread = [], []
@@ -1715,6 +1733,9 @@ def summary_speed() -> list[str]:
 
     def _met_at_most(setting):
         return "met" if setting["slowdown"] <= setting["share_bound"] else "not met"
+
+    if result and (over_runs := _contention_over_runs(result)):
+        spread.append(over_runs)
 
     if result:
         ours, defaults = result["settings"]["skmatgp"], result["settings"]["library defaults"]
