@@ -695,6 +695,7 @@ def _worker_env():
     }
 
 
+@pytest.mark.slow  # a second Python process holding the lock
 def test_a_second_process_on_one_campaign_folder_is_refused_naming_the_holder(tmp_path):
     """One campaign folder, one writer: while a process runs the campaign another one gets
     an error naming the folder and the PID; a SIGKILL drops the lock, so a resume works."""

@@ -251,6 +251,7 @@ def test_help_shows_the_defaults(capsys):
     assert "(default: None)" not in printed
 
 
+@pytest.mark.slow  # the skmatgp command in a subprocess
 def test_an_error_is_one_line_without_a_traceback_in_a_real_process(own, tmp_path):
     model = tmp_path / "model.pt"
     model.write_bytes(b"")

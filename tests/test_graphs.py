@@ -153,6 +153,7 @@ def test_cap_and_radius(small):
         assert graph.edge_dist.max() <= 5.0
 
 
+@pytest.mark.slow  # joblib worker processes
 def test_parallel_graphs_are_the_same(small):
     serial = CrystalGraphTransformer().fit_transform(small[0][:12])
     parallel = CrystalGraphTransformer(n_jobs=2).fit_transform(small[0][:12])

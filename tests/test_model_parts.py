@@ -162,6 +162,7 @@ def test_graphs_and_models_pickled_with_settings_as_text_still_work(small_graphs
     )
 
 
+@pytest.mark.slow  # fresh interpreters that import each module
 def test_modules_that_read_graphs_need_not_import_the_regressor():
     """The graph helpers live in the graph layer: the pretrained-encoder transformer and the
     trainer reach them without importing GNNGPRegressor's module."""
