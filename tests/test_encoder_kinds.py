@@ -158,3 +158,30 @@ def test_a_campaign_with_a_registered_encoder_writes_its_model(my_encoder, elast
     assert type(model[-1].encoder_) is my_encoder.DistanceEncoder
     table = np.genfromtxt(tmp_path / "pool_predictions.csv", delimiter=",", names=True)
     np.testing.assert_allclose(model.predict(X), table["mean"], rtol=1e-5)
+
+
+def test_an_installed_package_registers_its_kind_through_an_entry_point(small_graphs, tmp_path, monkeypatch):
+    """What the command line relies on: it imports no module of the user's."""
+    graphs, y = small_graphs
+    package = tmp_path / "site"
+    package.mkdir()
+    (package / "plugin_encoders.py").write_text(
+        _recipe().replace('kind = "distance"', 'kind = "plugin_distance"')
+    )
+    info = package / "skmatgp_plugin_test-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: skmatgp-plugin-test\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[skmatgp.encoders]\nplugin_distance = plugin_encoders:DistanceEncoder\n"
+    )
+    monkeypatch.syspath_prepend(str(package))
+    monkeypatch.delitem(sys.modules, "plugin_encoders", raising=False)
+    try:
+        model = GNNGPRegressor(**TINY, encoder="plugin_distance:small").fit(graphs[:30], y[:30])
+        model.save(tmp_path / "model.pt")
+        del ENCODER_KINDS["plugin_distance"]  # a new process: only the entry point knows the kind
+        loaded = skmatgp.load(tmp_path / "model.pt")
+        np.testing.assert_allclose(loaded.predict(graphs[30:]), model.predict(graphs[30:]), rtol=1e-6)
+    finally:
+        ENCODER_KINDS.pop("plugin_distance", None)
+        sys.modules.pop("plugin_encoders", None)
