@@ -27,6 +27,8 @@ TINY = {
     "gp_iterations": 10,
     "random_state": 0,
 }
+# a GP regressor's fit in a few seconds on the CPU (GPRegressor, GNNGPRegressor's GP head)
+FAST = {"gp_iterations": 20, "device": "cpu", "random_state": 0}
 
 
 @pytest.fixture(autouse=True)

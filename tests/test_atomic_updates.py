@@ -19,9 +19,8 @@ from skmatgp import (
 )
 from skmatgp._pipeline import final_step
 from skmatgp.active import ActiveLearner
-from tests.conftest import TINY
+from tests.conftest import FAST, TINY
 
-FAST = {"gp_iterations": 20, "device": "cpu", "random_state": 0}
 HUGE = 1.7e308  # finite, but far enough from y of about 1 that standardising it overflows
 
 

@@ -16,9 +16,8 @@ from skmatgp import (
 )
 from skmatgp._target import LOG
 from skmatgp.datasets import load_dataset
-from tests.conftest import TINY
+from tests.conftest import FAST, TINY
 
-FAST = {"gp_iterations": 20, "device": "cpu", "random_state": 0}
 CONSTANT = "y is constant"
 
 

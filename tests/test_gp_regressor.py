@@ -13,8 +13,7 @@ import skmatgp
 from skmatgp import GNNGPRegressor, GPRegressor, LogTargetRegressor, StructureDescriptors, score_pool
 from skmatgp._gp import ExactGPPosterior
 from skmatgp.active import ActiveLearner, batch_entropy_sampling, max_entropy_sampling
-
-FAST = {"gp_iterations": 20, "device": "cpu", "random_state": 0}
+from tests.conftest import FAST
 
 
 @parametrize_with_checks([GPRegressor(**FAST)])
