@@ -47,44 +47,44 @@ QUICK = ["--seeds", "0", "--n-test", "100", "--n-pool", "300", "--n-initial", "2
 SETTINGS = {"skmatgp": {}, "library defaults": {"SKMATGP_THREADS": "off"}}
 
 
-def run_job(skmatgp: str, extra: list[str], env_extra: dict, neighbours: int) -> dict:
-    """Wall and CPU seconds (user + system, the job and its children) of one main job."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "SKMATGP_THREADS"))}
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(neighbours)]
-    try:
-        with tempfile.TemporaryDirectory() as work:
-            env.update(env_extra, SKMATGP_CACHE=str(Path(work) / "cache"))
-            command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *extra]
-            with open(Path(work) / "log", "w") as log:
-                start = time.perf_counter()
-                job = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-                _, status, usage = os.wait4(job.pid, 0)
-                wall_s = time.perf_counter() - start
-                job.returncode = os.waitstatus_to_exitcode(status)
-            if job.returncode != 0:
-                tail = (Path(work) / "log").read_text()[-2000:]
-                raise SystemExit(f"skmatgp campaign failed ({job.returncode}):\n{tail}")
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait()
-    return {"wall_s": round(wall_s, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
-
-
-def run_control(neighbours: int, seconds: float = 20.0) -> dict:
-    """Wall and CPU seconds of a fixed single-threaded busy loop (about ``seconds`` alone)."""
-    work = f"import time\nn = 0\nwhile n < {int(seconds * 2.5e7)}: n += 1"
+def timed(command: list[str], neighbours: int, **popen) -> tuple[dict, int]:
+    """Wall and CPU seconds (user + system, the process and its children) of one command run
+    beside ``neighbours`` single-threaded busy loops, and its exit code."""
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(neighbours)]
     try:
         start = time.perf_counter()
-        job = subprocess.Popen([sys.executable, "-c", work])
-        _, _, usage = os.wait4(job.pid, 0)
+        job = subprocess.Popen(command, **popen)
+        _, status, usage = os.wait4(job.pid, 0)
         wall_s = time.perf_counter() - start
     finally:
         for process in busy:
             process.kill()
             process.wait()
-    return {"wall_s": round(wall_s, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+    seconds = {"wall_s": round(wall_s, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+    return seconds, os.waitstatus_to_exitcode(status)
+
+
+def run_job(skmatgp: str, extra: list[str], env_extra: dict, neighbours: int) -> dict:
+    """Wall and CPU seconds of one main job."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "MKL_", "SKMATGP_THREADS"))}
+    with tempfile.TemporaryDirectory() as work:
+        env.update(env_extra, SKMATGP_CACHE=str(Path(work) / "cache"))
+        command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *extra]
+        with open(Path(work) / "log", "w") as log:
+            seconds, code = timed(command, neighbours, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if code != 0:
+            tail = (Path(work) / "log").read_text()[-2000:]
+            raise SystemExit(f"skmatgp campaign failed ({code}):\n{tail}")
+    return seconds
+
+
+def run_control(neighbours: int, seconds: float = 20.0) -> dict:
+    """Wall and CPU seconds of a fixed single-threaded busy loop (about ``seconds`` alone)."""
+    work = f"import time\nn = 0\nwhile n < {int(seconds * 2.5e7)}: n += 1"
+    result, code = timed([sys.executable, "-c", work], neighbours)
+    if code != 0:
+        raise SystemExit(f"the control loop failed ({code})")
+    return result
 
 
 def summarise(alone: dict, busy: dict, cores: int, neighbours: int, threads: int) -> dict:
