@@ -91,7 +91,7 @@ def kernel_matrix(kernel, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     kernel's polynomial times exponential gives inf * 0 = NaN there, set here to its limit 0.
     The inputs are finite (checked where they enter), so no other NaN can arise."""
     with torch.no_grad():
-        return kernel(A, B).to_dense().nan_to_num(nan=0.0)
+        return kernel(A, B).to_dense().nan_to_num_(nan=0.0)  # a fresh matrix: no copy needed
 
 
 def stable_cholesky(K: torch.Tensor) -> torch.Tensor:

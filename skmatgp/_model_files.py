@@ -57,13 +57,9 @@ def save(model, path) -> None:
         Written through a temporary file beside it, renamed into place when complete: an
         interrupted save never leaves a truncated model at ``path``.
     """
-    import torch
+    from ._atomic import torch_save_atomic
 
-    from ._atomic import write_bytes_atomic
-
-    buffer = io.BytesIO()
-    torch.save(_node(model, "model"), buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    torch_save_atomic(_node(model, "model"), path)
 
 
 def _node(estimator, where: str) -> dict:
