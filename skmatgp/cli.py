@@ -339,11 +339,13 @@ def _predictions(model, X):
     """Mean, std and the 95% interval: None (mean -/+ 1.96 std) but for a log target, whose
     log-normal interval stays positive. The features are computed once."""
     from ._pipeline import final_step, transform_to_final
+    from ._target import LOG
 
     final, Z = final_step(model), transform_to_final(model, X)
-    mean, std = final.predict(Z, return_std=True)
-    interval = final.predict_interval(Z, level=0.95) if hasattr(final, "predict_interval") else None
-    return mean, std, interval
+    if not hasattr(final, "predict_log"):
+        return (*final.predict(Z, return_std=True), None)
+    mu, s = final.predict_log(Z)  # one prediction for the median, std and interval
+    return (*LOG.mean_std(mu, s), LOG.interval(mu, s, level=0.95))
 
 
 def _steps(model):

@@ -96,6 +96,9 @@ class GPPool(Pool):
         (with ``reference``) when not given; variance reduction needs reference points.
     reference : tensor, optional
         Pool indices, variance reduction's reference points, for a tracker built here.
+    capacity : int, default=0
+        Picks a tracker built here makes room for at once (the greedy batch size), so that
+        conditioning on them does not grow its buffer.
     centres : tensor, optional
         Features of the labelled items, the first centres of k-center and LCMD; the GP's
         training points when not given.
@@ -114,17 +117,20 @@ class GPPool(Pool):
         reference: torch.Tensor | None = None,
         centres: torch.Tensor | None = None,
         log_density: torch.Tensor | None = None,
+        capacity: int = 0,
     ):
         super().__init__(len(Z))
         self.Z, self.posterior, self.regressor, self.target = Z, posterior, regressor, target
         self.device = Z.device
-        self._tracker, self._reference = tracker, reference
+        self._tracker, self._reference, self._capacity = tracker, reference, capacity
         self._centres, self._log_density = centres, log_density
 
     @property
     def tracker(self) -> PoolVariance:
         if self._tracker is None:
-            self._tracker = PoolVariance(self.posterior, self.Z, reference=self._reference)
+            self._tracker = PoolVariance(
+                self.posterior, self.Z, capacity=self._capacity, reference=self._reference
+            )
         return self._tracker
 
     @property

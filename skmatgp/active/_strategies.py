@@ -112,11 +112,13 @@ def _picked(X_pool, selection) -> tuple[np.ndarray, np.ndarray]:
     return np.array(chosen, dtype=np.int64), np.array(scores, dtype=float)
 
 
-def _gp_pool(learner, X_pool, strategy: str, *, labelled_centres: bool = False, reference=None) -> GPPool:
+def _gp_pool(
+    learner, X_pool, strategy: str, *, labelled_centres: bool = False, reference=None, capacity: int = 0
+) -> GPPool:
     """The pool as the fitted GP inside ``learner`` sees it; ``strategy`` names the caller,
     for the error. ``labelled_centres``: the GP's training points are the first centres
     (k-center, LCMD); ``reference``: the size and the seed of variance reduction's reference
-    subset of the pool.
+    subset of the pool; ``capacity``: the picks a greedy selection conditions the GP on.
 
     The regressor is duck-typed: a GNNGPRegressor or a GPRegressor, anything with ``embed``
     (the scaled features the GP sees) and, once fitted, ``posterior_``.
@@ -157,6 +159,7 @@ def _gp_pool(learner, X_pool, strategy: str, *, labelled_centres: bool = False, 
         target=target,
         centres=centres,
         reference=points,
+        capacity=capacity,
     )
 
 
@@ -201,7 +204,7 @@ def batch_entropy_sampling(learner, X_pool, n_instances: int = 1):
     entropy of y).
     """
     _check_n_instances(n_instances, _pool_size(X_pool))
-    pool = _gp_pool(learner, X_pool, "batch_entropy_sampling")
+    pool = _gp_pool(learner, X_pool, "batch_entropy_sampling", capacity=n_instances)
     return _picked(X_pool, ACQUISITIONS["batch_entropy"].select(pool, n_instances))
 
 
@@ -216,7 +219,13 @@ def variance_reduction_sampling(
     variance of y: by the delta method, a reference point's variance of y is exp(2 mu) times
     its variance of log(y)."""
     _check_n_instances(n_instances, _pool_size(X_pool))
-    pool = _gp_pool(learner, X_pool, "variance_reduction_sampling", reference=(n_reference, random_state))
+    pool = _gp_pool(
+        learner,
+        X_pool,
+        "variance_reduction_sampling",
+        reference=(n_reference, random_state),
+        capacity=n_instances,
+    )
     return _picked(X_pool, ACQUISITIONS["ivr"].select(pool, n_instances))
 
 
