@@ -84,14 +84,11 @@ def restore_fitted(model, payload: dict, path) -> None:
     scalars = payload["scalars"]
     model.y_mean_, model.y_scale_ = scalars["y_mean"], scalars["y_scale"]
     model.std_scale_, model.n_epochs_ = scalars["std_scale"], scalars["n_epochs"]
-    model.validation_indices_ = np.zeros(0, dtype=np.int64)  # not saved
-    model.validation_predictions_ = model.validation_std_ = np.zeros(0)
     model.embedding_min_ = payload["embedding_min"]
     model.embedding_range_ = payload["embedding_range"]
     posterior = head_from_payload({**payload, **scalars}, model.gp_nu)
-    model.gp_head_ = posterior.kind
     model.log_marginal_likelihood_value_ = log_marginal_likelihood(posterior)
-    model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
+    model._set_loaded_head(posterior)
 
 
 def read_payload(path, payload: dict | None = None) -> dict:

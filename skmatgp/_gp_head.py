@@ -318,6 +318,14 @@ class GPHeadMixin:
         self.validation_predictions_ = fitted.validation_mean * self.y_scale_ + self.y_mean_
         self.validation_std_ = fitted.validation_std * self.y_scale_
 
+    def _set_loaded_head(self, posterior) -> None:
+        """Keep a head read from a file, moved to ``self.device_``; its held-out predictions
+        are not saved, so they are empty."""
+        self.gp_head_ = posterior.kind
+        self.posterior_ = posterior.to(self.device_) if self.device_.type != "cpu" else posterior
+        self.validation_indices_ = np.zeros(0, dtype=np.int64)
+        self.validation_predictions_ = self.validation_std_ = np.zeros(0)
+
     def _update_head(self, Z: np.ndarray, y: np.ndarray) -> None:
         """Condition the exact head on new points (scaled features, y in its units): all of
         them or, if anything raises, none (the posterior's ``add_points`` rolls back)."""

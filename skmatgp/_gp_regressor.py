@@ -288,11 +288,7 @@ def load_gp_regressor(payload: dict, path, device: str = "cpu") -> GPRegressor:
     model.feature_offset_ = payload["feature_offset"].numpy()
     model.feature_scale_ = payload["feature_scale"].numpy()
     model.n_features_in_ = len(model.feature_offset_)
-    posterior = head_from_payload(payload["head"], model.nu)
-    model.gp_head_ = posterior.kind
-    model.posterior_ = posterior.to(model.device_) if model.device_.type != "cpu" else posterior
-    model.validation_indices_ = np.zeros(0, dtype=np.int64)
-    model.validation_predictions_ = model.validation_std_ = np.zeros(0)
+    model._set_loaded_head(head_from_payload(payload["head"], model.nu))
     return model
 
 
