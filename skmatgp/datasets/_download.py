@@ -150,8 +150,7 @@ def download(url: str, sha256: str | None, out: Path, missing_ok: bool = False) 
         ) from exc
     finally:
         bar.close()
-    actual = sha256_of(out)
-    if sha256 is not None and actual != sha256:
+    if sha256 is not None and (actual := sha256_of(out)) != sha256:  # None: the caller checks it
         out.unlink()
         raise ValueError(
             f"The file downloaded from {url} has sha256 {actual}, expected {sha256}: it is corrupt "
