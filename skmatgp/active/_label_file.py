@@ -97,7 +97,7 @@ def read_label_file(path) -> LabelRows:
                 id_column, value_column, width = _header(cells, path, row)
                 header = [cell.lower() for cell in cells[:width]]
                 continue
-            if len(cells) > 1 and cells[1] and not _is_number(cells[1], delimiter):
+            if len(cells) > 1 and cells[1] and math.isnan(_number(cells[1], delimiter)[0]):
                 raise ValueError(
                     f"{path} row {row} ({delimiter.join(cells)!r}) looks like a header without an "
                     "'id' column; name the id column 'id' (as in 'id,value'). If the row is a "
@@ -125,10 +125,9 @@ def read_label_file(path) -> LabelRows:
         if not text_value:
             empty.append((row, structure_id))
             continue
-        if delimiter != "," and _DECIMAL_COMMA.match(text_value):
-            text_value = text_value.replace(",", ".")
+        value, decimal_comma = _number(text_value, delimiter)
+        if decimal_comma:
             decimal_commas.append(row)
-        value = float(text_value) if _NUMBER.match(text_value) else math.nan
         if not math.isfinite(value):
             raise ValueError(
                 f"{path} row {row}: the value {cells[value_column]!r} for id {structure_id!r} is not "
@@ -166,9 +165,13 @@ def read_label_file(path) -> LabelRows:
     return result
 
 
-def _is_number(text: str, delimiter: str) -> bool:
-    """Whether a value cell reads as a number by the rules (a decimal comma where allowed)."""
-    return bool(_NUMBER.match(text) or (delimiter != "," and _DECIMAL_COMMA.match(text)))
+def _number(text: str, delimiter: str) -> tuple[float, bool]:
+    """A value cell read by the rules, NaN where it is no number, and whether it was written
+    with a decimal comma (read as a point in files not separated by commas)."""
+    decimal_comma = delimiter != "," and bool(_DECIMAL_COMMA.match(text))
+    if decimal_comma:
+        text = text.replace(",", ".")
+    return (float(text) if _NUMBER.match(text) else math.nan), decimal_comma
 
 
 def _header(cells: list[str], path: Path, row: int) -> tuple[int, int, int]:
