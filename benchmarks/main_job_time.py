@@ -4,8 +4,11 @@
 
 Runs ``skmatgp campaign --out <temporary folder>`` in a subprocess with an empty feature cache
 (``SKMATGP_CACHE`` pointed at a new temporary folder), so the time includes importing
-skmatgp, loading the pretrained potential, featurizing the built-in dataset and the campaigns. Run it with
-nothing else on the machine. Writes ``benchmarks/results/main_job_time.json``.
+skmatgp, loading the pretrained potential, featurizing the built-in dataset and the campaigns.
+Then, as its peer, the same run with glibc's own malloc thresholds (``GLIBC_TUNABLES=``, which
+the command line leaves alone; ``skmatgp/_memory.py``), to measure what keeping freed memory
+saves. Run it with nothing else on the machine. Writes ``benchmarks/results/main_job_time.json``:
+per run the wall, CPU (user and system) seconds, minor page faults and peak memory.
 """
 
 from __future__ import annotations
@@ -23,6 +26,35 @@ from protocol import RESULTS, machine_state, write_result
 COMMAND = ["skmatgp", "campaign"]
 
 
+PEERS = {"skmatgp": {}, "glibc malloc defaults": {"GLIBC_TUNABLES": ""}}
+
+
+def run_job(skmatgp: str, extra: list[str], env_extra: dict) -> dict:
+    """Wall, CPU and page-fault figures of one main job with an empty feature cache, and the
+    lines it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
+    with tempfile.TemporaryDirectory() as work:
+        env.update(env_extra, SKMATGP_CACHE=str(Path(work) / "cache"))
+        command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *extra]
+        log = Path(work) / "log"
+        with open(log, "w") as out:
+            start = time.perf_counter()
+            job = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(job.pid, 0)
+            wall_s = time.perf_counter() - start
+        printed = log.read_text().strip().splitlines()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"skmatgp campaign failed ({status}):\n" + "\n".join(printed[-20:]))
+    return {
+        "wall_s": round(wall_s, 2),
+        "user_s": round(usage.ru_utime, 2),
+        "system_s": round(usage.ru_stime, 2),
+        "minor_page_faults": usage.ru_minflt,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "printed": [line for line in printed if "%|" not in line],  # not the progress bars
+    }
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
@@ -32,20 +64,20 @@ def main(argv=None) -> None:
     if skmatgp is None:
         parser.error("the skmatgp command is not on PATH: pip install the project first")
     before = machine_state()
-    with tempfile.TemporaryDirectory() as work:
-        env = {**os.environ, "SKMATGP_CACHE": str(Path(work) / "cache")}
-        command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *args.extra]
-        start = time.perf_counter()
-        completed = subprocess.run(command, check=False, env=env, capture_output=True, text=True)
-        wall_s = time.perf_counter() - start
-        printed = completed.stdout.strip().splitlines()
-    if completed.returncode != 0:
-        raise SystemExit(f"skmatgp campaign failed ({completed.returncode}):\n{completed.stderr[-2000:]}")
+    runs = {}
+    for name, env_extra in PEERS.items():
+        runs[name] = run = run_job(skmatgp, args.extra, env_extra)
+        print(f"{name}: {run['wall_s']} s wall, {run['system_s']} s in the kernel", flush=True)
     out = {
-        "what": "wall seconds of `skmatgp campaign` (the README's main job) in a subprocess, empty feature cache",
+        "what": "wall seconds of `skmatgp campaign` (the README's main job) in a subprocess, empty "
+        "feature cache; its peer: the same with glibc's malloc defaults",
         "command": " ".join(COMMAND + args.extra),
-        "wall_s": wall_s,
-        "printed": printed,
+        "wall_s": runs["skmatgp"]["wall_s"],
+        "printed": runs["skmatgp"]["printed"],
+        "runs": runs,
+        "glibc_defaults_over_skmatgp_wall": round(
+            runs["glibc malloc defaults"]["wall_s"] / runs["skmatgp"]["wall_s"], 2
+        ),
     }
     write_result(
         out, args.results_dir / "main_job_time.json", before, note="run with nothing else on the machine"

@@ -1079,6 +1079,7 @@ def foundation() -> list[str]:
                 f"{main_job['machine']['cpu_count']} cores (target <= {MAIN_JOB_TARGET_S} s: "
                 f"{'met' if main_job['wall_s'] <= MAIN_JOB_TARGET_S else 'not met'}); load average at the "
                 f"start {main_job['machine']['load_average_before']}."
+                + _malloc_peer(main_job)
             ),
             "",
         ]
@@ -1103,6 +1104,20 @@ def _foundation_rows() -> tuple[dict, list[dict]]:
     study = _load("al_study.json") or {}
     rows = [r for r in study.get("rows", []) if r.get("study") == "foundation_1000"]
     return study.get("foundation_1000", {}), rows
+
+
+def _malloc_peer(main_job: dict) -> str:
+    """The main job against its peer run with glibc's malloc defaults, where it was run."""
+    if "runs" not in main_job:
+        return ""
+    ours, peer = main_job["runs"]["skmatgp"], main_job["runs"]["glibc malloc defaults"]
+    return (
+        f" With glibc's malloc defaults (`GLIBC_TUNABLES=`) the same run took {peer['wall_s']:.0f} s "
+        f"({main_job['glibc_defaults_over_skmatgp_wall']:.2f}x), {peer['system_s']:.0f} s of it in the "
+        f"kernel against {ours['system_s']:.0f} s, with {peer['minor_page_faults'] / 1e6:.1f} M page faults "
+        f"against {ours['minor_page_faults'] / 1e6:.1f} M; peak memory {ours['peak_rss_mib']} MiB against "
+        f"{peer['peak_rss_mib']} MiB."
+    )
 
 
 def _foundation_campaign_details() -> list[str]:
@@ -1620,22 +1635,14 @@ def _ratios_over_runs(name: str, result: dict) -> str | None:
     return f"{min(ratios):.2f} to {max(ratios):.2f} over {len(ratios)} runs, target met in {met}"
 
 
-def _contention_over_runs(result: dict) -> str | None:
-    """skmatgp's slowdown beside the busy loops in the table run and its reruns
-    (results/reruns/thread_contention_*.json), each against the share bound of
-    thread_contention.py, (cores used alone + busy loops) / cores, computed from its runs."""
-    reruns = [json.loads(p.read_text()) for p in sorted((RESULTS / "reruns").glob("thread_contention_*.json"))]
-    if not reruns:
+def _contention_over_pairs(result: dict) -> str | None:
+    """skmatgp's slowdown beside the busy loops in each alone-and-beside pair of the run, each
+    against its share bound (thread_contention.py: (cores used alone + busy loops) / cores)."""
+    pairs = result["settings"]["skmatgp"].get("pairs", [])
+    if len(pairs) < 2:
         return None
-    pairs = []
-    for run in [result, *reruns]:
-        cores = run["cores"]
-        alone, busy = run["runs"]["skmatgp, 0 neighbours"], run["runs"][f"skmatgp, {cores} neighbours"]
-        bound = max(1.0, (alone["cpu_s"] / alone["wall_s"] + cores) / cores)
-        pairs.append((busy["wall_s"] / alone["wall_s"], bound))
-    met = sum(slowdown <= round(bound, 2) for slowdown, bound in pairs)
-    said = ", ".join(f"{slowdown:.2f} (bound {bound:.2f})" for slowdown, bound in pairs)
-    return f"main job beside busy loops {said} over {len(pairs)} runs, bound met in {met}"
+    said = ", ".join(f"{pair['slowdown']:.2f} (bound {pair['share_bound']:.2f})" for pair in pairs)
+    return f"main job beside busy loops {said} in {len(pairs)} pairs, bound met in {result['settings']['skmatgp']['met_in']}"
 
 
 def summary_speed() -> list[str]:
@@ -1734,17 +1741,18 @@ def summary_speed() -> list[str]:
     def _met_at_most(setting):
         return "met" if setting["slowdown"] <= setting["share_bound"] else "not met"
 
-    if result and (over_runs := _contention_over_runs(result)):
-        spread.append(over_runs)
+    if result and (over_pairs := _contention_over_pairs(result)):
+        spread.append(over_pairs)
 
     if result:
         ours, defaults = result["settings"]["skmatgp"], result["settings"]["library defaults"]
         rows.append(
             [
-                f"README main job beside {result['cores']} busy loops, slowdown over alone",
+                f"README main job beside {result['cores']} busy loops, slowdown over alone"
+                + (f" (median of {len(ours['pairs'])} pairs)" if "pairs" in ours else ""),
                 "`thread_contention.json`",
                 f"{ours['slowdown']:.2f}",
-                f"library thread defaults {defaults['slowdown']:.2f}",
+                f"library defaults {defaults['slowdown']:.2f}",
                 f"{result['busy_slowdown_defaults_over_skmatgp']:.2f}",
                 f"<= its CPU share's bound {ours['share_bound']:.2f}: {_met_at_most(ours)}",
             ]
@@ -1753,7 +1761,8 @@ def summary_speed() -> list[str]:
             control = result["control"]
             rows.append(
                 [
-                    "one busy thread beside the same loops (control), slowdown",
+                    "one busy thread beside the same loops (control), slowdown"
+                    + (f" (median of {len(control['pairs'])})" if "pairs" in control else ""),
                     "`thread_contention.json`",
                     f"{control['slowdown']:.2f}",
                     "–",

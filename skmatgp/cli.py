@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ._memory import keep_freed_memory
 from ._threads import configure_threads
 
 DEFAULT_DATASET = "elastic_tensor_2015"
@@ -788,6 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         configure_threads()  # before torch is imported: threads that fit this process's cores
+        keep_freed_memory()  # before torch allocates: no page faults for each batch's tensors
         return args.run(args)
     except (OSError, ValueError) as exc:  # FileNotFoundError and PermissionError are OSErrors
         print(f"skmatgp: error: {_one_line(exc)}", file=sys.stderr)
