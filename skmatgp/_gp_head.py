@@ -79,48 +79,49 @@ def power_of_two(x):
 _SCALE_LIMITS = (float(np.sqrt(np.finfo(float).tiny)), float(np.sqrt(np.finfo(float).max)))
 
 
-def target_scaling(y: np.ndarray, who: str, stacklevel: int = 3) -> tuple[float, float]:
-    """The mean and scale that standardise ``y`` (the GP sees ``(y - mean) / scale``).
+def target_scaling(y: np.ndarray, who: str, stacklevel: int = 3) -> tuple[float, float, np.ndarray]:
+    """The mean and scale that standardise ``y``, and the standardised targets the GP sees,
+    ``(y - mean) / scale``.
 
     Computed on y divided by a power of two near its largest magnitude: exact for ordinary
     values, and neither 1e-300 nor 1e300 under- or overflows on the way. A constant y (every
     value equal, to rounding: band gaps of metals, all 0.0) has no spread to learn a scale
-    from; its scale is then |y| (1 for y = 0), so that the std follows y's units, and a
-    warning says the std is that assumption, not the data's. A scale whose square float64
-    cannot hold (beyond about 1e-154 or 1e154) is refused: the predictive variance would be
-    0 or inf.
+    from; its scale is then |y| (1 for y = 0), so that the std follows y's units, its
+    standardised targets are all exactly 0 (which :func:`fit_head` reads as constant, so this
+    is the one place that decides it), and a warning says the std is that assumption, not the
+    data's. A scale whose square float64 cannot hold (beyond about 1e-154 or 1e154) is
+    refused: the predictive variance would be 0 or inf.
     """
     magnitude = float(np.max(np.abs(y)))
     power = float(power_of_two(magnitude))
     mean = float(np.mean(y / power)) * power
     spread = float(np.std(y / power)) * power
-    if spread <= len(y) * np.finfo(float).eps * magnitude:  # constant to rounding
-        mean = float(y[0])  # exactly, so that the standardised targets are exactly 0
-        scale = abs(mean) or 1.0
-        if not _SCALE_LIMITS[0] <= scale <= _SCALE_LIMITS[1]:
+    if spread > len(y) * np.finfo(float).eps * magnitude:  # not constant to rounding
+        if not _SCALE_LIMITS[0] <= spread <= _SCALE_LIMITS[1]:
             raise ValueError(
-                f"{who}: y is constant at {mean:.3g}, and the std would be assumed on that scale, "
-                "whose square (the variance) float64 cannot hold. Express y in other units "
+                f"{who}: y varies on a scale of {spread:.3g}, whose square (the variance) float64 "
+                "cannot hold, so the predictive std would be 0 or inf. Express y in other units "
                 "(scale it by a power of ten towards 1) and scale the predictions back."
             )
-        warnings.warn(
-            f"{who}: y is constant (all {len(y)} targets are {mean:.6g}), so there is no "
-            "spread to learn from: predictions are that constant and the std comes from an "
-            f"assumed scale of {scale:.6g} (|y|, or 1 where y is 0), not from the data; "
-            "calibrate_std has nothing to calibrate on either. Add items whose y differs "
-            "(non-metals beside metals, say) for a std you can trust.",
-            UserWarning,
-            stacklevel=stacklevel,
-        )
-    else:
-        scale = spread
+        return mean, spread, (y - mean) / spread
+    mean = float(y[0])
+    scale = abs(mean) or 1.0
     if not _SCALE_LIMITS[0] <= scale <= _SCALE_LIMITS[1]:
         raise ValueError(
-            f"{who}: y varies on a scale of {scale:.3g}, whose square (the variance) float64 "
-            "cannot hold, so the predictive std would be 0 or inf. Express y in other units "
+            f"{who}: y is constant at {mean:.3g}, and the std would be assumed on that scale, "
+            "whose square (the variance) float64 cannot hold. Express y in other units "
             "(scale it by a power of ten towards 1) and scale the predictions back."
         )
-    return mean, scale
+    warnings.warn(
+        f"{who}: y is constant (all {len(y)} targets are {mean:.6g}), so there is no "
+        "spread to learn from: predictions are that constant and the std comes from an "
+        f"assumed scale of {scale:.6g} (|y|, or 1 where y is 0), not from the data; "
+        "calibrate_std has nothing to calibrate on either. Add items whose y differs "
+        "(non-metals beside metals, say) for a std you can trust.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return mean, scale, np.zeros(len(y))  # no spread left once standardised
 
 
 @dataclass

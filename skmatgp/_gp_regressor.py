@@ -180,10 +180,10 @@ class GPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
             )
         rng = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
-        self.y_mean_, self.y_scale_ = target_scaling(y, "GPRegressor")
+        self.y_mean_, self.y_scale_, y_std = target_scaling(y, "GPRegressor")
         self.feature_offset_, self.feature_scale_ = _scaling(X, self.feature_scaling)
         Z = torch.as_tensor(self._scaled(X), device=self.device_)
-        y_std = torch.as_tensor((y - self.y_mean_) / self.y_scale_, device=self.device_)
+        y_std = torch.as_tensor(y_std, device=self.device_)
 
         validation = np.zeros(0, dtype=np.int64)
         order = rng.permutation(len(y))

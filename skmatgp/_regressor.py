@@ -276,9 +276,10 @@ class GNNGPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
         self.graph_settings_ = graph_settings_of(graphs)
-        if not continue_training:
-            self.y_mean_, self.y_scale_ = target_scaling(y, "GNNGPRegressor", stacklevel=4)
-        y_std = (y - self.y_mean_) / self.y_scale_
+        if continue_training:  # the first fit's scaling
+            y_std = (y - self.y_mean_) / self.y_scale_
+        else:
+            self.y_mean_, self.y_scale_, y_std = target_scaling(y, "GNNGPRegressor", stacklevel=4)
         with seeded_torch(rng, self.device_):
             if not continue_training:
                 self.encoder_ = initial_encoder(self.encoder, self.graph_settings_, self._architecture())

@@ -76,6 +76,20 @@ def test_a_constant_y_std_follows_the_units_of_y(features):
     assert np.allclose(results[0], results[1], rtol=1e-9) and np.allclose(results[0], results[2], rtol=1e-9)
 
 
+def test_a_y_constant_to_rounding_is_not_calibrated_either(features):
+    """1.0 beside the next float up is constant to rounding: the warning said so, yet the std
+    was still calibrated on held-out z-scores of rounding noise (std_scale_ 0.054)."""
+    X, _ = features
+    y = np.where(np.arange(40) % 2 == 0, 1.0, np.nextafter(1.0, 2.0))
+    model = GPRegressor(**FAST, calibrate_std=True, validation_fraction=0.2)
+    with pytest.warns(UserWarning, match=CONSTANT):
+        model.fit(X[:40], y)
+    assert model.std_scale_ == 1.0 and model.y_mean_ == 1.0 and model.y_scale_ == 1.0
+    mean, std = model.predict(X[40:], return_std=True)
+    assert np.array_equal(mean, np.ones(10))
+    assert_positive_and_finite(mean, std)
+
+
 def test_gnngp_on_metals_warns_and_keeps_a_positive_calibrated_std(perovskites):
     """50 structures: a validation split of 5 calibrates the std, which was 0 before the fix."""
     metals, _, _ = perovskites
