@@ -336,6 +336,24 @@ def test_variance_reduction_and_kcenter_score_their_picks(elastic):
     assert np.isclose(distances[0], float(nearest.max())) and distances[0] >= distances[1] >= distances[2]
 
 
+def test_a_top_k_entropy_read_builds_no_tracker_and_scores_as_one_would(elastic):
+    """density_entropy reads the entropies once: from the posterior a block at a time, not
+    through a tracker's train x pool matrix, with the same scores a tracker gives."""
+    import torch
+
+    from skmatgp.active._acquisitions import GPPool
+
+    models, pool = _modal_models(elastic)
+    gp = models["plain"]
+    Z = torch.as_tensor(gp.embed(pool))
+    read_once = GPPool(Z, gp.posterior_, regressor=gp)
+    entropy = read_once.entropy()
+    assert read_once._tracker is None
+    tracked = GPPool(Z, gp.posterior_, regressor=gp, capacity=3)
+    assert torch.allclose(entropy, tracked.entropy(), rtol=0, atol=1e-12)
+    assert tracked._tracker is not None  # greedy picks will condition it
+
+
 class _NaNStd(GPRegressor):
     """A regressor that cannot score the pool's third item: its std there is NaN."""
 

@@ -98,7 +98,8 @@ class GPPool(Pool):
         Pool indices, variance reduction's reference points, for a tracker built here.
     capacity : int, default=0
         Picks a tracker built here makes room for at once (the greedy batch size), so that
-        conditioning on them does not grow its buffer.
+        conditioning on them does not grow its buffer. With 0 and no ``tracker``, entropies
+        come from the posterior a block at a time (a top-k read needs no tracker).
     centres : tensor, optional
         Features of the labelled items, the first centres of k-center and LCMD; the GP's
         training points when not given.
@@ -155,8 +156,17 @@ class GPPool(Pool):
     def entropy(self) -> torch.Tensor:
         """The entropy of y at each item given what the tracker is conditioned on."""
         scale = 1.0 if self.regressor is None else self.regressor.y_scale_ * self.regressor.std_scale_
-        entropy = 0.5 * torch.log(2 * np.pi * np.e * self.tracker.predictive_variance()) + np.log(scale)
+        variance = self._latent_variance() + self.posterior.noise
+        entropy = 0.5 * torch.log(2 * np.pi * np.e * variance) + np.log(scale)
         return entropy if self.log_jacobian is None else entropy + self.log_jacobian
+
+    def _latent_variance(self) -> torch.Tensor:
+        """The tracker's latent variances. Without a tracker and with no picks to make room
+        for (``capacity`` 0: a top-k selection reads the scores once), the posterior's, a
+        block of the pool at a time, instead of building the tracker's train x pool matrix."""
+        if self._tracker is None and not self._capacity:
+            return self.posterior.predict_latent(self.Z)[1]
+        return self.tracker.variance
 
     def condition_on(self, index: int) -> None:
         self.tracker.condition_on(index)
