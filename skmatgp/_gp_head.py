@@ -79,6 +79,32 @@ def power_of_two(x):
 _SCALE_LIMITS = (float(np.sqrt(np.finfo(float).tiny)), float(np.sqrt(np.finfo(float).max)))
 
 
+def _moments(y: np.ndarray) -> tuple[float, float, bool]:
+    """Mean and standard deviation of y, computed on y divided by a power of two near its
+    largest magnitude, and whether y is constant to rounding: the one place that decides it."""
+    magnitude = float(np.max(np.abs(y)))
+    power = float(power_of_two(magnitude))
+    mean = float(np.mean(y / power)) * power
+    spread = float(np.std(y / power)) * power
+    return mean, spread, spread <= len(y) * np.finfo(float).eps * magnitude
+
+
+def standardised(y: np.ndarray, mean: float, scale: float, who: str, stacklevel: int = 3) -> np.ndarray:
+    """``(y - mean) / scale`` with a scaling fitted before (a warm-start refit). Where y is
+    constant to rounding, every standardised target is exactly the first one, so that
+    :func:`fit_head` finds nothing to calibrate, and a warning says so."""
+    if not _moments(y)[2]:
+        return (y - mean) / scale
+    warnings.warn(
+        f"{who}: y is constant (all {len(y)} targets are {float(y[0]):.6g}), so there is no "
+        "spread to learn from: the std keeps the scale of the first fit, and calibrate_std has "
+        "nothing to calibrate on. Add items whose y differs for a std you can trust.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return np.full(len(y), (float(y[0]) - mean) / scale)
+
+
 def target_scaling(y: np.ndarray, who: str, stacklevel: int = 3) -> tuple[float, float, np.ndarray]:
     """The mean and scale that standardise ``y``, and the standardised targets the GP sees,
     ``(y - mean) / scale``.
@@ -87,16 +113,12 @@ def target_scaling(y: np.ndarray, who: str, stacklevel: int = 3) -> tuple[float,
     values, and neither 1e-300 nor 1e300 under- or overflows on the way. A constant y (every
     value equal, to rounding: band gaps of metals, all 0.0) has no spread to learn a scale
     from; its scale is then |y| (1 for y = 0), so that the std follows y's units, its
-    standardised targets are all exactly 0 (which :func:`fit_head` reads as constant, so this
-    is the one place that decides it), and a warning says the std is that assumption, not the
-    data's. A scale whose square float64 cannot hold (beyond about 1e-154 or 1e154) is
+    standardised targets are all exactly 0 (which :func:`fit_head` reads as constant), and a
+    warning says the std is that assumption, not the data's. A scale whose square float64 cannot hold (beyond about 1e-154 or 1e154) is
     refused: the predictive variance would be 0 or inf.
     """
-    magnitude = float(np.max(np.abs(y)))
-    power = float(power_of_two(magnitude))
-    mean = float(np.mean(y / power)) * power
-    spread = float(np.std(y / power)) * power
-    if spread > len(y) * np.finfo(float).eps * magnitude:  # not constant to rounding
+    mean, spread, constant = _moments(y)
+    if not constant:
         if not _SCALE_LIMITS[0] <= spread <= _SCALE_LIMITS[1]:
             raise ValueError(
                 f"{who}: y varies on a scale of {spread:.3g}, whose square (the variance) float64 "

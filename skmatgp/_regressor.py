@@ -32,6 +32,7 @@ from ._gp_head import (
     fit_head,
     resolve_device,
     seeded_torch,
+    standardised,
     target_scaling,
 )
 from ._graph_batches import check_graphs, encoder_outputs, graph_settings_of
@@ -277,7 +278,7 @@ class GNNGPRegressor(DocLinkMixin, GPHeadMixin, RegressorMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         self.graph_settings_ = graph_settings_of(graphs)
         if continue_training:  # the first fit's scaling
-            y_std = (y - self.y_mean_) / self.y_scale_
+            y_std = standardised(y, self.y_mean_, self.y_scale_, "GNNGPRegressor", stacklevel=4)
         else:
             self.y_mean_, self.y_scale_, y_std = target_scaling(y, "GNNGPRegressor", stacklevel=4)
         with seeded_torch(rng, self.device_):

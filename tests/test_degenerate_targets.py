@@ -78,7 +78,7 @@ def test_a_constant_y_std_follows_the_units_of_y(features):
 
 def test_a_y_constant_to_rounding_is_not_calibrated_either(features):
     """1.0 beside the next float up is constant to rounding: the warning said so, yet the std
-    was still calibrated on held-out z-scores of rounding noise (std_scale_ 0.054)."""
+    was still calibrated on held-out z-scores of rounding noise (std_scale_ 0.00094)."""
     X, _ = features
     y = np.where(np.arange(40) % 2 == 0, 1.0, np.nextafter(1.0, 2.0))
     model = GPRegressor(**FAST, calibrate_std=True, validation_fraction=0.2)
@@ -102,6 +102,20 @@ def test_gnngp_on_metals_warns_and_keeps_a_positive_calibrated_std(perovskites):
     assert_positive_and_finite(mean, std)
     draws = model.sample_y(graphs[:5], n_samples=3)
     assert np.all(np.isfinite(draws))
+
+
+def test_a_warm_start_refit_on_a_y_constant_to_rounding_warns_and_is_not_calibrated(perovskites):
+    """A warm-start refit keeps the first fit's scaling; it decided nothing about the new y,
+    and calibrated the std on rounding noise (std_scale_ 0.0165) without a word."""
+    _, gapped, gaps = perovskites
+    graphs = CrystalGraphTransformer().fit_transform(gapped)
+    model = GNNGPRegressor(**{**TINY, "epochs": 1}, warm_start=True).fit(graphs, gaps)
+    y = np.where(np.arange(50) % 2 == 0, 1.0, np.nextafter(1.0, 2.0))
+    with pytest.warns(UserWarning, match=rf"GNNGPRegressor: {CONSTANT}.*keeps the scale of the first fit"):
+        model.fit(graphs, y)
+    assert model.std_scale_ == 1.0
+    mean, std = model.predict(graphs[:5], return_std=True)
+    assert_positive_and_finite(mean, std)
 
 
 def test_log_target_of_a_constant_warns_about_log_y(features):
