@@ -5,9 +5,10 @@
 Runs ``skmatgp campaign --out <temporary folder>`` in a subprocess with an empty feature cache
 (``SKMATGP_CACHE`` pointed at a new temporary folder), so the time includes importing
 skmatgp, loading the pretrained potential, featurizing the built-in dataset and the campaigns.
-Then, as its peer, the same run with glibc's own malloc thresholds (``GLIBC_TUNABLES=``, which
-the command line leaves alone; ``skmatgp/_memory.py``), to measure what keeping freed memory
-saves. Run it with nothing else on the machine. Writes ``benchmarks/results/main_job_time.json``:
+After a quick warm-up campaign (the first run after an install pays for compiling and reading
+files), the run; then, as its peer, the same run with glibc's own malloc thresholds
+(``GLIBC_TUNABLES=``, which the command line leaves alone; ``skmatgp/_memory.py``), to
+measure what keeping freed memory saves. Run it with nothing else on the machine. Writes ``benchmarks/results/main_job_time.json``:
 per run the wall, CPU (user and system) seconds, minor page faults and peak memory.
 """
 
@@ -18,10 +19,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from protocol import RESULTS, machine_state, write_result
+from protocol import QUICK_CAMPAIGN, RESULTS, machine_state, timed, write_result
 
 COMMAND = ["skmatgp", "campaign"]
 
@@ -38,21 +38,11 @@ def run_job(skmatgp: str, extra: list[str], env_extra: dict) -> dict:
         command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *extra]
         log = Path(work) / "log"
         with open(log, "w") as out:
-            start = time.perf_counter()
-            job = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-            _, status, usage = os.wait4(job.pid, 0)
-            wall_s = time.perf_counter() - start
+            figures, code = timed(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         printed = log.read_text().strip().splitlines()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"skmatgp campaign failed ({status}):\n" + "\n".join(printed[-20:]))
-    return {
-        "wall_s": round(wall_s, 2),
-        "user_s": round(usage.ru_utime, 2),
-        "system_s": round(usage.ru_stime, 2),
-        "minor_page_faults": usage.ru_minflt,
-        "peak_rss_mib": round(usage.ru_maxrss / 1024),
-        "printed": [line for line in printed if "%|" not in line],  # not the progress bars
-    }
+    if code != 0:
+        raise SystemExit(f"skmatgp campaign failed ({code}):\n" + "\n".join(printed[-20:]))
+    return {**figures, "printed": [line for line in printed if "%|" not in line]}  # not the progress bars
 
 
 def main(argv=None) -> None:
@@ -64,6 +54,7 @@ def main(argv=None) -> None:
     if skmatgp is None:
         parser.error("the skmatgp command is not on PATH: pip install the project first")
     before = machine_state()
+    run_job(skmatgp, QUICK_CAMPAIGN, {})  # a warm-up, not recorded: the first run after an install pays more
     runs = {}
     for name, env_extra in PEERS.items():
         runs[name] = run = run_job(skmatgp, args.extra, env_extra)

@@ -23,6 +23,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -68,6 +69,35 @@ def _cpu_counters() -> tuple[int, int] | None:
 
 
 SHARED_MACHINE = "2-core machine shared with other engineers' benchmarks; compare ratios, not absolute rates"
+
+
+# a small `skmatgp campaign`: the quick modes' main job, and the warm-up before timed runs
+QUICK_CAMPAIGN = ["--seeds", "0", "--n-test", "100", "--n-pool", "300", "--n-initial", "20", "--budget", "60"]
+
+
+def timed(command: list[str], neighbours: int = 0, **popen) -> tuple[dict, int]:
+    """Wall seconds and resource use (the process and its children) of one command run beside
+    ``neighbours`` single-threaded busy loops, and its exit code."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(neighbours)]
+    try:
+        start = time.perf_counter()
+        job = subprocess.Popen(command, **popen)
+        _, status, usage = os.wait4(job.pid, 0)
+        wall_s = time.perf_counter() - start
+        job.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    figures = {
+        "wall_s": round(wall_s, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "user_s": round(usage.ru_utime, 2),
+        "system_s": round(usage.ru_stime, 2),
+        "minor_page_faults": usage.ru_minflt,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024),
+    }
+    return figures, job.returncode
 
 
 def write_result(out: dict, path: Path, before: dict, note: str = SHARED_MACHINE) -> None:

@@ -45,33 +45,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from protocol import RESULTS, machine_state, write_result
+from protocol import QUICK_CAMPAIGN, RESULTS, machine_state, timed, write_result
 
-QUICK = ["--seeds", "0", "--n-test", "100", "--n-pool", "300", "--n-initial", "20", "--budget", "60"]
 SETTINGS = {"skmatgp": {}, "library defaults": {"SKMATGP_THREADS": "off", "GLIBC_TUNABLES": ""}}
 REPEATS = {"skmatgp": 3, "library defaults": 1}
 QUICK_REPEATS = {"skmatgp": 2, "library defaults": 1}
 OURS = ("OMP_", "MKL_", "MALLOC_", "GLIBC_TUNABLES", "SKMATGP_THREADS")
-
-
-def timed(command: list[str], neighbours: int, **popen) -> tuple[dict, int]:
-    """Wall and CPU seconds (user + system, the process and its children) of one command run
-    beside ``neighbours`` single-threaded busy loops, and its exit code."""
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(neighbours)]
-    try:
-        start = time.perf_counter()
-        job = subprocess.Popen(command, **popen)
-        _, status, usage = os.wait4(job.pid, 0)
-        wall_s = time.perf_counter() - start
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait()
-    seconds = {"wall_s": round(wall_s, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
-    return seconds, os.waitstatus_to_exitcode(status)
 
 
 def run_job(skmatgp: str, extra: list[str], env_extra: dict, neighbours: int) -> dict:
@@ -130,12 +111,12 @@ def main(argv=None) -> None:
     skmatgp = shutil.which("skmatgp")
     if skmatgp is None:
         parser.error("the skmatgp command is not on PATH: pip install the project first")
-    extra, repeats = (QUICK, QUICK_REPEATS) if args.quick else ([], REPEATS)
+    extra, repeats = (QUICK_CAMPAIGN, QUICK_REPEATS) if args.quick else ([], REPEATS)
     cores = len(os.sched_getaffinity(0))
     before = machine_state()
     # a first run after an install or a code change pays for compiling and reading files from
     # disk (about 40 s more in one such run): a quick campaign first, not recorded
-    run_job(skmatgp, QUICK, {}, 0)
+    run_job(skmatgp, QUICK_CAMPAIGN, {}, 0)
     runs = {name: [] for name in SETTINGS}
     control_runs = []
     for name, env_extra in SETTINGS.items():
