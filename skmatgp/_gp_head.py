@@ -114,8 +114,9 @@ def target_scaling(y: np.ndarray, who: str, stacklevel: int = 3) -> tuple[float,
     value equal, to rounding: band gaps of metals, all 0.0) has no spread to learn a scale
     from; its scale is then |y| (1 for y = 0), so that the std follows y's units, its
     standardised targets are all exactly 0 (which :func:`fit_head` reads as constant), and a
-    warning says the std is that assumption, not the data's. A scale whose square float64 cannot hold (beyond about 1e-154 or 1e154) is
-    refused: the predictive variance would be 0 or inf.
+    warning says the std is that assumption, not the data's. A scale whose square float64
+    cannot hold (beyond about 1e-154 or 1e154) is refused: the predictive variance would be
+    0 or inf.
     """
     mean, spread, constant = _moments(y)
     if not constant:
