@@ -8,20 +8,18 @@ skmatgp, loading the pretrained potential, featurizing the built-in dataset and 
 After a quick warm-up campaign (the first run after an install pays for compiling and reading
 files), the run; then, as its peer, the same run with glibc's own malloc thresholds
 (``GLIBC_TUNABLES=``, which the command line leaves alone; ``skmatgp/_memory.py``), to
-measure what keeping freed memory saves. Run it with nothing else on the machine. Writes ``benchmarks/results/main_job_time.json``:
-per run the wall, CPU (user and system) seconds, minor page faults and peak memory.
+measure what keeping freed memory saves. Run it with nothing else on the machine. Writes
+``benchmarks/results/main_job_time.json``: per run the wall, CPU (user and system) seconds,
+minor page faults and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
-from protocol import QUICK_CAMPAIGN, RESULTS, machine_state, timed, write_result
+from protocol import QUICK_CAMPAIGN, RESULTS, machine_state, run_campaign, write_result
 
 COMMAND = ["skmatgp", "campaign"]
 
@@ -30,19 +28,9 @@ PEERS = {"skmatgp": {}, "glibc malloc defaults": {"GLIBC_TUNABLES": ""}}
 
 
 def run_job(skmatgp: str, extra: list[str], env_extra: dict) -> dict:
-    """Wall, CPU and page-fault figures of one main job with an empty feature cache, and the
-    lines it printed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
-    with tempfile.TemporaryDirectory() as work:
-        env.update(env_extra, SKMATGP_CACHE=str(Path(work) / "cache"))
-        command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *extra]
-        log = Path(work) / "log"
-        with open(log, "w") as out:
-            figures, code = timed(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        printed = log.read_text().strip().splitlines()
-    if code != 0:
-        raise SystemExit(f"skmatgp campaign failed ({code}):\n" + "\n".join(printed[-20:]))
-    return {**figures, "printed": [line for line in printed if "%|" not in line]}  # not the progress bars
+    """Wall, CPU and page-fault figures of one main job, and the lines it printed."""
+    figures, printed = run_campaign(skmatgp, extra, env_extra, drop=("MALLOC_", "GLIBC_TUNABLES"))
+    return {**figures, "printed": printed}
 
 
 def main(argv=None) -> None:

@@ -100,6 +100,23 @@ def timed(command: list[str], neighbours: int = 0, **popen) -> tuple[dict, int]:
     return figures, job.returncode
 
 
+def run_campaign(skmatgp: str, extra: list[str], env_extra: dict, *, drop: tuple, neighbours: int = 0):
+    """``timed`` figures of one ``skmatgp campaign`` with an empty feature cache (beside
+    ``neighbours`` busy loops), and the lines it printed; environment variables starting with
+    one of ``drop`` are removed before ``env_extra`` is added."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    with tempfile.TemporaryDirectory() as work:
+        env.update(env_extra, SKMATGP_CACHE=str(Path(work) / "cache"))
+        command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *extra]
+        log = Path(work) / "log"
+        with open(log, "w") as out:
+            figures, code = timed(command, neighbours, env=env, stdout=out, stderr=subprocess.STDOUT)
+        printed = log.read_text().strip().splitlines()
+    if code != 0:
+        raise SystemExit(f"skmatgp campaign failed ({code}):\n" + "\n".join(printed[-20:]))
+    return figures, [line for line in printed if "%|" not in line]  # not the progress bars
+
+
 def write_result(out: dict, path: Path, before: dict, note: str = SHARED_MACHINE) -> None:
     """Add the machine note to a speed result (with the load at the start, ``before`` from
     ``machine_state``, the CPU steal share since, and ``note`` on the machine), write it as

@@ -42,12 +42,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from protocol import QUICK_CAMPAIGN, RESULTS, machine_state, timed, write_result
+from protocol import QUICK_CAMPAIGN, RESULTS, machine_state, run_campaign, timed, write_result
 
 SETTINGS = {"skmatgp": {}, "library defaults": {"SKMATGP_THREADS": "off", "GLIBC_TUNABLES": ""}}
 REPEATS = {"skmatgp": 3, "library defaults": 1}
@@ -56,17 +54,8 @@ OURS = ("OMP_", "MKL_", "MALLOC_", "GLIBC_TUNABLES", "SKMATGP_THREADS")
 
 
 def run_job(skmatgp: str, extra: list[str], env_extra: dict, neighbours: int) -> dict:
-    """Wall and CPU seconds of one main job."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
-    with tempfile.TemporaryDirectory() as work:
-        env.update(env_extra, SKMATGP_CACHE=str(Path(work) / "cache"))
-        command = [skmatgp, "campaign", "--out", str(Path(work) / "out"), *extra]
-        with open(Path(work) / "log", "w") as log:
-            seconds, code = timed(command, neighbours, env=env, stdout=log, stderr=subprocess.STDOUT)
-        if code != 0:
-            tail = (Path(work) / "log").read_text()[-2000:]
-            raise SystemExit(f"skmatgp campaign failed ({code}):\n{tail}")
-    return seconds
+    """Wall and CPU figures of one main job."""
+    return run_campaign(skmatgp, extra, env_extra, drop=OURS, neighbours=neighbours)[0]
 
 
 def run_control(neighbours: int, seconds: float = 20.0) -> dict:
